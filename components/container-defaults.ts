@@ -1,0 +1,54 @@
+import * as docker from "@pulumi/docker";
+import type * as pulumi from "@pulumi/pulumi";
+
+/** Who a container belongs to, for `docker ps --filter label=...` and for the policy pack. */
+export interface ServiceIdentity {
+  stack: string;
+  service: string;
+  /** For data stores the image tag; for app services the release. */
+  version: pulumi.Input<string>;
+}
+
+export const LABEL_PREFIX = "appstack";
+
+export function serviceLabels(id: ServiceIdentity): docker.types.input.ContainerLabel[] {
+  return [
+    { label: `${LABEL_PREFIX}.project`, value: "appstack" },
+    { label: `${LABEL_PREFIX}.stack`, value: id.stack },
+    { label: `${LABEL_PREFIX}.service`, value: id.service },
+    { label: `${LABEL_PREFIX}.version`, value: id.version },
+  ];
+}
+
+/** Rotated json-file logs: a chatty container cannot fill the host's disk. */
+export const LOG_ROTATION = {
+  logDriver: "json-file",
+  logOpts: { "max-size": "10m", "max-file": "5" },
+} as const;
+
+/** Restarted after a crash or a host reboot, but not after an explicit `docker stop`. */
+export const RESTART_POLICY = "unless-stopped";
+
+/** Health-check timings shared by the data stores. */
+export const DATA_STORE_HEALTH = {
+  interval: "5s",
+  timeout: "3s",
+  retries: 5,
+  startPeriod: "30s",
+  startInterval: "1s",
+} as const;
+
+/** A plain function that adjusts a child's args, so a user need not fork the component. */
+export type Transform<T> = (args: T) => T;
+
+export function applyTransform<T>(args: T, transform?: Transform<T>): T {
+  return transform ? transform(args) : args;
+}
+
+/** The tag of an image reference, or its digest, for the version label. */
+export function imageVersion(ref: string): string {
+  const at = ref.indexOf("@");
+  if (at >= 0) return ref.slice(at + 1, at + 1 + 19);
+  const tag = ref.slice(ref.lastIndexOf("/") + 1).split(":")[1];
+  return tag ?? "latest";
+}

@@ -1,0 +1,164 @@
+import * as docker from "@pulumi/docker";
+import * as pulumi from "@pulumi/pulumi";
+import * as random from "@pulumi/random";
+import type { Environment, PostgresConfig } from "../config";
+import {
+  applyTransform,
+  DATA_STORE_HEALTH,
+  imageVersion,
+  LOG_ROTATION,
+  RESTART_POLICY,
+  serviceLabels,
+  type Transform,
+} from "./container-defaults";
+
+export const POSTGRES_PORT = 5432;
+/** The name other containers on the stack network reach Postgres by. */
+export const POSTGRES_ALIAS = "postgres";
+
+/** Characters of the generated password besides letters and digits: URL-special on purpose, so encoding is always exercised. */
+export const POSTGRES_PASSWORD_SPECIALS = "!#%&*()-_=+[]{}:?@/";
+
+export interface PostgresArgs {
+  /** Container or external mode, from the stack's `appstack:postgres`. */
+  config: PostgresConfig;
+  environment: Environment;
+  stack: string;
+  /**
+   * The Docker network the server joins (container mode).
+   */
+  network?: pulumi.Input<string>;
+  /**
+   * The managed database URL (external mode), a secret Output from secure config.
+   */
+  externalUrl?: pulumi.Output<string>;
+  /** Adjust a child's args without forking the component. */
+  transform?: { container?: Transform<docker.ContainerArgs>; volume?: Transform<docker.VolumeArgs> };
+}
+
+/**
+ * Postgres for one stack: a container with a named volume, a generated
+ * password and a `pg_isready` health check that `pulumi up` waits for; or a
+ * managed database whose URL comes from secure config.
+ */
+export class Postgres extends pulumi.ComponentResource {
+  /** `postgresql://user:password@host:port/db`, password URL-encoded. Secret. */
+  public readonly url: pulumi.Output<string>;
+  /** Host name on the stack network (container mode) or of the managed service. */
+  public readonly host: pulumi.Output<string>;
+  public readonly port: pulumi.Output<number>;
+  public readonly database: pulumi.Output<string>;
+  /** The server container; undefined in external mode. */
+  public readonly container?: docker.Container;
+  /** The data volume; undefined in external mode. */
+  public readonly volume?: docker.Volume;
+
+  constructor(name: string, args: PostgresArgs, opts: pulumi.ComponentResourceOptions = {}) {
+    super("appstack:components:Postgres", name, {}, opts);
+    const cfg = args.config;
+
+    if (cfg.mode === "external") {
+      if (!args.externalUrl) throw new Error(`Postgres "${name}": external mode needs externalUrl`);
+      const parts = args.externalUrl.apply(parseUrl);
+      this.url = pulumi.secret(args.externalUrl);
+      this.host = parts.apply((p) => p.host);
+      this.port = parts.apply((p) => p.port);
+      this.database = parts.apply((p) => p.database);
+    } else {
+      if (!args.network) throw new Error(`Postgres "${name}": container mode needs a network`);
+      const protect = cfg.protectVolume ?? args.environment === "production";
+      const image = this.pullImage(name, cfg.image);
+      const password = this.createPassword(name);
+      this.volume = this.createVolume(name, args, protect);
+      this.container = this.createContainer(name, args, cfg, image, password, this.volume);
+      this.host = pulumi.output(POSTGRES_ALIAS);
+      this.port = pulumi.output(POSTGRES_PORT);
+      this.database = pulumi.output(cfg.database);
+      this.url = pulumi.secret(
+        pulumi.interpolate`postgresql://${cfg.user}:${password.result.apply(encodeURIComponent)}@${POSTGRES_ALIAS}:${POSTGRES_PORT}/${cfg.database}`,
+      );
+    }
+
+    this.registerOutputs({ url: this.url, host: this.host, port: this.port, database: this.database });
+  }
+
+  private pullImage(name: string, ref: string): docker.RemoteImage {
+    // keepLocally: a replaced image resource must not delete an image a running container uses.
+    return new docker.RemoteImage(`${name}-image`, { name: ref, keepLocally: true }, { parent: this });
+  }
+
+  private createPassword(name: string): random.RandomPassword {
+    return new random.RandomPassword(
+      `${name}-password`,
+      { length: 32, special: true, overrideSpecial: POSTGRES_PASSWORD_SPECIALS, minLower: 2, minUpper: 2, minNumeric: 2 },
+      { parent: this },
+    );
+  }
+
+  private createVolume(name: string, args: PostgresArgs, protect: boolean): docker.Volume {
+    const volumeArgs: docker.VolumeArgs = {
+      name: `appstack-${args.stack}-${name}-data`,
+      labels: serviceLabels({ stack: args.stack, service: name, version: "data" }),
+    };
+    return new docker.Volume(`${name}-data`, applyTransform(volumeArgs, args.transform?.volume), {
+      parent: this,
+      protect,
+      retainOnDelete: protect,
+    });
+  }
+
+  private createContainer(
+    name: string,
+    args: PostgresArgs,
+    cfg: Extract<PostgresConfig, { mode: "container" }>,
+    image: docker.RemoteImage,
+    password: random.RandomPassword,
+    volume: docker.Volume,
+  ): docker.Container {
+    const containerArgs: docker.ContainerArgs = {
+      name: `appstack-${args.stack}-${name}`,
+      image: image.imageId,
+      envs: [
+        `POSTGRES_USER=${cfg.user}`,
+        `POSTGRES_DB=${cfg.database}`,
+        pulumi.secret(pulumi.interpolate`POSTGRES_PASSWORD=${password.result}`),
+      ],
+      volumes: [{ volumeName: volume.name, containerPath: "/var/lib/postgresql/data" }],
+      networksAdvanced: [{ name: args.network!, aliases: [POSTGRES_ALIAS] }],
+      // Over TCP, so the image's init phase (a socket-only temporary server) does not count as healthy.
+      healthcheck: {
+        tests: ["CMD", "pg_isready", "-h", "127.0.0.1", "-p", String(POSTGRES_PORT), "-U", cfg.user, "-d", cfg.database],
+        ...DATA_STORE_HEALTH,
+      },
+      wait: true,
+      waitTimeout: cfg.healthTimeoutSeconds,
+      restart: RESTART_POLICY,
+      memory: cfg.memoryMb,
+      cpus: cfg.cpus,
+      // Postgres's fast shutdown checkpoints first; Docker's default 10 s can cut it short.
+      stopTimeout: 60,
+      shmSize: 128,
+      ...LOG_ROTATION,
+      labels: serviceLabels({ stack: args.stack, service: name, version: imageVersion(cfg.image) }),
+      ports:
+        cfg.hostPort !== undefined ? [{ internal: POSTGRES_PORT, external: cfg.hostPort, ip: "127.0.0.1" }] : undefined,
+    };
+    // Two servers on one data directory corrupt it: the old container goes before the new one starts.
+    return new docker.Container(`${name}-server`, applyTransform(containerArgs, args.transform?.container), {
+      parent: this,
+      deleteBeforeReplace: true,
+      additionalSecretOutputs: ["envs"],
+    });
+  }
+}
+
+function parseUrl(raw: string): { host: string; port: number; database: string } {
+  let u: URL;
+  try {
+    u = new URL(raw);
+  } catch {
+    // Never echo the value: it holds the password.
+    throw new pulumi.RunError("appstack:postgresUrl is not a URL; expected postgresql://user:password@host:5432/db");
+  }
+  return { host: u.hostname, port: Number(u.port || POSTGRES_PORT), database: decodeURIComponent(u.pathname.slice(1)) };
+}

@@ -1,0 +1,153 @@
+import * as docker from "@pulumi/docker";
+import * as pulumi from "@pulumi/pulumi";
+import * as random from "@pulumi/random";
+import type { Environment, RedisConfig } from "../config";
+import {
+  applyTransform,
+  DATA_STORE_HEALTH,
+  imageVersion,
+  LOG_ROTATION,
+  RESTART_POLICY,
+  serviceLabels,
+  type Transform,
+} from "./container-defaults";
+
+export const REDIS_PORT = 6379;
+export const REDIS_ALIAS = "redis";
+
+type RedisContainerConfig = Extract<RedisConfig, { mode: "container" }>;
+
+/**
+ * The server's command. The password reaches redis-server through a config
+ * file written by the shell's builtin printf from $REDIS_PASSWORD, so it is in
+ * no process's argv (`ps`, `docker inspect` Cmd) and not in the image.
+ */
+export function redisServerCommand(cfg: RedisContainerConfig): string[] {
+  const flags = [
+    `--maxmemory ${cfg.maxmemoryMb}mb`,
+    `--maxmemory-policy ${cfg.maxmemoryPolicy}`,
+    cfg.appendonly ? "--appendonly yes --appendfsync everysec" : "--appendonly no",
+  ].join(" ");
+  const script = [
+    "set -eu",
+    'conf="$(mktemp)"',
+    "printf 'requirepass %s\\n' \"$REDIS_PASSWORD\" > \"$conf\"",
+    `exec redis-server "$conf" ${flags}`,
+  ].join("; ");
+  return ["sh", "-c", script];
+}
+
+/** `redis-cli` reads the password from REDISCLI_AUTH, never from argv. */
+export const REDIS_HEALTH_TEST = ["CMD-SHELL", "redis-cli -p 6379 ping | grep -q PONG"];
+
+export interface RedisArgs {
+  /** Container or external mode, from the stack's `appstack:redis`. */
+  config: RedisConfig;
+  environment: Environment;
+  stack: string;
+  /** The Docker network the server joins (container mode). */
+  network?: pulumi.Input<string>;
+  /** The managed Redis URL (external mode), a secret Output from secure config. */
+  externalUrl?: pulumi.Output<string>;
+  /** Adjust a child's args without forking the component. */
+  transform?: { container?: Transform<docker.ContainerArgs>; volume?: Transform<docker.VolumeArgs> };
+}
+
+/**
+ * Redis for one stack: a container with AOF persistence, a maxmemory policy,
+ * a generated password and a `redis-cli ping` health check; or a managed Redis
+ * whose URL comes from secure config.
+ */
+export class Redis extends pulumi.ComponentResource {
+  /** `redis://default:password@host:port/0`. Secret. */
+  public readonly url: pulumi.Output<string>;
+  public readonly host: pulumi.Output<string>;
+  public readonly port: pulumi.Output<number>;
+  public readonly container?: docker.Container;
+  public readonly volume?: docker.Volume;
+
+  constructor(name: string, args: RedisArgs, opts: pulumi.ComponentResourceOptions = {}) {
+    super("appstack:components:Redis", name, {}, opts);
+    const cfg = args.config;
+
+    if (cfg.mode === "external") {
+      if (!args.externalUrl) throw new Error(`Redis "${name}": external mode needs externalUrl`);
+      const parts = args.externalUrl.apply(parseUrl);
+      this.url = pulumi.secret(args.externalUrl);
+      this.host = parts.apply((p) => p.host);
+      this.port = parts.apply((p) => p.port);
+    } else {
+      if (!args.network) throw new Error(`Redis "${name}": container mode needs a network`);
+      const protect = cfg.protectVolume ?? args.environment === "production";
+      const image = new docker.RemoteImage(`${name}-image`, { name: cfg.image, keepLocally: true }, { parent: this });
+      // Letters and digits only: the value goes into a redis.conf line unquoted.
+      const password = new random.RandomPassword(`${name}-password`, { length: 40, special: false }, { parent: this });
+      this.volume = this.createVolume(name, args, protect);
+      this.container = this.createContainer(name, args, cfg, image, password, this.volume);
+      this.host = pulumi.output(REDIS_ALIAS);
+      this.port = pulumi.output(REDIS_PORT);
+      this.url = pulumi.secret(pulumi.interpolate`redis://default:${password.result}@${REDIS_ALIAS}:${REDIS_PORT}/0`);
+    }
+
+    this.registerOutputs({ url: this.url, host: this.host, port: this.port });
+  }
+
+  private createVolume(name: string, args: RedisArgs, protect: boolean): docker.Volume {
+    const volumeArgs: docker.VolumeArgs = {
+      name: `appstack-${args.stack}-${name}-data`,
+      labels: serviceLabels({ stack: args.stack, service: name, version: "data" }),
+    };
+    return new docker.Volume(`${name}-data`, applyTransform(volumeArgs, args.transform?.volume), {
+      parent: this,
+      protect,
+      retainOnDelete: protect,
+    });
+  }
+
+  private createContainer(
+    name: string,
+    args: RedisArgs,
+    cfg: RedisContainerConfig,
+    image: docker.RemoteImage,
+    password: random.RandomPassword,
+    volume: docker.Volume,
+  ): docker.Container {
+    const containerArgs: docker.ContainerArgs = {
+      name: `appstack-${args.stack}-${name}`,
+      image: image.imageId,
+      command: redisServerCommand(cfg),
+      envs: [
+        pulumi.secret(pulumi.interpolate`REDIS_PASSWORD=${password.result}`),
+        pulumi.secret(pulumi.interpolate`REDISCLI_AUTH=${password.result}`),
+      ],
+      volumes: [{ volumeName: volume.name, containerPath: "/data" }],
+      networksAdvanced: [{ name: args.network!, aliases: [REDIS_ALIAS] }],
+      healthcheck: { tests: REDIS_HEALTH_TEST, ...DATA_STORE_HEALTH },
+      wait: true,
+      waitTimeout: cfg.healthTimeoutSeconds,
+      restart: RESTART_POLICY,
+      memory: cfg.memoryMb,
+      cpus: cfg.cpus,
+      // Time to finish an AOF rewrite and save on SIGTERM.
+      stopTimeout: 30,
+      ...LOG_ROTATION,
+      labels: serviceLabels({ stack: args.stack, service: name, version: imageVersion(cfg.image) }),
+      ports: cfg.hostPort !== undefined ? [{ internal: REDIS_PORT, external: cfg.hostPort, ip: "127.0.0.1" }] : undefined,
+    };
+    // One AOF file, one writer: the old server stops before the new one starts.
+    return new docker.Container(`${name}-server`, applyTransform(containerArgs, args.transform?.container), {
+      parent: this,
+      deleteBeforeReplace: true,
+      additionalSecretOutputs: ["envs"],
+    });
+  }
+}
+
+function parseUrl(raw: string): { host: string; port: number } {
+  try {
+    const u = new URL(raw);
+    return { host: u.hostname, port: Number(u.port || REDIS_PORT) };
+  } catch {
+    throw new pulumi.RunError("appstack:redisUrl is not a URL; expected redis://user:password@host:6379 or rediss://...");
+  }
+}

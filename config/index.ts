@@ -1,0 +1,3 @@
+export { loadConfig, type AppConfig } from "./load";
+export { ConfigError, formatProblems, type ConfigProblem } from "./errors";
+export * from "./schema";

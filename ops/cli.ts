@@ -1,0 +1,93 @@
+import * as path from "node:path";
+import { parseArgs, type ParseArgsConfig } from "node:util";
+import { EXIT, UserError } from "./errors";
+import { buildPlan, renderPlanJson, renderPlanMarkdown } from "./plan";
+import { validateStack } from "./validate";
+
+/** The checkout this CLI belongs to: Pulumi.yaml and index.ts sit one level up. */
+export const PROJECT_ROOT = path.resolve(__dirname, "..");
+
+type Values = Record<string, string | boolean | undefined>;
+
+interface Command {
+  summary: string;
+  usage: string;
+  options: NonNullable<ParseArgsConfig["options"]>;
+  run(values: Values): Promise<number>;
+}
+
+const stackOptions = {
+  stack: { type: "string", short: "s" },
+  "stack-file": { type: "string" },
+} as const;
+
+function formatOption(values: Values, allowed: string[]): string {
+  const format = (values.format as string | undefined) ?? allowed[0];
+  if (!allowed.includes(format)) throw new UserError(`--format must be one of: ${allowed.join(", ")} (got "${format}").`);
+  return format;
+}
+
+export const COMMANDS: Record<string, Command> = {
+  validate: {
+    summary: "check a stack file's configuration against the schema",
+    usage: "validate --stack <name> | --stack-file <path>",
+    options: stackOptions,
+    async run(values) {
+      console.log(await validateStack({ root: PROJECT_ROOT, stack: values.stack as string, stackFile: values["stack-file"] as string }));
+      return EXIT.ok;
+    },
+  },
+  plan: {
+    summary: "evaluate the program offline and print every resource (secrets masked)",
+    usage: "plan --stack <name> [--stack-file <path>] [--format json|markdown]",
+    options: { ...stackOptions, format: { type: "string" } },
+    async run(values) {
+      const format = formatOption(values, ["json", "markdown"]);
+      const plan = await buildPlan({ root: PROJECT_ROOT, stack: values.stack as string, stackFile: values["stack-file"] as string });
+      console.log(format === "json" ? renderPlanJson(plan) : renderPlanMarkdown(plan));
+      return EXIT.ok;
+    },
+  },
+};
+
+function usage(): string {
+  const rows = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(10)} ${c.summary}\n             npm run ${c.usage.split(" ")[0]} -- ${c.usage.split(" ").slice(1).join(" ")}`);
+  return `appstack ops commands:\n${rows.join("\n")}`;
+}
+
+export async function runCli(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === "--help" || name === "-h") {
+    console.log(usage());
+    return name ? EXIT.ok : EXIT.usage;
+  }
+  const command = COMMANDS[name];
+  if (!command) throw new UserError(`Unknown command "${name}".\n${usage()}`);
+  let values: Values;
+  try {
+    ({ values } = parseArgs({ args: rest, options: { ...command.options, help: { type: "boolean", short: "h" } }, strict: true, allowPositionals: false }) as { values: Values });
+  } catch (err) {
+    throw new UserError(`${(err as Error).message}\nUsage: npm run ${command.usage.split(" ")[0]} -- ${command.usage.split(" ").slice(1).join(" ")}`);
+  }
+  if (values.help) {
+    console.log(`npm run ${name} -- ${command.usage.split(" ").slice(1).join(" ")}\n${command.summary}`);
+    return EXIT.ok;
+  }
+  return command.run(values);
+}
+
+/** Prints a user error as its message alone and exits with its code; a bug shows its trace only with APPSTACK_DEBUG. */
+export function main(argv: string[]): void {
+  runCli(argv).then(
+    (code) => process.exit(code),
+    (err: unknown) => {
+      if (err instanceof UserError) {
+        console.error(err.message);
+        process.exit(err.exitCode);
+      }
+      console.error(`appstack: unexpected error: ${(err as Error)?.message ?? String(err)}`);
+      if (process.env.APPSTACK_DEBUG) console.error((err as Error)?.stack);
+      process.exit(EXIT.programError);
+    },
+  );
+}

@@ -1,0 +1,170 @@
+import * as pulumi from "@pulumi/pulumi";
+import { describe, expect, it } from "vitest";
+import { ConfigError, isPinnedImage, loadConfig, type ConfigProblem } from "../config";
+import { mockStack, isSecret, promise } from "./helpers/pulumi";
+
+async function problemsOf(
+  stack: string,
+  config: Record<string, unknown>,
+  secrets: Record<string, string> = {},
+): Promise<ConfigProblem[]> {
+  const rt = await mockStack(stack, config, secrets);
+  try {
+    loadConfig(new pulumi.Config("appstack"));
+  } catch (err) {
+    expect(ConfigError.isInstance(err)).toBe(true);
+    expect(rt.resources).toHaveLength(0);
+    return (err as ConfigError).problems;
+  }
+  throw new Error("expected a ConfigError");
+}
+
+const keys = (ps: ConfigProblem[]) => ps.map((p) => p.key).sort();
+
+describe("config: the one schema", () => {
+  it("accepts a minimal dev stack and fills defaults", async () => {
+    await mockStack("dev", { environment: "dev" });
+    const cfg = loadConfig(new pulumi.Config("appstack"));
+    expect(cfg.postgres).toMatchObject({ mode: "container", image: "postgres:17.6-alpine", database: "app", user: "app" });
+    expect(cfg.redis).toMatchObject({ mode: "container", maxmemoryPolicy: "noeviction", appendonly: true });
+    expect(cfg.docker.host).toBe("unix:///var/run/docker.sock");
+  });
+
+  it("requires appstack:environment and says how to set it", async () => {
+    const ps = await problemsOf("dev", {});
+    expect(ps).toHaveLength(1);
+    expect(ps[0].key).toBe("appstack:environment");
+    expect(ps[0].problem).toMatch(/required/);
+    expect(ps[0].fix).toBe("pulumi config set -s dev environment <dev|staging|production>");
+  });
+
+  it("rejects an unknown key with its full path and a did-you-mean", async () => {
+    const ps = await problemsOf("dev", { environment: "dev", postgres: { mode: "container", imgae: "postgres:17.6" } });
+    expect(ps).toHaveLength(1);
+    expect(ps[0].key).toBe("appstack:postgres.imgae");
+    expect(ps[0].problem).toContain('did you mean "image"');
+    expect(ps[0].fix).toContain("pulumi config rm -s dev --path postgres.imgae");
+  });
+
+  it("rejects an unknown top-level key and a foreign namespace", async () => {
+    const ps = await problemsOf("dev", { environment: "dev", postgress: { mode: "container" }, "docker:host": "unix:///x" });
+    expect(keys(ps)).toEqual(["appstack:postgress", "docker:host"]);
+    expect(ps.find((p) => p.key === "appstack:postgress")!.problem).toContain('did you mean "postgres"');
+  });
+
+  it("reports every problem at once, each with key, value, problem and fix", async () => {
+    const ps = await problemsOf("production", {
+      environment: "production",
+      postgres: { mode: "container", image: "postgres:latest", memoryMb: "lots" },
+      redis: { mode: "container", hostPort: 6379 },
+    });
+    expect(keys(ps)).toEqual(["appstack:postgres.image", "appstack:postgres.memoryMb", "appstack:redis.hostPort"]);
+    const mem = ps.find((p) => p.key === "appstack:postgres.memoryMb")!;
+    expect(mem.value).toBe('"lots"');
+    expect(mem.problem).toMatch(/expected number/);
+    expect(mem.fix).toBe("pulumi config set -s production --path postgres.memoryMb <number>");
+  });
+
+  it("production rejects an image without a digest or a major.minor version tag", async () => {
+    for (const image of ["postgres", "postgres:latest", "postgres:17", "postgres:alpine"]) {
+      const ps = await problemsOf("production", { environment: "production", postgres: { mode: "container", image } });
+      expect(ps.map((p) => p.key)).toEqual(["appstack:postgres.image"]);
+      expect(ps[0].problem).toMatch(/immutable image/);
+    }
+  });
+
+  it("production accepts a version tag or a digest", async () => {
+    const digest = `postgres@sha256:${"a".repeat(64)}`;
+    for (const image of ["postgres:17.6", "postgres:17.6-alpine", "registry.example.com:5000/team/pg:v1.2.3", digest]) {
+      await mockStack("production", { environment: "production", postgres: { mode: "container", image } });
+      expect(() => loadConfig(new pulumi.Config("appstack"))).not.toThrow();
+    }
+    expect(isPinnedImage("ghcr.io/acme/api:latest")).toBe(false);
+    expect(isPinnedImage("localhost:5000/api")).toBe(false);
+  });
+
+  it("dev may use a moving tag", async () => {
+    await mockStack("dev", { environment: "dev", redis: { mode: "container", image: "redis:latest" } });
+    expect(loadConfig(new pulumi.Config("appstack")).redis).toMatchObject({ image: "redis:latest" });
+  });
+
+  it("rejects something that is not an image reference anywhere", async () => {
+    const ps = await problemsOf("dev", { environment: "dev", redis: { mode: "container", image: "Redis Latest!" } });
+    expect(ps[0]).toMatchObject({ key: "appstack:redis.image", value: '"Redis Latest!"' });
+  });
+
+  it("production volumes cannot be unprotected", async () => {
+    const ps = await problemsOf("production", { environment: "production", redis: { mode: "container", protectVolume: false } });
+    expect(ps[0]).toMatchObject({ key: "appstack:redis.protectVolume", fix: "pulumi config rm -s production --path redis.protectVolume" });
+  });
+
+  it("data stores publish no host port outside dev", async () => {
+    const ps = await problemsOf("staging", { environment: "staging", postgres: { mode: "container", hostPort: 5432 } });
+    expect(ps[0].key).toBe("appstack:postgres.hostPort");
+    expect(ps[0].problem).toContain("outside dev");
+  });
+
+  it("redis maxmemory must stay below the container limit", async () => {
+    const ps = await problemsOf("dev", { environment: "dev", redis: { mode: "container", memoryMb: 256, maxmemoryMb: 256 } });
+    expect(ps[0].key).toBe("appstack:redis.maxmemoryMb");
+    expect(ps[0].fix).toBe("pulumi config set -s dev --path redis.maxmemoryMb 192");
+  });
+
+  it("rejects out-of-range ports and an unknown mode", async () => {
+    const ps = await problemsOf("dev", { environment: "dev", postgres: { mode: "container", hostPort: 70000 }, redis: { mode: "cluster" } });
+    expect(keys(ps)).toEqual(["appstack:postgres.hostPort", "appstack:redis.mode"]);
+  });
+});
+
+describe("config: secrets", () => {
+  it("external mode needs its URL as a secret, with the exact set command", async () => {
+    const ps = await problemsOf("staging", { environment: "staging", postgres: { mode: "external" } });
+    expect(ps).toEqual([
+      {
+        key: "appstack:postgresUrl",
+        problem: "is not set; postgres (external mode) needs this secret",
+        fix: "pulumi config set -s staging --secret postgresUrl <value>",
+      },
+    ]);
+  });
+
+  it("a secret stored in plain text is an error, and its value is never printed", async () => {
+    const ps = await problemsOf("staging", {
+      environment: "staging",
+      redis: { mode: "external" },
+      redisUrl: "redis://default:hunter2hunter2@cache.example.com:6379",
+    });
+    expect(ps).toHaveLength(1);
+    expect(ps[0].key).toBe("appstack:redisUrl");
+    expect(ps[0].problem).toContain("plain text");
+    expect(JSON.stringify(ps)).not.toContain("hunter2");
+    expect(new ConfigError("staging", ps).message).not.toContain("hunter2");
+  });
+
+  it("a secret no service uses is reported (a misspelt name)", async () => {
+    const ps = await problemsOf("dev", { environment: "dev" }, { postgresURL: "postgresql://a:b@c/d" });
+    expect(ps[0]).toMatchObject({ key: "appstack:postgresURL" });
+    expect(JSON.stringify(ps)).not.toContain("a:b@c");
+  });
+
+  it("a settings object stored as a secret is rejected", async () => {
+    const ps = await problemsOf("dev", { environment: "dev" }, { postgres: JSON.stringify({ mode: "container" }) });
+    expect(ps[0].key).toBe("appstack:postgres");
+    expect(ps[0].problem).toContain("secure value");
+  });
+
+  it("secure values stay secret Outputs", async () => {
+    await mockStack("staging", { environment: "staging", postgres: { mode: "external" } }, { postgresUrl: "postgresql://u:p@db.example.com:5432/app" });
+    const cfg = loadConfig(new pulumi.Config("appstack"));
+    expect(await isSecret(cfg.secrets.postgresUrl)).toBe(true);
+    expect(await promise(cfg.secrets.postgresUrl)).toBe("postgresql://u:p@db.example.com:5432/app");
+  });
+
+  it("the error message is one screen: numbered, key = value, problem, fix", async () => {
+    const ps = await problemsOf("dev", { environment: "prod" });
+    const msg = new ConfigError("dev", ps).message;
+    expect(msg).toMatch(/^The configuration of stack "dev" \(Pulumi\.dev\.yaml\) has 1 problem; nothing was deployed\./);
+    expect(msg).toContain('1. appstack:environment = "prod"');
+    expect(msg).toContain("fix:     pulumi config set -s dev environment <dev|staging|production>");
+  });
+});
