@@ -1,13 +1,19 @@
 import * as path from "node:path";
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { EXIT, UserError } from "./errors";
-import { buildPlan, renderPlanJson, renderPlanMarkdown } from "./plan";
-import { validateStack } from "./validate";
+
+// Each command's modules load on first use: `diff` and `bench` only spawn
+// plans, and loading the Pulumi SDK here (or compiling every command's
+// TypeScript) would slow every one of them.
+const plan = () => require("./plan") as typeof import("./plan");
+const validate = () => require("./validate") as typeof import("./validate");
+const diffCommand = () => require("./diff-command") as typeof import("./diff-command");
+const bench = () => require("./bench") as typeof import("./bench");
 
 /** The checkout this CLI belongs to: Pulumi.yaml and index.ts sit one level up. */
 export const PROJECT_ROOT = path.resolve(__dirname, "..");
 
-type Values = Record<string, string | boolean | undefined>;
+type Values = Record<string, string | boolean | string[] | undefined>;
 
 interface Command {
   summary: string;
@@ -33,7 +39,7 @@ export const COMMANDS: Record<string, Command> = {
     usage: "validate --stack <name> | --stack-file <path>",
     options: stackOptions,
     async run(values) {
-      console.log(await validateStack({ root: PROJECT_ROOT, stack: values.stack as string, stackFile: values["stack-file"] as string }));
+      console.log(await validate().validateStack({ root: PROJECT_ROOT, stack: values.stack as string, stackFile: values["stack-file"] as string }));
       return EXIT.ok;
     },
   },
@@ -43,8 +49,37 @@ export const COMMANDS: Record<string, Command> = {
     options: { ...stackOptions, format: { type: "string" } },
     async run(values) {
       const format = formatOption(values, ["json", "markdown"]);
-      const plan = await buildPlan({ root: PROJECT_ROOT, stack: values.stack as string, stackFile: values["stack-file"] as string });
-      console.log(format === "json" ? renderPlanJson(plan) : renderPlanMarkdown(plan));
+      const result = await plan().buildPlan({ root: PROJECT_ROOT, stack: values.stack as string, stackFile: values["stack-file"] as string });
+      console.log(format === "json" ? plan().renderPlanJson(result) : plan().renderPlanMarkdown(result));
+      return EXIT.ok;
+    },
+  },
+  diff: {
+    summary: "compare a stack's desired state at a git ref with the working tree (offline; exit 4 on destructive changes)",
+    usage: "diff --stack <name> --base <git-ref> [--format markdown|json] [--allow-destructive]",
+    options: { stack: { type: "string", short: "s" }, base: { type: "string" }, format: { type: "string" }, "allow-destructive": { type: "boolean" } },
+    async run(values) {
+      const format = formatOption(values, ["markdown", "json"]) as "markdown" | "json";
+      if (!values.stack || !values.base) throw new UserError(`Name a stack and a base ref: npm run diff -- --stack <name> --base <git-ref>`);
+      const { output, exitCode } = await diffCommand().runDiff({
+        root: PROJECT_ROOT,
+        stack: values.stack as string,
+        base: values.base as string,
+        format,
+        allowDestructive: values["allow-destructive"] === true,
+      });
+      console.log(output);
+      return exitCode;
+    },
+  },
+  bench: {
+    summary: "time plan and diff per stack over several runs and print min/median",
+    usage: "bench [--runs 5] [--stack <name>]... [--base HEAD]",
+    options: { runs: { type: "string" }, stack: { type: "string", multiple: true }, base: { type: "string" } },
+    async run(values) {
+      const opts = { runs: Number(values.runs ?? 5), base: (values.base as string | undefined) ?? "HEAD" };
+      const rows = bench().runBench({ root: PROJECT_ROOT, stacks: values.stack as string[] | undefined, ...opts }, (line) => console.error(line));
+      console.log(bench().renderBench(rows, opts));
       return EXIT.ok;
     },
   },

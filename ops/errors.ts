@@ -21,4 +21,12 @@ export const EXIT = {
   usage: 2,
   /** The program failed while it was evaluated. */
   programError: 3,
+  /** `diff`: the change deletes or replaces stateful resources (and `--allow-destructive` was not given). */
+  destructive: 4,
+  /** `diff`: the base ref names no commit, or this is not a git checkout. */
+  badBaseRef: 5,
+  /** `diff`: the program does not evaluate at the base ref (invalid config there, or a program error). */
+  baseDoesNotEvaluate: 6,
+  /** `diff`: the stack exists on one side only. */
+  stackOnOneSide: 7,
 } as const;

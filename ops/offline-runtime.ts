@@ -20,6 +20,8 @@ export interface RecordedResource {
   custom: boolean;
   provider: string;
   inputs: Record<string, unknown>;
+  /** Top-level input name -> URNs of the resources its value came from (the engine's per-property dependencies). */
+  propertyDependencies: Record<string, string[]>;
   options: {
     protect: boolean;
     retainOnDelete: boolean;
@@ -63,6 +65,7 @@ interface RegisterRequest {
   getAdditionalsecretoutputsList(): string[];
   getReplaceonchangesList(): string[];
   getIgnorechangesList(): string[];
+  getPropertydependenciesMap(): { forEach(cb: (deps: { getUrnsList(): string[] }, key: string) => void): void };
   getObject(): { toJavaScript(): Record<string, unknown> } | undefined;
 }
 
@@ -119,6 +122,10 @@ export async function installMockRuntime(
     const type = req.getType();
     const name = req.getName();
     secretOutputsByResource.set(`${type}::${name}`, req.getAdditionalsecretoutputsList());
+    const propertyDependencies: Record<string, string[]> = {};
+    req.getPropertydependenciesMap().forEach((deps, key) => {
+      propertyDependencies[key] = deps.getUrnsList();
+    });
     resources.push({
       urn: monitor.newUrn(req.getParent(), type, name),
       type,
@@ -127,6 +134,7 @@ export async function installMockRuntime(
       custom: req.getCustom(),
       provider: req.getProvider(),
       inputs: req.getObject()?.toJavaScript() ?? {},
+      propertyDependencies,
       options: {
         protect: req.getProtect() ?? false,
         retainOnDelete: req.getRetainondelete() ?? false,

@@ -3,12 +3,13 @@ import * as pulumi from "@pulumi/pulumi";
 import * as rpc from "@pulumi/pulumi/runtime/rpc";
 import { EXIT, UserError } from "./errors";
 import { evaluateProgram, inspectOutput, type MockOutputs, type RecordedResource } from "./offline-runtime";
-import { readProject, readStackConfig, resolveStackFile, type StackConfig } from "./stack-files";
+import { digest, takeDigestKey, type DigestKey } from "./secret-digest";
+import { SECRET, UNKNOWN } from "./masks";
+import { readProject, readStackConfig, resolveStackFile, SECURE_PLACEHOLDER, type StackConfig } from "./stack-files";
 
-/** How a secret prints in every plan, diff and log. */
-export const SECRET = "[secret]";
-/** How a value prints that only a real deploy knows. */
-export const UNKNOWN = "[unknown]";
+// Kept here too: plan is where these are defined for everyone else. masks.ts
+// holds them so that `diff` can use them without loading the Pulumi SDK.
+export { SECRET, UNKNOWN };
 
 export interface PlanResource {
   urn: string;
@@ -18,11 +19,20 @@ export interface PlanResource {
   inputs: Record<string, unknown>;
   /** Paths (`envs[2]`, `healthcheck.tests`) whose values are secrets. */
   secretPaths: string[];
+  /** Top-level input name -> URNs its value came from. */
+  propertyDependencies: Record<string, string[]>;
+  /**
+   * Only when `diff` asked for them (a per-run key in the environment): a keyed
+   * digest per secret path, so a changed secret shows as changed, never printed.
+   */
+  secretDigests?: Record<string, string>;
   options: {
     protect: boolean;
     retainOnDelete: boolean;
     deleteBeforeReplace: boolean;
     dependsOn: string[];
+    replaceOnChanges: string[];
+    ignoreChanges: string[];
   };
 }
 
@@ -33,6 +43,10 @@ export interface Plan {
   outputs: Record<string, unknown>;
   /** Output paths whose values are secrets. */
   outputSecretPaths: string[];
+  /** As `PlanResource.secretDigests`, for secret outputs. */
+  outputSecretDigests?: Record<string, string>;
+  /** As `PlanResource.secretDigests`, for each secure key of the stack file (digest of its ciphertext). */
+  configSecretDigests?: Record<string, string>;
 }
 
 /** Renders Pulumi's wire encoding for people: secrets and unknowns masked, secret paths listed. */
@@ -54,7 +68,25 @@ export function maskValue(value: unknown, at: string, secretPaths: string[]): un
   return value;
 }
 
-export function toPlanResource(r: RecordedResource): PlanResource {
+/**
+ * Digests of every secret in a register request's inputs (Pulumi's wire
+ * encoding), keyed by the same paths `maskValue` lists in `secretPaths`.
+ */
+function secretInputDigests(key: DigestKey, value: unknown, at = "", out: Record<string, string> = {}): Record<string, string> {
+  if (Array.isArray(value)) {
+    value.forEach((v, i) => secretInputDigests(key, v, `${at}[${i}]`, out));
+  } else if (value !== null && typeof value === "object") {
+    const obj = value as Record<string, unknown>;
+    if (obj[rpc.specialSigKey] === rpc.specialSecretSig) {
+      out[at] = digest(key, obj.value);
+    } else if (obj[rpc.specialSigKey] !== rpc.specialResourceSig) {
+      for (const [k, v] of Object.entries(obj)) secretInputDigests(key, v, at ? `${at}.${k}` : k, out);
+    }
+  }
+  return out;
+}
+
+export function toPlanResource(r: RecordedResource, digestKey?: DigestKey): PlanResource {
   const secretPaths: string[] = [];
   const inputs = maskValue(r.inputs, "", secretPaths) as Record<string, unknown>;
   return {
@@ -64,30 +96,35 @@ export function toPlanResource(r: RecordedResource): PlanResource {
     parent: r.parent,
     inputs,
     secretPaths,
+    propertyDependencies: r.propertyDependencies,
+    ...(digestKey ? { secretDigests: secretInputDigests(digestKey, r.inputs) } : {}),
     options: {
       protect: r.options.protect,
       retainOnDelete: r.options.retainOnDelete,
       deleteBeforeReplace: r.options.deleteBeforeReplace,
       dependsOn: r.options.dependsOn,
+      replaceOnChanges: r.options.replaceOnChanges,
+      ignoreChanges: r.options.ignoreChanges,
     },
   };
 }
 
 /** Stack outputs with the same masking; an Output's secrecy and knownness come from the SDK. */
-async function renderOutputs(value: unknown, at: string, secretPaths: string[]): Promise<unknown> {
+async function renderOutputs(value: unknown, at: string, secretPaths: string[], digests?: { key: DigestKey; out: Record<string, string> }): Promise<unknown> {
   if (pulumi.Output.isInstance(value)) {
     const { known, secret, value: inner } = await inspectOutput(value);
     if (secret) {
       secretPaths.push(at);
+      if (digests) digests.out[at] = digest(digests.key, known ? await renderOutputs(inner, at, [], undefined) : UNKNOWN);
       return SECRET;
     }
     if (!known) return UNKNOWN;
-    return renderOutputs(inner, at, secretPaths);
+    return renderOutputs(inner, at, secretPaths, digests);
   }
-  if (Array.isArray(value)) return Promise.all(value.map((v, i) => renderOutputs(v, `${at}[${i}]`, secretPaths)));
+  if (Array.isArray(value)) return Promise.all(value.map((v, i) => renderOutputs(v, `${at}[${i}]`, secretPaths, digests)));
   if (value !== null && typeof value === "object") {
     const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(value)) out[k] = await renderOutputs(v, at ? `${at}.${k}` : k, secretPaths);
+    for (const [k, v] of Object.entries(value)) out[k] = await renderOutputs(v, at ? `${at}.${k}` : k, secretPaths, digests);
     return out;
   }
   return value;
@@ -101,15 +138,18 @@ export interface PlanOptions {
 }
 
 /** Loads the stack file and project for a command; shared by plan and validate. */
-export function loadStack(opts: { root: string; stack?: string; stackFile?: string }): { project: string; sc: StackConfig } {
+export function loadStack(opts: { root: string; stack?: string; stackFile?: string; digestKey?: DigestKey }): { project: string; sc: StackConfig } {
   const project = readProject(opts.root);
   const { stack, file } = resolveStackFile(opts.root, opts);
-  return { project: project.name, sc: readStackConfig(file, stack, project.name) };
+  const key = opts.digestKey;
+  const securePlaceholder = key ? (ciphertext: string) => `${SECURE_PLACEHOLDER}-${digest(key, ciphertext).slice(0, 16)}` : undefined;
+  return { project: project.name, sc: readStackConfig(file, stack, project.name, { securePlaceholder }) };
 }
 
 /** Evaluates the program for one stack, offline, and returns every resource it would register. */
 export async function buildPlan(opts: PlanOptions): Promise<Plan> {
-  const { project, sc } = loadStack(opts);
+  const digestKey = takeDigestKey();
+  const { project, sc } = loadStack({ ...opts, digestKey });
   let evaluation;
   try {
     evaluation = await evaluateProgram(project, sc, path.join(opts.root, "index.ts"), { mockOutputs: opts.mockOutputs });
@@ -117,13 +157,20 @@ export async function buildPlan(opts: PlanOptions): Promise<Plan> {
     throw programFailure(err, sc);
   }
   const outputSecretPaths: string[] = [];
-  const outputs = (await renderOutputs({ ...evaluation.exports }, "", outputSecretPaths)) as Record<string, unknown>;
+  const outputDigests = digestKey ? { key: digestKey, out: {} as Record<string, string> } : undefined;
+  const outputs = (await renderOutputs({ ...evaluation.exports }, "", outputSecretPaths, outputDigests)) as Record<string, unknown>;
   return {
     project,
     stack: sc.stack,
-    resources: evaluation.resources.map(toPlanResource),
+    resources: evaluation.resources.map((r) => toPlanResource(r, digestKey)),
     outputs,
     outputSecretPaths,
+    ...(digestKey
+      ? {
+          outputSecretDigests: outputDigests!.out,
+          configSecretDigests: Object.fromEntries(sc.secretKeys.map((k) => [k, digest(digestKey, sc.config[k])])),
+        }
+      : {}),
   };
 }
 

@@ -80,7 +80,20 @@ function parseYamlFile(file: string): unknown {
  * engine passes to a program, with `{ secure: ... }` values replaced by a
  * placeholder and their keys listed as secret (as the engine does).
  */
-export function readStackConfig(file: string, stack: string, project: string): StackConfig {
+export function readStackConfig(
+  file: string,
+  stack: string,
+  project: string,
+  opts: {
+    /**
+     * What stands in for a secure value, given its ciphertext. `diff` passes a
+     * keyed digest of the ciphertext here, so a re-encrypted secret reaches the
+     * resources that use it as a different (still secret, never decrypted) value.
+     */
+    securePlaceholder?: (ciphertext: string) => string;
+  } = {},
+): StackConfig {
+  const placeholder = opts.securePlaceholder ?? (() => SECURE_PLACEHOLDER);
   const doc = parseYamlFile(file) as { config?: unknown } | null;
   const raw = doc?.config ?? {};
   if (raw === null || typeof raw !== "object" || Array.isArray(raw)) {
@@ -90,7 +103,7 @@ export function readStackConfig(file: string, stack: string, project: string): S
   const secretKeys: string[] = [];
   for (const [key, value] of Object.entries(raw as Record<string, unknown>)) {
     const fullKey = key.includes(":") ? key : `${project}:${key}`;
-    const { value: replaced, secret } = replaceSecure(value);
+    const { value: replaced, secret } = replaceSecure(value, placeholder);
     if (secret) secretKeys.push(fullKey);
     config[fullKey] = typeof replaced === "string" ? replaced : JSON.stringify(replaced);
   }
@@ -101,17 +114,17 @@ function isSecure(v: unknown): boolean {
   return v !== null && typeof v === "object" && !Array.isArray(v) && Object.keys(v).length === 1 && "secure" in v;
 }
 
-function replaceSecure(v: unknown): { value: unknown; secret: boolean } {
-  if (isSecure(v)) return { value: SECURE_PLACEHOLDER, secret: true };
+function replaceSecure(v: unknown, placeholder: (ciphertext: string) => string): { value: unknown; secret: boolean } {
+  if (isSecure(v)) return { value: placeholder(String((v as { secure: unknown }).secure)), secret: true };
   if (Array.isArray(v)) {
-    const parts = v.map(replaceSecure);
+    const parts = v.map((inner) => replaceSecure(inner, placeholder));
     return { value: parts.map((p) => p.value), secret: parts.some((p) => p.secret) };
   }
   if (v !== null && typeof v === "object") {
     let secret = false;
     const out: Record<string, unknown> = {};
     for (const [k, inner] of Object.entries(v)) {
-      const r = replaceSecure(inner);
+      const r = replaceSecure(inner, placeholder);
       out[k] = r.value;
       secret ||= r.secret;
     }
