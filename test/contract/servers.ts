@@ -283,11 +283,13 @@ export function processArgv(pid: number): string[] {
  * Docker runs it in the container: `CMD` as argv, `CMD-SHELL` through /bin/sh -c.
  * `rewrite` adapts a container port to the host's; it must match exactly once,
  * so a changed health check fails here instead of silently testing something else.
+ * `cwd` stands for the image's WORKDIR.
  */
 export function runHealthcheck(
   tests: string[],
   env: Record<string, string>,
   rewrite?: { from: string; to: string },
+  cwd?: string,
 ): Promise<RunResult> {
   const [kind, ...rest] = tests;
   let argv: string[];
@@ -299,5 +301,39 @@ export function runHealthcheck(
     if (count !== 1) throw new Error(`expected "${rewrite.from}" exactly once in ${JSON.stringify(tests)}`);
     argv = argv.map((a) => a.replace(rewrite.from, rewrite.to));
   }
-  return run(argv[0], argv.slice(1), { env: { ...env, PATH: process.env.PATH }, timeoutMs: 10_000 });
+  return run(argv[0], argv.slice(1), { cwd, env: { ...env, PATH: process.env.PATH }, timeoutMs: 10_000 });
+}
+
+export interface ServiceProcess {
+  child: ChildProcess;
+  /** Everything the process printed so far. */
+  output(): string;
+  /** Sends a signal and resolves with the exit code (SIGKILL after the timeout). */
+  stop(signal?: NodeJS.Signals, timeoutMs?: number): Promise<number | null>;
+}
+
+/** Starts a Node program of the example app with exactly `env` (plus PATH), as its container would. */
+export function startNodeService(script: string, env: Record<string, string>, cwd: string): ServiceProcess {
+  const chunks: string[] = [];
+  const child = spawn(process.execPath, [script], { cwd, env: { ...env, PATH: process.env.PATH }, stdio: ["ignore", "pipe", "pipe"] });
+  child.stdout!.on("data", (d) => chunks.push(String(d)));
+  child.stderr!.on("data", (d) => chunks.push(String(d)));
+  return {
+    child,
+    output: () => chunks.join(""),
+    stop: (signal = "SIGTERM", timeoutMs = 15_000) => stopProcess(child, signal, timeoutMs),
+  };
+}
+
+/**
+ * The HEALTHCHECK of a Dockerfile as Docker's `tests` array (`["CMD", ...]` or
+ * `["CMD-SHELL", "..."]`): the image's own check, for when the stack declares none.
+ */
+export function dockerfileHealthcheck(dockerfile: string): string[] {
+  const text = fs.readFileSync(dockerfile, "utf8").replace(/\\\r?\n/g, " ");
+  const line = text.split(/\r?\n/).find((l) => /^\s*HEALTHCHECK\s/i.test(l));
+  if (!line) throw new Error(`${dockerfile} has no HEALTHCHECK`);
+  const cmd = /\sCMD\s+(.*)$/i.exec(line)?.[1]?.trim();
+  if (!cmd) throw new Error(`${dockerfile}: HEALTHCHECK without CMD`);
+  return cmd.startsWith("[") ? ["CMD", ...(JSON.parse(cmd) as string[])] : ["CMD-SHELL", cmd];
 }
