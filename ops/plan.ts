@@ -2,9 +2,9 @@ import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import * as rpc from "@pulumi/pulumi/runtime/rpc";
 import { EXIT, UserError } from "./errors";
-import { evaluateProgram, inspectOutput, type MockOutputs, type RecordedResource } from "./offline-runtime";
-import { digest, takeDigestKey, type DigestKey } from "./secret-digest";
 import { SECRET, UNKNOWN } from "./masks";
+import { evaluateProgram, inspectOutput, type Evaluation, type MockOutputs, type RecordedResource } from "./offline-runtime";
+import { digest, takeDigestKey, type DigestKey } from "./secret-digest";
 import { readProject, readStackConfig, resolveStackFile, SECURE_PLACEHOLDER, type StackConfig } from "./stack-files";
 
 // Kept here too: plan is where these are defined for everyone else. masks.ts
@@ -156,6 +156,11 @@ export async function buildPlan(opts: PlanOptions): Promise<Plan> {
   } catch (err) {
     throw programFailure(err, sc);
   }
+  return planFromEvaluation(project, sc, evaluation, digestKey);
+}
+
+/** The masked Plan of an evaluation: what `plan` prints (with secret digests when `diff` passed a key). */
+export async function planFromEvaluation(project: string, sc: StackConfig, evaluation: Evaluation, digestKey?: DigestKey): Promise<Plan> {
   const outputSecretPaths: string[] = [];
   const outputDigests = digestKey ? { key: digestKey, out: {} as Record<string, string> } : undefined;
   const outputs = (await renderOutputs({ ...evaluation.exports }, "", outputSecretPaths, outputDigests)) as Record<string, unknown>;
