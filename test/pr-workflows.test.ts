@@ -1,0 +1,221 @@
+import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { repoStacks } from "./helpers/cli";
+import { actionRef, effectivePermissions, events, loadWorkflow, matrixValues, stepsUsing, type Job, type Step, type Workflow } from "./helpers/workflows";
+
+/**
+ * ci.yml and preview.yml: what they run, for which stacks, with which
+ * permissions; and the shell logic of the steps that decide whether a pull
+ * request is blocked, executed for real with a stand-in `npm`.
+ */
+
+const ci = loadWorkflow("ci.yml");
+const preview = loadWorkflow("preview.yml");
+
+function job(wf: Workflow, id: string): Job {
+  const j = wf.jobs[id];
+  if (!j) throw new Error(`${wf.file} has no job ${id}: ${Object.keys(wf.jobs).join(", ")}`);
+  return j;
+}
+
+function step(j: Job, predicate: (s: Step) => boolean, what: string): Step {
+  const s = (j.steps ?? []).find(predicate);
+  if (!s) throw new Error(`no step ${what}`);
+  return s;
+}
+
+const runs = (j: Job) => (j.steps ?? []).map((s) => s.run ?? "").join("\n");
+
+const scratch = fs.mkdtempSync(path.join(os.tmpdir(), "appstack-workflow-"));
+afterAll(() => fs.rmSync(scratch, { recursive: true, force: true }));
+
+/**
+ * Runs a step's `run:` script with bash, as the runner does (`bash -e`), in a
+ * fresh directory with GITHUB_OUTPUT/GITHUB_STEP_SUMMARY files and an `npm`
+ * on PATH that prints what the test says and exits with the test's code.
+ */
+function runStep(s: Step, env: Record<string, string>, npm?: { stdout?: string; stderr?: string; code: number }) {
+  const dir = fs.mkdtempSync(path.join(scratch, "step-"));
+  const bin = path.join(dir, "bin");
+  fs.mkdirSync(bin);
+  if (npm) {
+    fs.writeFileSync(path.join(dir, "npm.out"), npm.stdout ?? "");
+    fs.writeFileSync(path.join(dir, "npm.err"), npm.stderr ?? "");
+    fs.writeFileSync(
+      path.join(bin, "npm"),
+      `#!/bin/sh\nprintf '%s\\n' "$*" > "${dir}/npm.args"\ncat "${dir}/npm.out"\ncat "${dir}/npm.err" >&2\nexit ${npm.code}\n`,
+      { mode: 0o755 },
+    );
+  }
+  const [output, summary] = [path.join(dir, "output"), path.join(dir, "summary")];
+  fs.writeFileSync(output, "");
+  fs.writeFileSync(summary, "");
+  const r = spawnSync("bash", ["--noprofile", "--norc", "-e", "-o", "pipefail", "-c", s.run ?? ""], {
+    cwd: dir,
+    encoding: "utf8",
+    env: { PATH: `${bin}:${process.env.PATH}`, HOME: dir, GITHUB_OUTPUT: output, GITHUB_STEP_SUMMARY: summary, ...env },
+  });
+  const read = (f: string) => (fs.existsSync(path.join(dir, f)) ? fs.readFileSync(path.join(dir, f), "utf8") : "");
+  return {
+    code: r.status,
+    stdout: r.stdout,
+    outputs: Object.fromEntries(read("output").split("\n").filter(Boolean).map((l) => l.split("=", 2) as [string, string])),
+    summary: read("summary"),
+    comment: read("comment.md"),
+    npmArgs: read("npm.args").trim(),
+  };
+}
+
+describe("ci.yml", () => {
+  it("runs on pushes to main and on pull requests", () => {
+    expect(events(ci)).toEqual(expect.arrayContaining(["push", "pull_request"]));
+  });
+
+  it("installs with npm ci on the project's Node, then type-checks and tests", () => {
+    const test = job(ci, "test");
+    expect(stepsUsing(test, "actions/setup-node")[0].with?.["node-version-file"]).toBe(".nvmrc");
+    const script = runs(test);
+    for (const cmd of ["npm ci", "npm run typecheck", "npm test"]) expect(script).toContain(cmd);
+    expect(script.indexOf("npm ci")).toBeLessThan(script.indexOf("npm run typecheck"));
+    expect(effectivePermissions(ci, test)).toEqual({ contents: "read" });
+  });
+});
+
+describe("preview.yml: pulumi preview per deployed stack", () => {
+  const p = job(preview, "preview");
+  const pulumi = stepsUsing(p, "pulumi/actions");
+
+  it("runs on pull requests, for staging and production", () => {
+    expect(events(preview)).toEqual(["pull_request"]);
+    expect(matrixValues(p, "stack")).toEqual(["staging", "production"]);
+  });
+
+  it("uses pulumi/actions (current major) to preview with diff, refresh, the policy pack and one edited comment per stack", () => {
+    expect(pulumi).toHaveLength(1);
+    expect(Number(actionRef(pulumi[0]).replace(/^v/, "").split(".")[0])).toBeGreaterThanOrEqual(7);
+    expect(pulumi[0].with).toMatchObject({
+      command: "preview",
+      "stack-name": "${{ matrix.stack }}",
+      "comment-on-pr": true,
+      "edit-pr-comment": true,
+      diff: true,
+      refresh: true,
+      policyPacks: "policy",
+    });
+    expect(effectivePermissions(preview, p)).toEqual({ contents: "read", "pull-requests": "write" });
+  });
+
+  it("takes the backend, passphrase and ssh key from the stack's preview environment", () => {
+    expect(p.environment).toBe("${{ matrix.stack }}-preview");
+    expect(pulumi[0].with?.["cloud-url"]).toBe("${{ vars.PULUMI_BACKEND_URL }}");
+    expect(pulumi[0].env?.PULUMI_CONFIG_PASSPHRASE).toBe("${{ secrets.PULUMI_CONFIG_PASSPHRASE }}");
+    expect(JSON.stringify(p.steps)).toContain("secrets.DOCKER_SSH_KEY");
+  });
+
+  describe("skips cleanly where the secrets are not available", () => {
+    const check = step(p, (s) => s.id === "credentials", "credentials");
+    const all = { STACK: "staging", FORK: "false", HAS_BACKEND: "true", HAS_PASSPHRASE: "true", HAS_SSH_KEY: "true", HAS_KNOWN_HOSTS: "true" };
+
+    it("every step after the check runs only when credentials are available", () => {
+      const later = (p.steps ?? []).slice((p.steps ?? []).indexOf(check) + 1).filter((s) => s.name !== "Remove the ssh key");
+      for (const s of later) expect(s.if, s.name ?? s.uses ?? s.run).toBe("steps.credentials.outputs.available == 'true'");
+    });
+
+    it("a fork pull request: skipped, with a note in the job summary", () => {
+      const r = runStep(check, { ...all, FORK: "true" });
+      expect(r.code).toBe(0);
+      expect(r.outputs.available).toBe("false");
+      expect(r.summary).toContain("Pulumi preview of `staging` skipped");
+      expect(r.summary).toContain("from a fork");
+    });
+
+    it("a missing secret: skipped, naming what to configure", () => {
+      const r = runStep(check, { ...all, HAS_PASSPHRASE: "false", HAS_KNOWN_HOSTS: "false" });
+      expect(r.outputs.available).toBe("false");
+      expect(r.summary).toContain("secret PULUMI_CONFIG_PASSPHRASE, variable DOCKER_SSH_KNOWN_HOSTS");
+      expect(r.summary).toContain("staging-preview");
+    });
+
+    it("everything configured: the preview runs", () => {
+      const r = runStep(check, all);
+      expect(r.outputs.available).toBe("true");
+      expect(r.summary).toBe("");
+    });
+  });
+});
+
+describe("preview.yml: the offline diff gate", () => {
+  const diffJob = job(preview, "offline-diff");
+  const commentJob = job(preview, "offline-diff-comment");
+  const diffStep = step(diffJob, (s) => s.id === "diff", "diff");
+  const gate = step(diffJob, (s) => s.name?.startsWith("Fail on destructive") ?? false, "gate");
+  const env = { STACK: "production", BASE_SHA: "0123456789abcdef0123456789abcdef01234567", BASE_REF: "main", ALLOW_DESTRUCTIVE: "false" };
+
+  it("covers every stack file in the repository, with read-only permissions and the base commit in the clone", () => {
+    expect(matrixValues(diffJob, "stack")).toEqual(repoStacks().sort((a, b) => ["dev", "staging", "production"].indexOf(a) - ["dev", "staging", "production"].indexOf(b)));
+    expect(effectivePermissions(preview, diffJob)).toEqual({ contents: "read" });
+    expect(stepsUsing(diffJob, "actions/checkout")[0].with?.["fetch-depth"]).toBe(0);
+    expect(diffStep.env?.BASE_SHA).toBe("${{ github.event.pull_request.base.sha }}");
+    expect(diffStep.env?.ALLOW_DESTRUCTIVE).toBe("${{ contains(github.event.pull_request.labels.*.name, 'allow-destructive') }}");
+  });
+
+  it("re-runs when the allow-destructive label is added or removed", () => {
+    expect((preview.on as { pull_request: { types: string[] } }).pull_request.types).toEqual(expect.arrayContaining(["labeled", "unlabeled", "synchronize"]));
+  });
+
+  it("puts no ${{ }} expression inside a script (values reach scripts through env only)", () => {
+    for (const j of Object.values(preview.jobs)) for (const s of j.steps ?? []) expect(s.run ?? "", s.name).not.toContain("${{");
+  });
+
+  it("no changes: the comment is the diff, and the gate passes", () => {
+    const r = runStep(diffStep, env, { stdout: "### Offline diff: stack `production`\n\nStack `production`: no changes\n", code: 0 });
+    expect(r.npmArgs).toBe(`run -s diff -- --stack production --base ${env.BASE_SHA} --format markdown`);
+    expect(r.outputs.code).toBe("0");
+    expect(r.comment).toContain("no changes");
+    expect(r.summary).toBe(r.comment);
+    expect(runStep(gate, { CODE: "0", STACK: "production" }).code).toBe(0);
+  });
+
+  it("destructive changes without the label: the comment says how to accept them, and the gate fails", () => {
+    const r = runStep(diffStep, env, { stdout: "> **Destructive: 1 change ...**\n", code: 4 });
+    expect(r.outputs.code).toBe("4");
+    expect(r.comment).toContain("Destructive");
+    expect(r.comment).toContain("adds the `allow-destructive` label to accept them");
+    const g = runStep(gate, { CODE: "4", STACK: "production" });
+    expect(g.code).toBe(1);
+    expect(g.stdout).toContain("::error title=Destructive changes::");
+  });
+
+  it("with the label: diff runs with --allow-destructive and the comment records the acceptance", () => {
+    const r = runStep(diffStep, { ...env, ALLOW_DESTRUCTIVE: "true" }, { stdout: "> **Destructive: 1 change ...**\n", code: 0 });
+    expect(r.npmArgs).toContain("--allow-destructive");
+    expect(r.comment).toContain("accepted by the `allow-destructive` label");
+  });
+
+  it("a stack new in this pull request is a note, not a failure; a diff that could not run fails with its message", () => {
+    const added = runStep(diffStep, env, { stderr: 'Stack "production" is new: ...', code: 7 });
+    expect(added.comment).toContain('Stack "production" is new');
+    expect(runStep(gate, { CODE: "7", STACK: "production" }).code).toBe(0);
+
+    const failed = runStep(diffStep, env, { stderr: "Base ref ... does not name a commit", code: 5 });
+    expect(failed.comment).toContain("failed (exit 5)");
+    expect(failed.comment).toContain("does not name a commit");
+    expect(runStep(gate, { CODE: "5", STACK: "production" }).code).toBe(1);
+  });
+
+  it("the comment job runs no repository code, only comments, skips forks, and posts one sticky comment per stack", () => {
+    expect(stepsUsing(commentJob, "actions/checkout")).toEqual([]);
+    expect((commentJob.steps ?? []).some((s) => s.run)).toBe(false);
+    expect(effectivePermissions(preview, commentJob)).toEqual({ "pull-requests": "write" });
+    expect(commentJob.if).toContain("github.event.pull_request.head.repo.full_name == github.repository");
+    expect(matrixValues(commentJob, "stack")).toEqual(matrixValues(diffJob, "stack"));
+    const upload = stepsUsing(diffJob, "actions/upload-artifact")[0];
+    const download = stepsUsing(commentJob, "actions/download-artifact")[0];
+    expect(download.with?.name).toBe(upload.with?.name);
+    const sticky = stepsUsing(commentJob, "marocchino/sticky-pull-request-comment")[0];
+    expect(sticky.with).toMatchObject({ header: "offline-diff-${{ matrix.stack }}", path: upload.with?.path });
+  });
+});
