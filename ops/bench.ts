@@ -1,4 +1,5 @@
 import { spawnSync } from "node:child_process";
+import * as os from "node:os";
 import * as path from "node:path";
 import { EXIT, UserError } from "./errors";
 import { listStacks } from "./stack-files";
@@ -56,8 +57,11 @@ export function runBench(opts: BenchOptions, progress: (line: string) => void = 
 
 export function renderBench(rows: BenchRow[], opts: { runs: number; base: string }): string {
   const s = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
+  // Other work on the machine slows every figure; say how busy it was.
+  const load = os.loadavg()[0].toFixed(1);
   return [
-    `${opts.runs} run${opts.runs === 1 ? "" : "s"} per command, each a fresh process; diff against ${opts.base}.`,
+    `${opts.runs} run${opts.runs === 1 ? "" : "s"} per command, each a fresh process; diff against ${opts.base}. ` +
+      `${os.cpus().length} CPUs, load average ${load} at the end.`,
     "",
     "| stack | plan min | plan median | diff min | diff median |",
     "| --- | --- | --- | --- | --- |",

@@ -62,7 +62,8 @@ export function renderDiffMarkdown(d: StackDiff, sides: DiffSides): string {
 
   const destructive = destructiveChanges(d);
   if (destructive.length > 0) {
-    lines.push("> [!CAUTION]", `> **Destructive: ${destructive.length} change${destructive.length === 1 ? "" : "s"} delete or replace stateful resources.**`);
+    const what = destructive.length === 1 ? "1 change deletes or replaces a stateful resource" : `${destructive.length} changes delete or replace stateful resources`;
+    lines.push("> [!CAUTION]", `> **Destructive: ${what}.**`);
     for (const r of destructive) lines.push(`> - **${r.action}** ${code(r.name)} (${title(r.type)}): ${r.destructive}`);
     lines.push("> ", "> To accept: `npm run diff -- --allow-destructive`, or the `allow-destructive` label on the pull request.", "");
   }

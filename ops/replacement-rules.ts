@@ -19,7 +19,8 @@
  * - @pulumiverse/vercel bridges vercel/terraform-provider-vercel: project
  *   (team_id only), project_environment_variable (key, project_id, team_id,
  *   sensitive), project_domain (domain, project_id, team_id), deployment
- *   (everything but delete_on_destroy: a deployment is immutable).
+ *   (everything but delete_on_destroy: a deployment is immutable),
+ *   project_route (project_id, team_id, position).
  */
 
 export type Action = "update" | "replace";
@@ -153,6 +154,14 @@ export const REPLACEMENT_RULES: ReplacementRule[] = [
     replace: ["domain", "projectId", "teamId"],
     update: ["redirect", "redirectStatusCode", "gitBranch", "customEnvironmentId"],
     source: "vercel_project_domain: domain, project_id, team_id RequiresReplace",
+  },
+  {
+    type: "vercel:index/projectRoute:ProjectRoute",
+    title: "vercel ProjectRoute",
+    otherwise: "update",
+    replace: ["projectId", "teamId", "position"],
+    update: ["name", "description", "enabled", "srcSyntax", "route"],
+    source: "vercel_project_route: project_id, team_id, position RequiresReplace",
   },
 ];
 
