@@ -1,4 +1,5 @@
 import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { EXIT, UserError } from "./errors";
@@ -17,20 +18,45 @@ export interface BenchOptions {
   base: string;
 }
 
-export interface BenchRow {
-  stack: string;
-  plan: number[];
-  diff: number[];
+export interface Sample {
+  /** Wall-clock milliseconds. */
+  wall: number;
+  /** CPU milliseconds of the command and every process it waited for; undefined where /proc is not there. */
+  cpu?: number;
 }
 
-function timeRun(root: string, args: string[], okCodes: number[]): number {
+export interface BenchRow {
+  stack: string;
+  plan: Sample[];
+  diff: Sample[];
+}
+
+/**
+ * CPU time of this process's waited-for children (utime+stime of all of them,
+ * grandchildren included once reaped), from /proc: the part of a figure that
+ * other load on the machine does not inflate. Linux only.
+ */
+function childrenCpuMs(): number | undefined {
+  try {
+    const stat = fs.readFileSync("/proc/self/stat", "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    // Fields 16 and 17 of stat(5) (cutime, cstime), counted from `state` as field 3.
+    return ((Number(fields[13]) + Number(fields[14])) * 1000) / 100;
+  } catch {
+    return undefined;
+  }
+}
+
+function timeRun(root: string, args: string[], okCodes: number[]): Sample {
+  const cpuBefore = childrenCpuMs();
   const start = process.hrtime.bigint();
   const result = spawnSync(process.execPath, [path.join("ops", "run.js"), ...args], { cwd: root, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
-  const ms = Number(process.hrtime.bigint() - start) / 1e6;
+  const wall = Number(process.hrtime.bigint() - start) / 1e6;
+  const cpuAfter = childrenCpuMs();
   if (!okCodes.includes(result.status ?? -1)) {
     throw new UserError(`bench: \`${args.join(" ")}\` exited with ${result.status}:\n${result.stderr.trim()}`, EXIT.programError);
   }
-  return ms;
+  return { wall, cpu: cpuBefore === undefined || cpuAfter === undefined ? undefined : cpuAfter - cpuBefore };
 }
 
 export const min = (xs: number[]): number => Math.min(...xs);
@@ -57,14 +83,19 @@ export function runBench(opts: BenchOptions, progress: (line: string) => void = 
 
 export function renderBench(rows: BenchRow[], opts: { runs: number; base: string }): string {
   const s = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
+  const wall = (xs: Sample[]) => xs.map((x) => x.wall);
+  const cpu = (xs: Sample[]) => (xs.every((x) => x.cpu !== undefined) ? s(median(xs.map((x) => x.cpu!))) : "n/a");
   // Other work on the machine slows every figure; say how busy it was.
   const load = os.loadavg()[0].toFixed(1);
   return [
     `${opts.runs} run${opts.runs === 1 ? "" : "s"} per command, each a fresh process; diff against ${opts.base}. ` +
       `${os.cpus().length} CPUs, load average ${load} at the end.`,
     "",
-    "| stack | plan min | plan median | diff min | diff median |",
-    "| --- | --- | --- | --- | --- |",
-    ...rows.map((r) => `| ${r.stack} | ${s(min(r.plan))} | ${s(median(r.plan))} | ${s(min(r.diff))} | ${s(median(r.diff))} |`),
+    "| stack | plan min | plan median | plan CPU (median) | diff min | diff median | diff CPU (median) |",
+    "| --- | --- | --- | --- | --- | --- | --- |",
+    ...rows.map(
+      (r) =>
+        `| ${r.stack} | ${s(min(wall(r.plan)))} | ${s(median(wall(r.plan)))} | ${cpu(r.plan)} | ${s(min(wall(r.diff)))} | ${s(median(wall(r.diff)))} | ${cpu(r.diff)} |`,
+    ),
   ].join("\n");
 }
