@@ -147,13 +147,17 @@ function optionChanges(a: PlanResource, b: PlanResource): string[] {
   return keys.filter((k) => a.options[k] !== b.options[k]).map((k) => `${k}: ${a.options[k]} -> ${b.options[k]}`);
 }
 
+/** Every leaf that differs between two whole values (a resource's inputs, a stack's outputs). */
+function differences(a: Side, b: Side, notes: Set<string>): Omit<InputChange, "replaces">[] {
+  const out: Omit<InputChange, "replaces">[] = [];
+  compareValues(a, b, "", out, notes);
+  return out;
+}
+
 function inputChanges(a: PlanResource, b: PlanResource, notes: Set<string>): InputChange[] {
-  const raw: Omit<InputChange, "replaces">[] = [];
-  compareValues(
+  const raw = differences(
     { value: a.inputs, secretPaths: a.secretPaths, digests: a.secretDigests },
     { value: b.inputs, secretPaths: b.secretPaths, digests: b.secretDigests },
-    "",
-    raw,
     notes,
   );
   return raw.filter((c) => !ignored(b, c.path)).map((c) => ({ ...c, replaces: replaces(b, c.path) }));
@@ -208,12 +212,9 @@ function newChange(r: PlanResource, action: ResourceAction): ResourceChange {
 }
 
 function compareOutputs(base: Plan, head: Plan, notes: Set<string>): OutputChange[] {
-  const raw: Omit<InputChange, "replaces">[] = [];
-  compareValues(
+  const raw = differences(
     { value: base.outputs, secretPaths: base.outputSecretPaths, digests: base.outputSecretDigests },
     { value: head.outputs, secretPaths: head.outputSecretPaths, digests: head.outputSecretDigests },
-    "",
-    raw,
     notes,
   );
   return raw.map(({ path, old, new: now, secret }) => ({ path, old, new: now, secret }));
