@@ -1,8 +1,7 @@
 import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { compareStacks, destructiveChanges } from "./diff";
-import { renderDiffJson, renderDiffMarkdown, type DiffSides } from "./diff-render";
+import type { DiffSides } from "./diff-render";
 import { EXIT, UserError } from "./errors";
 import { repositoryRoot, resolveCommit, withWorktree } from "./git";
 import type { Plan } from "./plan";
@@ -117,9 +116,14 @@ export async function runDiff(opts: DiffOptions): Promise<{ output: string; exit
   try {
     return await withWorktree({ repoRoot, projectRoot: opts.root, commit }, async (wt) => {
       requireBothSides(opts, wt.projectRoot, inHead, at);
-      const [baseRun, headRun] = await Promise.all([planProcess(wt.projectRoot, opts.stack, env).result, head!.result]);
+      const base = planProcess(wt.projectRoot, opts.stack, env);
+      // Loaded while the plans run, not at the top: the plans start as early as possible.
+      const { compareStacks, destructiveChanges, relocate } = require("./diff") as typeof import("./diff");
+      const { renderDiffJson, renderDiffMarkdown } = require("./diff-render") as typeof import("./diff-render");
+      const [baseRun, headRun] = await Promise.all([base.result, head!.result]);
       const plans = plansOf(opts.stack, at, baseRun, headRun);
-      const diff = compareStacks(plans.base, plans.head);
+      const roots = (root: string) => [root, fs.realpathSync(root)];
+      const diff = compareStacks(relocate(plans.base, roots(wt.projectRoot)), relocate(plans.head, roots(opts.root)));
       const output = opts.format === "json" ? renderDiffJson(diff, sides) : renderDiffMarkdown(diff, sides);
       const blocked = destructiveChanges(diff).length > 0 && !opts.allowDestructive;
       return { output, exitCode: blocked ? EXIT.destructive : EXIT.ok };

@@ -231,6 +231,33 @@ function compareSecureConfig(base: Plan, head: Plan): StackDiff["secureConfig"] 
   return out;
 }
 
+/** How a path inside the checkout prints once `relocate` has made the two sides comparable. */
+export const CHECKOUT = "<checkout>";
+
+function mapStrings(value: unknown, fn: (s: string) => string): unknown {
+  if (typeof value === "string") return fn(value);
+  if (Array.isArray(value)) return value.map((v) => mapStrings(v, fn));
+  if (isPlainObject(value)) return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, mapStrings(v, fn)]));
+  return value;
+}
+
+/**
+ * The same plan with absolute paths inside its checkout (a Docker build
+ * context, a Dockerfile) written relative to `<checkout>`: the base ref is
+ * planned in a temporary worktree, so its absolute paths differ from the
+ * working tree's although the stack, deployed from one clone, would not change.
+ */
+export function relocate(plan: Plan, roots: string[]): Plan {
+  const escaped = [...new Set(roots)].sort((a, b) => b.length - a.length).map((r) => r.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"));
+  const pattern = new RegExp(`(?:${escaped.join("|")})(?=/|$)`, "g");
+  const fix = (s: string) => s.replace(pattern, CHECKOUT);
+  return {
+    ...plan,
+    resources: plan.resources.map((r) => ({ ...r, inputs: mapStrings(r.inputs, fix) as Record<string, unknown> })),
+    outputs: mapStrings(plan.outputs, fix) as Record<string, unknown>,
+  };
+}
+
 /** What the engine would do going from `base` to `head`. */
 export function compareStacks(base: Plan, head: Plan): StackDiff {
   const notes = new Set<string>();

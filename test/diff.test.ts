@@ -1,7 +1,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
-import { compareStacks, destructiveChanges, hasChanges, type ResourceChange, type StackDiff } from "../ops/diff";
+import { compareStacks, destructiveChanges, hasChanges, relocate, type ResourceChange, type StackDiff } from "../ops/diff";
 import { renderDiffJson, renderDiffMarkdown } from "../ops/diff-render";
 import { renderRulesTable } from "../ops/replacement-rules";
 import { labels, plan, postgresStack, resource, TYPES } from "./helpers/plan-fixtures";
@@ -195,6 +195,23 @@ describe("compare: secrets are compared by digest and never printed", () => {
     for (const r of old.resources) delete r.secretDigests;
     const d = compareStacks(old, withSecret("bbbb2222"));
     expect(d.notes.join("\n")).toMatch(/Secret values could not be compared/);
+  });
+});
+
+describe("compare: paths inside the checkout", () => {
+  const build = (root: string, extra = "") =>
+    plan([resource("docker:index/image:Image", "api-build", { build: { context: `${root}/examples/app`, dockerfile: `${root}/examples/app/api/Dockerfile${extra}` }, imageName: `${root}x/app` })]);
+
+  it("the base's temporary worktree and the working tree compare equal where only the checkout's location differs", () => {
+    const d = compareStacks(relocate(build("/tmp/appstack-diff-abc"), ["/tmp/appstack-diff-abc"]), relocate(build("/home/me/appstack"), ["/home/me/appstack"]));
+    expect(d.resources.map((r) => r.changes.map((c) => c.path))).toEqual([["imageName"]]);
+  });
+
+  it("a real change inside the checkout still shows, relative to it", () => {
+    const d = compareStacks(relocate(build("/a"), ["/a"]), relocate(build("/b", ".prod"), ["/b"]));
+    expect(change(d, "api-build").changes).toContainEqual(
+      expect.objectContaining({ path: "build.dockerfile", old: "<checkout>/examples/app/api/Dockerfile", new: "<checkout>/examples/app/api/Dockerfile.prod" }),
+    );
   });
 });
 
