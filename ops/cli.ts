@@ -2,6 +2,7 @@ import * as path from "node:path";
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { EXIT, UserError } from "./errors";
 import { buildPlan, renderPlanJson, renderPlanMarkdown } from "./plan";
+import { exitCodeOf, renderPolicyJson, renderPolicyText, runPolicy, runPolicyAllStacks } from "./policy";
 import { validateStack } from "./validate";
 
 /** The checkout this CLI belongs to: Pulumi.yaml and index.ts sit one level up. */
@@ -46,6 +47,26 @@ export const COMMANDS: Record<string, Command> = {
       const plan = await buildPlan({ root: PROJECT_ROOT, stack: values.stack as string, stackFile: values["stack-file"] as string });
       console.log(format === "json" ? renderPlanJson(plan) : renderPlanMarkdown(plan));
       return EXIT.ok;
+    },
+  },
+  policy: {
+    summary: "run the appstack-readiness policy pack over a stack offline (exit 5 on a mandatory violation)",
+    usage: "policy --stack <name> [--stack-file <path>] [--policy-config <file>] [--format text|json] | --all",
+    options: { ...stackOptions, "policy-config": { type: "string" }, format: { type: "string" }, all: { type: "boolean" } },
+    async run(values) {
+      const format = formatOption(values, ["text", "json"]);
+      if (values.all) {
+        if (values.stack || values["stack-file"] || values["policy-config"]) throw new UserError("--all checks every stack file with its own policy config; it takes no --stack, --stack-file or --policy-config.");
+        return runPolicyAllStacks(PROJECT_ROOT, path.join(__dirname, "run.js"), format);
+      }
+      const report = await runPolicy({
+        root: PROJECT_ROOT,
+        stack: values.stack as string,
+        stackFile: values["stack-file"] as string,
+        policyConfig: values["policy-config"] as string,
+      });
+      console.log(format === "json" ? renderPolicyJson(report) : renderPolicyText(report));
+      return exitCodeOf(report);
     },
   },
 };

@@ -21,4 +21,6 @@ export const EXIT = {
   usage: 2,
   /** The program failed while it was evaluated. */
   programError: 3,
+  /** The policy pack found a mandatory violation: the stack is not ready to deploy. */
+  policy: 5,
 } as const;

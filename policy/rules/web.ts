@@ -1,0 +1,94 @@
+import { defineResourceRule } from "../rule";
+import { env, envEntries, isAppstackContainer, isContainer, isKnown, serviceOf, TYPES, type ResourceView } from "../view";
+
+/** Rules about how the API and the frontend meet the browser. */
+
+const isApi = (r: ResourceView) => isAppstackContainer(r) && serviceOf(r) === "api";
+
+/** A known plain value of an env entry, or undefined (absent, unknown, or secret: never echoed). */
+function plainEnv(r: ResourceView, name: string): { value?: string; present: boolean } {
+  const e = env(r, name);
+  if (!e) return { present: false };
+  if (!isKnown(e.value) || e.secret === true) return { present: true };
+  return { present: true, value: e.value };
+}
+
+export const corsRestricted = defineResourceRule({
+  name: "cors-restricted-to-frontend",
+  description:
+    "The API's CORS origin is set, is not a wildcard and equals its FRONTEND_URL (the seeds: 'CORS restricted to production domain', " +
+    "'Backend must have correct FRONTEND_URL — any mismatch causes CORS errors', FRONTEND_URL=* only in development).",
+  remediationSteps: "Let appstack wire CORS_ORIGIN and FRONTEND_URL from the frontend's URL (frontend.domains); never set them in api.env.",
+  severity: "critical",
+  check(r, ctx) {
+    if (!isApi(r)) return;
+    const cors = plainEnv(r, "CORS_ORIGIN");
+    const frontend = plainEnv(r, "FRONTEND_URL");
+    if (!cors.present) {
+      ctx.report("CORS_ORIGIN is not set: the API would fall back to its own default, which in the seeds' code is *");
+      return;
+    }
+    if (cors.value === undefined) return;
+    if (cors.value.includes("*")) ctx.report(`CORS_ORIGIN is "${cors.value}": any web site could call the API with the user's credentials`);
+    else if (!/^https?:\/\/[^/\s,]+$/.test(cors.value)) ctx.report(`CORS_ORIGIN "${cors.value}" is not a single origin (scheme://host[:port], no path)`);
+    if (frontend.value !== undefined && frontend.value !== cors.value) {
+      ctx.report(`CORS_ORIGIN "${cors.value}" differs from FRONTEND_URL "${frontend.value}": the browser would block the frontend's requests`);
+    }
+  },
+});
+
+/** The env var holding the API's URL in a frontend build (VITE_API_URL by default, configurable). */
+const API_URL_ENV = /_API_URL$/;
+
+/** Public URLs a resource declares: the API's CORS/frontend URLs and the frontend's API URL. */
+function publicUrls(r: ResourceView): { name: string; value: string }[] {
+  const urls: { name: string; value: string }[] = [];
+  if (isApi(r)) {
+    for (const name of ["CORS_ORIGIN", "FRONTEND_URL"]) {
+      const v = plainEnv(r, name).value;
+      if (v !== undefined) urls.push({ name, value: v });
+    }
+  }
+  if (r.type === TYPES.vercelEnv && typeof r.props.key === "string" && API_URL_ENV.test(r.props.key) && typeof r.props.value === "string") {
+    if (!r.secretPaths?.has("value")) urls.push({ name: r.props.key, value: r.props.value });
+  }
+  if (isContainer(r) && serviceOf(r) === "frontend") {
+    for (const e of envEntries(r).entries) {
+      if (API_URL_ENV.test(e.name) && isKnown(e.value) && e.secret !== true) urls.push({ name: e.name, value: e.value });
+    }
+  }
+  return urls;
+}
+
+export const httpsPublicUrls = defineResourceRule({
+  name: "https-public-urls",
+  description:
+    "Public URLs are HTTPS: the API's FRONTEND_URL and CORS_ORIGIN, and the frontend's API URL (the seeds: 'Secure HTTPS required in production', " +
+    "'Domain & SSL: production domain with HTTPS certificates'); the edge proxy and Vercel issue the certificates.",
+  remediationSteps: "Set api.domain and frontend.domains (host names): appstack builds https:// URLs from them outside dev.",
+  severity: "high",
+  check(r, ctx) {
+    for (const { name, value } of publicUrls(r)) {
+      if (!value.startsWith("https://")) ctx.report(`${name} "${value}" is not an https:// URL`);
+    }
+  },
+});
+
+const NODE_SERVICES = new Set(["api", "worker", "migrate"]);
+
+export const nodeEnvProduction = defineResourceRule({
+  name: "node-env-production",
+  description:
+    "The API, worker and migration containers run with NODE_ENV=production (the seeds: 'NODE_ENV=production npm start', 'Disables detailed errors'): " +
+    "development mode leaks stack traces and runs slower.",
+  remediationSteps: "Deploy with appstack:environment staging or production (appstack sets NODE_ENV from it); never set NODE_ENV in <service>.env.",
+  severity: "medium",
+  check(r, ctx) {
+    if (!isAppstackContainer(r) || !NODE_SERVICES.has(serviceOf(r) ?? "")) return;
+    const e = env(r, "NODE_ENV");
+    if (e && (!isKnown(e.value) || e.secret === true)) return;
+    if (e?.value !== "production") ctx.report(`NODE_ENV is ${e ? `"${String(e.value)}"` : "not set"}; expected "production"`);
+  },
+});
+
+export const WEB_RULES = [corsRestricted, httpsPublicUrls, nodeEnvProduction];
