@@ -10,8 +10,8 @@ const isJob = (r: ResourceView) => isAppstackContainer(r) && roleOf(r) === "job"
 export const containerHasRole = defineResourceRule({
   name: "container-declares-role",
   description:
-    "Every appstack container is labelled appstack.role=service (long-running) or job (one-shot), so the readiness rules know which checks apply; " +
-    "an unlabelled container would escape the health-check and restart rules.",
+    "Every appstack container is labelled appstack.role=service (long-running) or job (one-shot), so the seeds' health-check and restart items " +
+    "reach every service: an unlabelled container would escape those rules.",
   remediationSteps: "Build the container's labels with serviceLabels({ ..., role: \"service\" | \"job\" }) in its component.",
   severity: "medium",
   check(r, ctx) {
