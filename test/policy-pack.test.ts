@@ -1,16 +1,14 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import * as path from "node:path";
 import * as grpc from "@grpc/grpc-js";
-import * as pulumi from "@pulumi/pulumi";
 import * as analyzerGrpc from "@pulumi/pulumi/proto/analyzer_grpc_pb";
 import * as analyzerPb from "@pulumi/pulumi/proto/analyzer_pb";
 import * as rpc from "@pulumi/pulumi/runtime/rpc";
 import { UnknownValueError, unknownCheckingProxy, type ResourceValidationArgs, type ResourceValidationPolicy, type StackValidationPolicy } from "@pulumi/policy";
 import { Empty } from "google-protobuf/google/protobuf/empty_pb";
 import { Struct } from "google-protobuf/google/protobuf/struct_pb";
-import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { inspectOutput, installMockRuntime, waitForRegistrations, type RecordedResource } from "../ops/offline-runtime";
-import { loadStack } from "../ops/plan";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { RecordedResource } from "../ops/offline-runtime";
 import { loadPolicyConfig, type RuleSettings } from "../policy/config";
 import { configSchemaOf, fromPolicyProps, PACK_NAME, toCrossGuardPolicies } from "../policy/crossguard";
 import { evaluateRules } from "../policy/evaluate";
@@ -18,18 +16,7 @@ import { RULES } from "../policy/rules";
 import { corsRestricted } from "../policy/rules/web";
 import { decodeWire, UNKNOWN, viewFromWire } from "../policy/view";
 import { ROOT } from "./helpers/cli";
-
-/** The stack's resources as the engine would receive them: the program evaluated under the mock runtime, in this process. */
-async function stackResources(stack: string, stackFile?: string): Promise<RecordedResource[]> {
-  const { project, sc } = loadStack({ root: ROOT, stack, stackFile });
-  const rt = await installMockRuntime(project, sc);
-  vi.resetModules();
-  // A computed specifier: the program is loaded as the language host would, fresh for each stack.
-  const exports = (await import(path.join(ROOT, "index.ts"))) as Record<string, unknown>;
-  for (const v of Object.values(exports)) if (pulumi.Output.isInstance(v)) await inspectOutput(v);
-  await waitForRegistrations();
-  return rt.resources;
-}
+import { stackResources } from "./helpers/policy";
 
 const production = () => loadPolicyConfig(path.join(ROOT, "policy/config.production.json"), RULES);
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import {
+  containerCpuLimit,
   containerHasRole,
   containerLogRotation,
   containerMemoryLimit,
@@ -10,7 +11,7 @@ import {
   serviceWaitsHealthy,
   workerGracefulStop,
 } from "../policy/rules/containers";
-import { dataStoreNoHostPort, onlyEdgePublishesPorts, pinnedImages, protectedDataVolumes } from "../policy/rules/data";
+import { dataStoreNoHostPort, onlyEdgePublishesPorts, pinnedImages, protectedDataVolumes, servicesWiredToDataStores } from "../policy/rules/data";
 import { RULES } from "../policy/rules";
 import {
   containerSecretEnv,
@@ -19,20 +20,22 @@ import {
   noSecretsInFrontendBundle,
   vercelSecretEnvSensitive,
 } from "../policy/rules/secrets";
-import { corsMatchesFrontend, rolloutOrder } from "../policy/rules/stack";
+import { corsMatchesFrontend, frontendApiUrlMatchesApi, rolloutOrder, securityHeaders } from "../policy/rules/stack";
 import { corsRestricted, httpsPublicUrls, nodeEnvProduction } from "../policy/rules/web";
 import { TYPES, UNKNOWN } from "../policy/view";
 import { check, checkStack, container, labels, readyApi, resource } from "./helpers/policy";
 
+const urls = { DATABASE_URL: "postgresql://app:pw@postgres:5432/app", REDIS_URL: "redis://default:pw@redis:6379/0" };
 const worker = (props: Record<string, unknown> = {}) =>
-  container("worker-1", "worker", "service", { props: { stopTimeout: 60, ...props }, env: { NODE_ENV: "production" } });
-const migrate = (props: Record<string, unknown> = {}) => container("api-migrate", "migrate", "job", { props, env: { NODE_ENV: "production" } });
+  container("worker-1", "worker", "service", { props: { stopTimeout: 60, ...props }, env: { NODE_ENV: "production" }, secretEnv: urls });
+const migrate = (props: Record<string, unknown> = {}) =>
+  container("api-migrate", "migrate", "job", { props, env: { NODE_ENV: "production" }, secretEnv: urls });
 const postgres = (props: Record<string, unknown> = {}) => container("postgres-server", "postgres", "service", { props, image: "postgres:17.6-alpine" });
 
 describe("policy rules: every container", () => {
   it("the ready API, worker, job and data store pass every container rule", () => {
     for (const c of [readyApi(), worker(), migrate(), postgres()]) {
-      for (const rule of [containerHasRole, serviceHealthCheck, serviceWaitsHealthy, serviceRestartPolicy, containerMemoryLimit, containerLogRotation, containerNotPrivileged, jobRunsOnce, workerGracefulStop]) {
+      for (const rule of [containerHasRole, serviceHealthCheck, serviceWaitsHealthy, serviceRestartPolicy, containerMemoryLimit, containerCpuLimit, containerLogRotation, containerNotPrivileged, jobRunsOnce, workerGracefulStop, servicesWiredToDataStores]) {
         expect(check(rule, c), `${rule.name} on ${c.name}`).toEqual([]);
       }
     }
@@ -72,6 +75,12 @@ describe("policy rules: every container", () => {
   it("every container, job or service, has a memory limit", () => {
     expect(check(containerMemoryLimit, readyApi({ props: { memory: undefined } }))).toHaveLength(1);
     expect(check(containerMemoryLimit, migrate({ memory: 0 }))).toHaveLength(1);
+  });
+
+  it("every container has a CPU limit", () => {
+    expect(check(containerCpuLimit, readyApi({ props: { cpus: undefined } }))).toHaveLength(1);
+    expect(check(containerCpuLimit, migrate({ cpus: "0" }))).toHaveLength(1);
+    expect(check(containerCpuLimit, readyApi({ props: { cpus: "0.5" } }))).toEqual([]);
   });
 
   it("json-file logs need max-size; drivers that keep no local file pass", () => {
@@ -132,15 +141,25 @@ describe("policy rules: images and data", () => {
     expect(check(onlyEdgePublishesPorts, readyApi())).toEqual([]);
   });
 
-  it("data volumes are protected and retained", () => {
-    const volume = (protect: boolean, retainOnDelete?: boolean) =>
-      resource(TYPES.volume, "postgres-data", { labels: labels("postgres", undefined) }, { protect, retainOnDelete });
+  it("the stack's volumes are protected and retained", () => {
+    const volume = (protect: boolean, retainOnDelete?: boolean, service = "postgres") =>
+      resource(TYPES.volume, `${service}-data`, { labels: labels(service, undefined) }, { protect, retainOnDelete });
     expect(check(protectedDataVolumes, volume(true, true))).toEqual([]);
     expect(check(protectedDataVolumes, volume(false, false))).toHaveLength(2);
     expect(check(protectedDataVolumes, volume(true, false))[0]).toMatch(/not retained/);
+    expect(check(protectedDataVolumes, volume(false, true, "edge"))).toEqual(["the edge volume is not protected: pulumi destroy or a replacement would delete its data"]);
     // Under CrossGuard retainOnDelete is not visible: protect alone is judged.
     expect(check(protectedDataVolumes, volume(true, undefined))).toEqual([]);
-    expect(check(protectedDataVolumes, resource(TYPES.volume, "scratch", { labels: labels("api", undefined) }))).toEqual([]);
+    expect(check(protectedDataVolumes, resource(TYPES.volume, "scratch", {}))).toEqual([]);
+  });
+
+  it("the API, worker and migrations get the connection URLs", () => {
+    expect(check(servicesWiredToDataStores, readyApi())).toEqual([]);
+    const noRedis = container("worker-1", "worker", "service", { secretEnv: { DATABASE_URL: "postgresql://x" } });
+    expect(check(servicesWiredToDataStores, noRedis)).toEqual(["worker gets no REDIS_URL"]);
+    expect(check(servicesWiredToDataStores, container("api-migrate-run", "migrate", "job", { env: { NODE_ENV: "production" } }))).toEqual(["migrate gets no DATABASE_URL"]);
+    // In a first preview a secret built from a password generated on this deploy is unknown whole: names cannot be read, nothing is claimed.
+    expect(check(servicesWiredToDataStores, resource(TYPES.container, "api-1", { labels: labels("api", "service"), envs: ["PORT=3000", UNKNOWN] }))).toEqual([]);
   });
 });
 
@@ -182,7 +201,9 @@ describe("policy rules: secrets", () => {
   it("no credential is compiled into the browser bundle, unless allowed by config", () => {
     expect(check(noSecretsInFrontendBundle, vercelVar("VITE_API_URL", false, false))).toEqual([]);
     expect(check(noSecretsInFrontendBundle, vercelVar("VITE_OPENAI_API_KEY", true, true))[0]).toMatch(/public bundle/);
-    expect(check(noSecretsInFrontendBundle, vercelVar("VITE_FEATURE", false, true))[0]).toMatch(/holds a secret/);
+    // The Vercel SDK makes every value a secret: a public variable is judged by its name and `sensitive`.
+    expect(check(noSecretsInFrontendBundle, vercelVar("VITE_FEATURE", false, true))).toEqual([]);
+    expect(check(noSecretsInFrontendBundle, vercelVar("VITE_FEATURE", true, true))[0]).toMatch(/marked sensitive/);
     expect(check(noSecretsInFrontendBundle, vercelVar("VITE_SUPABASE_ANON_KEY", false, false), { allow: ["VITE_SUPABASE_ANON_KEY"] })).toEqual([]);
     const dev = container("frontend-server", "frontend", "service", { env: { VITE_API_URL: "http://localhost:3000" }, secretEnv: { VITE_ADMIN_TOKEN: "t" } });
     expect(check(noSecretsInFrontendBundle, dev)).toEqual(["VITE_ADMIN_TOKEN is compiled into the public bundle but holds a credential"]);
@@ -229,21 +250,32 @@ describe("policy rules: the stack as a whole", () => {
   const store = postgres();
   const job = { ...migrate(), dependencies: [store.urn] };
   const api = { ...readyApi(), dependencies: [job.urn] };
+  const w = { ...worker(), dependencies: [api.urn] };
+  const edge = { ...container("edge-proxy", "edge", "service"), dependencies: [api.urn] };
+  const deployment = resource("vercel:index/deployment:Deployment", "frontend-deployment", {}, { dependencies: [w.urn, edge.urn] });
 
-  it("migrations wait for the data stores and the API waits for migrations, transitively", () => {
-    expect(checkStack(rolloutOrder, [store, job, api])).toEqual([]);
+  it("each stage waits for the one before: data stores, migrations, API, worker and edge, frontend", () => {
+    expect(checkStack(rolloutOrder, [store, job, api, w, edge, deployment])).toEqual([]);
     const early = { ...job, dependencies: [] };
     expect(checkStack(rolloutOrder, [store, early, api])).toEqual([
-      { urn: early.urn, message: expect.stringContaining("does not wait for postgres-server") },
+      { urn: early.urn, message: expect.stringContaining("api-migrate does not wait for the data stores (postgres-server)") },
     ]);
     const eager = { ...api, dependencies: [store.urn] };
-    expect(checkStack(rolloutOrder, [store, job, eager])).toEqual([{ urn: eager.urn, message: expect.stringContaining("does not depend on api-migrate") }]);
-    // A stack without migrations has no order to keep between them and the API.
-    expect(checkStack(rolloutOrder, [store, { ...api, dependencies: [] }])).toEqual([]);
+    expect(checkStack(rolloutOrder, [store, job, eager])).toEqual([{ urn: eager.urn, message: expect.stringContaining("does not wait for the migrations (api-migrate)") }]);
+    const hasty = { ...deployment, dependencies: [edge.urn] };
+    expect(checkStack(rolloutOrder, [store, job, api, w, edge, hasty])[0].message).toContain("the worker and the edge proxy (worker-1)");
+  });
+
+  it("a missing stage is skipped: without migrations the API waits for the data stores; a backup job, when present, comes before migrations", () => {
+    expect(checkStack(rolloutOrder, [store, { ...api, dependencies: [store.urn] }])).toEqual([]);
+    expect(checkStack(rolloutOrder, [store, { ...api, dependencies: [] }])).toHaveLength(1);
+    const backup = { ...container("db-backup", "backup", "job"), dependencies: [store.urn] };
+    expect(checkStack(rolloutOrder, [store, backup, job, api])[0].message).toContain("api-migrate does not wait for the backup (db-backup)");
+    expect(checkStack(rolloutOrder, [store, backup, { ...job, dependencies: [backup.urn] }, api])).toEqual([]);
   });
 
   it("the API's CORS origin is a URL the frontend is served from", () => {
-    const domain = resource(TYPES.vercelDomain, "frontend-domain-0", { domain: "app.example.com" });
+    const domain = resource(TYPES.vercelDomain, "frontend-domain-1", { domain: "app.example.com" });
     const project = resource(TYPES.vercelProject, "frontend-project", { name: "acme-web" });
     expect(checkStack(corsMatchesFrontend, [api, project, domain])).toEqual([]);
     const other = { ...api, props: readyApi({ env: { CORS_ORIGIN: "https://old.example.com", FRONTEND_URL: "https://old.example.com" } }).props };
@@ -251,10 +283,41 @@ describe("policy rules: the stack as a whole", () => {
     expect(mismatch.urn).toBe(api.urn);
     expect(mismatch.message).toContain('"https://old.example.com" is none of the frontend\'s URLs');
     expect(mismatch.message).toContain("https://app.example.com");
-    const devFrontend = container("frontend-server", "frontend", "service", { props: { ports: [{ internal: 80, external: 8080, ip: "127.0.0.1" }] } });
+    const devFrontend = container("frontend-server", "frontend", "service", { props: { ports: [{ internal: 8080, external: 8080, ip: "127.0.0.1" }] } });
     const devApi = readyApi({ env: { CORS_ORIGIN: "http://localhost:8080", FRONTEND_URL: "http://localhost:8080" } });
     expect(checkStack(corsMatchesFrontend, [devApi, devFrontend])).toEqual([]);
     expect(checkStack(corsMatchesFrontend, [api])).toEqual([]);
+  });
+
+  const caddy = (body: string) => ({ uploads: [{ file: "/etc/caddy/Caddyfile", content: body }] });
+  const edgeFor = (domain: string, headers = ["Strict-Transport-Security", "X-Content-Type-Options", "X-Frame-Options", "Referrer-Policy"]) =>
+    container("edge-proxy", "edge", "service", { props: caddy(`{\n\temail ops@example.com\n}\n\n${domain} {\n\theader {\n${headers.map((h) => `\t\t${h} "x"`).join("\n")}\n\t}\n}\n`) });
+  const apiUrlVar = (value: string) =>
+    resource(TYPES.vercelEnv, "frontend-env-VITE_API_URL", { key: "VITE_API_URL", value, sensitive: false }, { secretPaths: new Set(["value"]) });
+
+  it("the frontend's API URL points at the API's public address", () => {
+    expect(checkStack(frontendApiUrlMatchesApi, [edgeFor("api.example.com"), apiUrlVar("https://api.example.com")])).toEqual([]);
+    expect(checkStack(frontendApiUrlMatchesApi, [edgeFor("api.example.com"), apiUrlVar("https://api.example.com/api/v1")])).toEqual([]);
+    const [wrong] = checkStack(frontendApiUrlMatchesApi, [edgeFor("api.example.com"), apiUrlVar("https://api.staging.example.com")]);
+    // Vercel values are secrets: the variable is named, its value not shown.
+    expect(wrong.message).toBe("VITE_API_URL does not point at the API (https://api.example.com)");
+    const devApi = readyApi({ props: { ports: [{ internal: 3000, external: 3000, ip: "127.0.0.1" }] } });
+    const devFrontend = container("frontend-server", "frontend", "service", { env: { VITE_API_URL: "http://localhost:3001" } });
+    expect(checkStack(frontendApiUrlMatchesApi, [devApi, devFrontend])[0].message).toBe('VITE_API_URL "http://localhost:3001" does not point at the API (http://localhost:3000)');
+  });
+
+  it("every public entry point sends the security headers", () => {
+    expect(checkStack(securityHeaders, [edgeFor("api.example.com")])).toEqual([]);
+    expect(checkStack(securityHeaders, [edgeFor("api.example.com", ["X-Frame-Options"])])[0].message).toBe(
+      "edge-proxy does not send X-Content-Type-Options, Referrer-Policy, Strict-Transport-Security",
+    );
+    const project = resource(TYPES.vercelProject, "frontend-project", { name: "acme-web" });
+    const route = (headers: Record<string, string>) =>
+      resource("vercel:index/projectRoute:ProjectRoute", "frontend-security-headers", { route: { src: "/(.*)", headers } }, { dependencies: [project.urn] });
+    const all = { "X-Content-Type-Options": "nosniff", "X-Frame-Options": "DENY", "Referrer-Policy": "strict-origin-when-cross-origin" };
+    expect(checkStack(securityHeaders, [project, route(all)])).toEqual([]);
+    expect(checkStack(securityHeaders, [project])[0].message).toContain("has no route that sends X-Content-Type-Options, X-Frame-Options, Referrer-Policy");
+    expect(checkStack(securityHeaders, [project, route({ "X-Frame-Options": "DENY" })])[0].message).toContain("X-Content-Type-Options, Referrer-Policy");
   });
 });
 

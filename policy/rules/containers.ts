@@ -87,6 +87,19 @@ export const containerMemoryLimit = defineResourceRule({
   },
 });
 
+export const containerCpuLimit = defineResourceRule({
+  name: "container-cpu-limit",
+  description:
+    "Every container has a CPU limit (the seeds watch 'CPU/Memory usage' and scale the worker when it is busy): a busy worker cannot starve the API and the data stores on the same host.",
+  remediationSteps: 'Set cpus on the container ("0.5", "1"); the components take it from <service>.cpus.',
+  severity: "medium",
+  check(r, ctx) {
+    if (!isAppstackContainer(r) || !isKnown(r.props.cpus)) return;
+    const cpus = Number(r.props.cpus);
+    if (r.props.cpus === undefined || !(cpus > 0)) ctx.report("no CPU limit: the container may use every core of the host");
+  },
+});
+
 /** Log drivers that keep files on the Docker host and therefore need rotation. */
 const FILE_DRIVERS = new Set(["json-file", "local"]);
 
@@ -160,6 +173,7 @@ export const CONTAINER_RULES = [
   serviceWaitsHealthy,
   serviceRestartPolicy,
   containerMemoryLimit,
+  containerCpuLimit,
   containerLogRotation,
   containerNotPrivileged,
   jobRunsOnce,

@@ -1,6 +1,6 @@
 import { isPinnedImage } from "../../config/schema";
 import { defineResourceRule } from "../rule";
-import { DATA_STORES, isAppstackContainer, isKnown, label, serviceOf, TYPES, type ResourceView } from "../view";
+import { DATA_STORES, envEntries, isAppstackContainer, isKnown, label, serviceOf, TYPES, type ResourceView } from "../view";
 
 /** Rules about what is deployed (images) and what must survive a deploy (data). */
 
@@ -71,16 +71,43 @@ export const onlyEdgePublishesPorts = defineResourceRule({
 export const protectedDataVolumes = defineResourceRule({
   name: "protected-data-volumes",
   description:
-    "Data volumes (Postgres, Redis) are protected and retained on delete: the seeds take a backup before every production deploy because losing the data is " +
-    "the one failure a rollback cannot undo; protect makes `pulumi destroy` and a replacing change refuse to delete it.",
-  remediationSteps: "Set <store>.protectVolume (always on in production); the component sets protect and retainOnDelete on the volume.",
+    "The stack's volumes (Postgres and Redis data, the edge proxy's certificates) are protected and retained on delete: the seeds take a backup before every " +
+    "production deploy because losing the data is the one failure a rollback cannot undo; protect makes `pulumi destroy` and a replacing change refuse to delete it.",
+  remediationSteps: "Set <store>.protectVolume (always on in production); the components set protect and retainOnDelete on their volumes.",
   severity: "critical",
   check(r, ctx) {
-    if (r.type !== TYPES.volume || !DATA_STORES.has(serviceOf(r) ?? "")) return;
-    if (!r.protect) ctx.report(`the ${serviceOf(r)} data volume is not protected: pulumi destroy or a replacement would delete the data`);
+    if (r.type !== TYPES.volume || label(r, "appstack.project") !== "appstack") return;
+    const what = `the ${serviceOf(r) ?? r.name} volume`;
+    if (!r.protect) ctx.report(`${what} is not protected: pulumi destroy or a replacement would delete its data`);
     // retainOnDelete is visible to the offline run only (@pulumi/policy does not pass it to policies).
-    if (r.retainOnDelete === false) ctx.report(`the ${serviceOf(r)} data volume is not retained on delete: removing it from the program would delete the data`);
+    if (r.retainOnDelete === false) ctx.report(`${what} is not retained on delete: removing it from the program would delete its data`);
   },
 });
 
-export const DATA_RULES = [pinnedImages, dataStoreNoHostPort, onlyEdgePublishesPorts, protectedDataVolumes];
+/** The app services and the connection env vars each must receive. */
+const REQUIRED_ENV: Record<string, string[]> = {
+  api: ["DATABASE_URL", "REDIS_URL"],
+  worker: ["DATABASE_URL", "REDIS_URL"],
+  migrate: ["DATABASE_URL"],
+};
+
+export const servicesWiredToDataStores = defineResourceRule({
+  name: "services-wired-to-data-stores",
+  description:
+    "The API, the worker and the migration job receive their connection URLs (the seeds' 'Critical (Must Set)': DATABASE_URL, and 'REDIS_URL (NEW REQUIREMENT)', " +
+    "'Redis (REQUIRED in production)'): a service started without them fails at its first request, not at deploy time.",
+  remediationSteps: "Let appstack wire DATABASE_URL and REDIS_URL from the Postgres and Redis components (container or external mode); never drop them in a transform.",
+  severity: "high",
+  check(r, ctx) {
+    const required = isAppstackContainer(r) ? REQUIRED_ENV[serviceOf(r) ?? ""] : undefined;
+    if (!required) return;
+    const { entries, unreadable } = envEntries(r);
+    // A secret built from a password generated on this very deploy is unknown as a whole in a first preview: its name cannot be read.
+    if (unreadable > 0) return;
+    const names = new Set(entries.map((e) => e.name));
+    const missing = required.filter((n) => !names.has(n));
+    if (missing.length > 0) ctx.report(`${serviceOf(r)} gets no ${missing.join(" and ")}`);
+  },
+});
+
+export const DATA_RULES = [pinnedImages, dataStoreNoHostPort, onlyEdgePublishesPorts, protectedDataVolumes, servicesWiredToDataStores];

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { defineResourceRule } from "../rule";
-import { envEntries, isContainer, isKnown, joinPath, TYPES, type ResourceView } from "../view";
+import { envEntries, isContainer, isKnown, joinPath, serviceOf, TYPES, type ResourceView } from "../view";
 
 /** Rules that keep secrets secret and strong. */
 
@@ -80,16 +80,16 @@ export const noSecretsInFrontendBundle = defineResourceRule<{ allow: string[] }>
   severity: "critical",
   config: z.strictObject({ allow: z.array(z.string()).default([]) }),
   check(r, ctx) {
+    const exposed = (name: string) => isPublicEnvName(name) && !ctx.config.allow.includes(name);
+    // Vercel's SDK makes every variable's value a secret, so secrecy says nothing here; the name and `sensitive` do.
     for (const v of vercelVariables(r)) {
-      if (!isPublicEnvName(v.key) || ctx.config.allow.includes(v.key)) continue;
+      if (!exposed(v.key)) continue;
       if (isSecretEnvName(v.key)) ctx.report(`${v.key} has a credential's name but is compiled into the public bundle`);
-      else if (r.secretPaths?.has(v.valuePath)) ctx.report(`${v.key} holds a secret but is compiled into the public bundle`);
+      else if (v.sensitive === true) ctx.report(`${v.key} is marked sensitive but is compiled into the public bundle`);
     }
-    if (isContainer(r) && r.name.startsWith("frontend")) {
+    if (isContainer(r) && serviceOf(r) === "frontend") {
       for (const e of envEntries(r).entries) {
-        if (isPublicEnvName(e.name) && !ctx.config.allow.includes(e.name) && (isSecretEnvName(e.name) || e.secret === true)) {
-          ctx.report(`${e.name} is compiled into the public bundle but holds a credential`);
-        }
+        if (exposed(e.name) && (isSecretEnvName(e.name) || e.secret === true)) ctx.report(`${e.name} is compiled into the public bundle but holds a credential`);
       }
     }
   },

@@ -38,27 +38,42 @@ export const corsRestricted = defineResourceRule({
 });
 
 /** The env var holding the API's URL in a frontend build (VITE_API_URL by default, configurable). */
-const API_URL_ENV = /_API_URL$/;
+export const API_URL_ENV = /_API_URL$/;
 
-/** Public URLs a resource declares: the API's CORS/frontend URLs and the frontend's API URL. */
-function publicUrls(r: ResourceView): { name: string; value: string }[] {
-  const urls: { name: string; value: string }[] = [];
+/** A URL a resource declares; `secret` ones are judged but never echoed. */
+export interface DeclaredUrl {
+  name: string;
+  value: string;
+  secret: boolean;
+}
+
+/** The frontend's API URL as its resources declare it: a Vercel variable or the dev container's env. */
+export function frontendApiUrls(r: ResourceView): DeclaredUrl[] {
+  if (r.type === TYPES.vercelEnv && typeof r.props.key === "string" && API_URL_ENV.test(r.props.key) && typeof r.props.value === "string") {
+    // Vercel's SDK marks every value secret; the URL is still only named in messages, not shown.
+    return [{ name: r.props.key, value: r.props.value, secret: r.secretPaths?.has("value") ?? false }];
+  }
+  if (isContainer(r) && serviceOf(r) === "frontend") {
+    return envEntries(r)
+      .entries.filter((e) => API_URL_ENV.test(e.name) && isKnown(e.value))
+      .map((e) => ({ name: e.name, value: e.value as string, secret: e.secret === true }));
+  }
+  return [];
+}
+
+/** Public URLs a resource declares: the API's CORS origin and frontend URL, and the frontend's API URL. */
+function publicUrls(r: ResourceView): DeclaredUrl[] {
+  const urls = frontendApiUrls(r);
   if (isApi(r)) {
     for (const name of ["CORS_ORIGIN", "FRONTEND_URL"]) {
       const v = plainEnv(r, name).value;
-      if (v !== undefined) urls.push({ name, value: v });
-    }
-  }
-  if (r.type === TYPES.vercelEnv && typeof r.props.key === "string" && API_URL_ENV.test(r.props.key) && typeof r.props.value === "string") {
-    if (!r.secretPaths?.has("value")) urls.push({ name: r.props.key, value: r.props.value });
-  }
-  if (isContainer(r) && serviceOf(r) === "frontend") {
-    for (const e of envEntries(r).entries) {
-      if (API_URL_ENV.test(e.name) && isKnown(e.value) && e.secret !== true) urls.push({ name: e.name, value: e.value });
+      if (v !== undefined) urls.push({ name, value: v, secret: false });
     }
   }
   return urls;
 }
+
+export const shown = (u: DeclaredUrl) => (u.secret ? u.name : `${u.name} "${u.value}"`);
 
 export const httpsPublicUrls = defineResourceRule({
   name: "https-public-urls",
@@ -68,8 +83,8 @@ export const httpsPublicUrls = defineResourceRule({
   remediationSteps: "Set api.domain and frontend.domains (host names): appstack builds https:// URLs from them outside dev.",
   severity: "high",
   check(r, ctx) {
-    for (const { name, value } of publicUrls(r)) {
-      if (!value.startsWith("https://")) ctx.report(`${name} "${value}" is not an https:// URL`);
+    for (const u of publicUrls(r)) {
+      if (!u.value.startsWith("https://")) ctx.report(`${shown(u)} is not an https:// URL`);
     }
   },
 });

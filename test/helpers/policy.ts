@@ -1,4 +1,10 @@
+import * as path from "node:path";
+import * as pulumi from "@pulumi/pulumi";
+import { vi } from "vitest";
+import { inspectOutput, installMockRuntime, waitForRegistrations, type RecordedResource } from "../../ops/offline-runtime";
+import { loadStack } from "../../ops/plan";
 import type { Rule, ResourceRule, StackRule } from "../../policy/rule";
+import { ROOT } from "./cli";
 import { TYPES, type ResourceView } from "../../policy/view";
 
 /** Hand-made resources in the shape the appstack components register, for rule tests. */
@@ -45,12 +51,13 @@ export function container(
   const secretPaths = new Set(Object.keys(secretEnv).map((_, i) => `envs[${Object.keys(env).length + i}]`));
   const base: Record<string, unknown> =
     role === "job"
-      ? { restart: "no", mustRun: false, memory: 256, logDriver: "json-file", logOpts: { "max-size": "10m", "max-file": "5" } }
+      ? { restart: "no", mustRun: false, attach: true, memory: 256, cpus: "1", logDriver: "json-file", logOpts: { "max-size": "10m", "max-file": "5" } }
       : {
           healthcheck: { tests: ["CMD-SHELL", "true"], interval: "10s" },
           wait: true,
           restart: "unless-stopped",
           memory: 512,
+          cpus: "1",
           logDriver: "json-file",
           logOpts: { "max-size": "10m", "max-file": "5" },
         };
@@ -93,4 +100,19 @@ export function checkStack(rule: Rule, resources: ResourceView[]): { urn?: strin
   const out: { urn?: string; message: string }[] = [];
   (rule as StackRule<Record<string, unknown>>).check(resources, { config: (rule.config?.parse({}) ?? {}) as Record<string, unknown>, report: (message, urn) => out.push({ urn, message }) });
   return out;
+}
+
+/**
+ * A stack's resources as the engine would receive them: the program (index.ts)
+ * evaluated under the mock runtime in this process, fresh for each call.
+ */
+export async function stackResources(stack: string, stackFile?: string): Promise<RecordedResource[]> {
+  const { project, sc } = loadStack({ root: ROOT, stack, stackFile });
+  const rt = await installMockRuntime(project, sc);
+  vi.resetModules();
+  // A computed specifier: vitest loads the program anew each time, as the language host would.
+  const exports = (await import(path.join(ROOT, "index.ts"))) as Record<string, unknown>;
+  for (const v of Object.values(exports)) if (pulumi.Output.isInstance(v)) await inspectOutput(v);
+  await waitForRegistrations();
+  return rt.resources;
 }
