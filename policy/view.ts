@@ -181,3 +181,13 @@ export function env(r: ResourceView, name: string): EnvEntry | undefined {
 
 /** A short, stable way to name a resource in a message: `api-1 (docker:index/container:Container)`. */
 export const describe = (r: ResourceView): string => `${r.name} (${r.type})`;
+
+/** The text of a file a container uploads (the edge's and the dev frontend's Caddyfile), if known. */
+export function uploaded(r: ResourceView, file: string): string | undefined {
+  const uploads = r.props.uploads;
+  if (!Array.isArray(uploads)) return undefined;
+  const u = uploads.find((x) => (x as { file?: unknown })?.file === file) as { content?: unknown } | undefined;
+  return typeof u?.content === "string" ? u.content : undefined;
+}
+
+export const CADDYFILE = "/etc/caddy/Caddyfile";

@@ -11,7 +11,7 @@ import {
   serviceWaitsHealthy,
   workerGracefulStop,
 } from "../policy/rules/containers";
-import { dataStoreNoHostPort, onlyEdgePublishesPorts, pinnedImages, protectedDataVolumes, servicesWiredToDataStores } from "../policy/rules/data";
+import { dataStoreNoHostPort, onlyEdgePublishesPorts, pinnedImages, protectedDataVolumes, requiredEnvWired } from "../policy/rules/data";
 import { RULES } from "../policy/rules";
 import {
   containerSecretEnv,
@@ -21,13 +21,13 @@ import {
   vercelSecretEnvSensitive,
 } from "../policy/rules/secrets";
 import { corsMatchesFrontend, frontendApiUrlMatchesApi, rolloutOrder, securityHeaders } from "../policy/rules/stack";
-import { corsRestricted, httpsPublicUrls, nodeEnvProduction } from "../policy/rules/web";
+import { corsRestricted, edgeChecksApiHealth, httpsPublicUrls, nodeEnvProduction } from "../policy/rules/web";
 import { TYPES, UNKNOWN } from "../policy/view";
 import { check, checkStack, container, labels, readyApi, resource } from "./helpers/policy";
 
 const urls = { DATABASE_URL: "postgresql://app:pw@postgres:5432/app", REDIS_URL: "redis://default:pw@redis:6379/0" };
 const worker = (props: Record<string, unknown> = {}) =>
-  container("worker-1", "worker", "service", { props: { stopTimeout: 60, ...props }, env: { NODE_ENV: "production" }, secretEnv: urls });
+  container("worker-1", "worker", "service", { props: { stopTimeout: 60, ...props }, env: { NODE_ENV: "production", APP_VERSION: "1.4.2" }, secretEnv: urls });
 const migrate = (props: Record<string, unknown> = {}) =>
   container("api-migrate", "migrate", "job", { props, env: { NODE_ENV: "production" }, secretEnv: urls });
 const postgres = (props: Record<string, unknown> = {}) => container("postgres-server", "postgres", "service", { props, image: "postgres:17.6-alpine" });
@@ -35,7 +35,7 @@ const postgres = (props: Record<string, unknown> = {}) => container("postgres-se
 describe("policy rules: every container", () => {
   it("the ready API, worker, job and data store pass every container rule", () => {
     for (const c of [readyApi(), worker(), migrate(), postgres()]) {
-      for (const rule of [containerHasRole, serviceHealthCheck, serviceWaitsHealthy, serviceRestartPolicy, containerMemoryLimit, containerCpuLimit, containerLogRotation, containerNotPrivileged, jobRunsOnce, workerGracefulStop, servicesWiredToDataStores]) {
+      for (const rule of [containerHasRole, serviceHealthCheck, serviceWaitsHealthy, serviceRestartPolicy, containerMemoryLimit, containerCpuLimit, containerLogRotation, containerNotPrivileged, jobRunsOnce, workerGracefulStop, requiredEnvWired]) {
         expect(check(rule, c), `${rule.name} on ${c.name}`).toEqual([]);
       }
     }
@@ -154,12 +154,14 @@ describe("policy rules: images and data", () => {
   });
 
   it("the API, worker and migrations get the connection URLs", () => {
-    expect(check(servicesWiredToDataStores, readyApi())).toEqual([]);
-    const noRedis = container("worker-1", "worker", "service", { secretEnv: { DATABASE_URL: "postgresql://x" } });
-    expect(check(servicesWiredToDataStores, noRedis)).toEqual(["worker gets no REDIS_URL"]);
-    expect(check(servicesWiredToDataStores, container("api-migrate-run", "migrate", "job", { env: { NODE_ENV: "production" } }))).toEqual(["migrate gets no DATABASE_URL"]);
+    expect(check(requiredEnvWired, readyApi())).toEqual([]);
+    const noRedis = container("worker-1", "worker", "service", { env: { APP_VERSION: "1.4.2" }, secretEnv: { DATABASE_URL: "postgresql://x" } });
+    expect(check(requiredEnvWired, noRedis)).toEqual(["worker gets no REDIS_URL"]);
+    const unversioned = container("api-1", "api", "service", { env: { PORT: "3000" }, secretEnv: urls });
+    expect(check(requiredEnvWired, unversioned)).toEqual(["api gets no APP_VERSION"]);
+    expect(check(requiredEnvWired, container("api-migrate-run", "migrate", "job", { env: { NODE_ENV: "production" } }))).toEqual(["migrate gets no DATABASE_URL"]);
     // In a first preview a secret built from a password generated on this deploy is unknown whole: names cannot be read, nothing is claimed.
-    expect(check(servicesWiredToDataStores, resource(TYPES.container, "api-1", { labels: labels("api", "service"), envs: ["PORT=3000", UNKNOWN] }))).toEqual([]);
+    expect(check(requiredEnvWired, resource(TYPES.container, "api-1", { labels: labels("api", "service"), envs: ["PORT=3000", UNKNOWN] }))).toEqual([]);
   });
 });
 
@@ -174,7 +176,7 @@ describe("policy rules: secrets", () => {
   it("a credential in a container env must be a secret input", () => {
     expect(check(containerSecretEnv, readyApi())).toEqual([]);
     const leaked = readyApi({ env: { OPENAI_API_KEY: "sk-test" } });
-    expect(check(containerSecretEnv, leaked)).toEqual(["OPENAI_API_KEY (envs[4]) is a plain string; it must be a secret"]);
+    expect(check(containerSecretEnv, leaked)).toEqual(["OPENAI_API_KEY (envs[5]) is a plain string; it must be a secret"]);
   });
 
   it("a container holding credentials keeps envs secret in its state", () => {
@@ -236,6 +238,16 @@ describe("policy rules: API and frontend", () => {
     const apiUrl = (value: string) => resource(TYPES.vercelEnv, "frontend-env-VITE_API_URL", { key: "VITE_API_URL", value, sensitive: false }, { secretPaths: new Set() });
     expect(check(httpsPublicUrls, apiUrl("https://api.example.com"))).toEqual([]);
     expect(check(httpsPublicUrls, apiUrl("http://api.example.com"))).toEqual(['VITE_API_URL "http://api.example.com" is not an https:// URL']);
+  });
+
+  it("the edge proxy health-checks the API replicas it routes to", () => {
+    const edge = (caddyfile?: string) =>
+      container("edge-proxy", "edge", "service", caddyfile === undefined ? {} : { props: { uploads: [{ file: "/etc/caddy/Caddyfile", content: caddyfile }] } });
+    expect(check(edgeChecksApiHealth, edge("api.example.com {\n\treverse_proxy api-1:3000 {\n\t\thealth_uri /api/v1/health/ready\n\t}\n}\n"))).toEqual([]);
+    expect(check(edgeChecksApiHealth, edge("api.example.com {\n\treverse_proxy api-1:3000\n}\n"))[0]).toMatch(/without an active health check/);
+    expect(check(edgeChecksApiHealth, edge("api.example.com {\n\trespond 200\n}\n"))[0]).toMatch(/no reverse_proxy/);
+    expect(check(edgeChecksApiHealth, edge())[0]).toMatch(/no \/etc\/caddy\/Caddyfile/);
+    expect(check(edgeChecksApiHealth, readyApi())).toEqual([]);
   });
 
   it("Node services run with NODE_ENV=production", () => {

@@ -68,7 +68,7 @@ describe("the rules over the real production stack", () => {
     ["a published Postgres port", ["data-store-no-host-port"], (n) => void (n("postgres-server").props.ports = [{ internal: 5432, external: 5432 }])],
     ["a published API port", ["only-edge-publishes-ports"], (n) => void (n("api-2").props.ports = [{ internal: 3000, external: 3000 }])],
     ["an unprotected database volume", ["protected-data-volumes"], (n) => void (n("postgres-data").protect = false)],
-    ["a worker without REDIS_URL", ["services-wired-to-data-stores"], (n) => setEnv(n("worker-1"), "REDIS_URL", undefined)],
+    ["a worker without REDIS_URL", ["required-env-wired"], (n) => setEnv(n("worker-1"), "REDIS_URL", undefined)],
     ["an API key in plain text", ["secret-env-is-secret"], (n) => setEnv(n("api-1"), "OPENAI_API_KEY", "sk-test", false)],
     ["a container whose state keeps its credentials readable", ["secret-env-is-secret"], (n) => void (n("worker-2").additionalSecretOutputs = [])],
     ["a credential in the browser bundle", ["frontend-secret-env-sensitive", "no-secrets-in-frontend-bundle"], (n) => {
@@ -83,6 +83,10 @@ describe("the rules over the real production stack", () => {
     ["an API that starts before its migrations", ["rollout-order"], (n, all) => {
       const job = all.find((v) => v.name === "api-migrate-run")!;
       n("api-1").dependencies = n("api-1").dependencies.filter((d) => d !== job.urn);
+    }],
+    ["an edge proxy that routes to replicas without checking them", ["edge-checks-api-health"], (n) => {
+      const uploads = n("edge-proxy").props.uploads as { content: string }[];
+      uploads[0].content = uploads[0].content.replace(/^\s*health_uri .*$/m, "");
     }],
     ["a Vercel project without the headers route", ["security-headers"], (_, all) => {
       all.splice(all.findIndex((v) => v.type === "vercel:index/projectRoute:ProjectRoute"), 1);

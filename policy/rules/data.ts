@@ -84,19 +84,19 @@ export const protectedDataVolumes = defineResourceRule({
   },
 });
 
-/** The app services and the connection env vars each must receive. */
+/** The app services and the env vars appstack wires into each. */
 const REQUIRED_ENV: Record<string, string[]> = {
-  api: ["DATABASE_URL", "REDIS_URL"],
-  worker: ["DATABASE_URL", "REDIS_URL"],
+  api: ["DATABASE_URL", "REDIS_URL", "APP_VERSION"],
+  worker: ["DATABASE_URL", "REDIS_URL", "APP_VERSION"],
   migrate: ["DATABASE_URL"],
 };
 
-export const servicesWiredToDataStores = defineResourceRule({
-  name: "services-wired-to-data-stores",
+export const requiredEnvWired = defineResourceRule({
+  name: "required-env-wired",
   description:
-    "The API, the worker and the migration job receive their connection URLs (the seeds' 'Critical (Must Set)': DATABASE_URL, and 'REDIS_URL (NEW REQUIREMENT)', " +
-    "'Redis (REQUIRED in production)'): a service started without them fails at its first request, not at deploy time.",
-  remediationSteps: "Let appstack wire DATABASE_URL and REDIS_URL from the Postgres and Redis components (container or external mode); never drop them in a transform.",
+    "The API, the worker and the migration job receive their connection URLs and the release (the seeds' 'Critical (Must Set)': DATABASE_URL, " +
+    "'REDIS_URL (NEW REQUIREMENT)', 'Redis (REQUIRED in production)', and 'Include version/build information'): a service started without them fails at its first request, not at deploy time.",
+  remediationSteps: "Let appstack wire DATABASE_URL, REDIS_URL and APP_VERSION from the Postgres and Redis components and the release; never drop them in a transform.",
   severity: "high",
   check(r, ctx) {
     const required = isAppstackContainer(r) ? REQUIRED_ENV[serviceOf(r) ?? ""] : undefined;
@@ -110,4 +110,4 @@ export const servicesWiredToDataStores = defineResourceRule({
   },
 });
 
-export const DATA_RULES = [pinnedImages, dataStoreNoHostPort, onlyEdgePublishesPorts, protectedDataVolumes, servicesWiredToDataStores];
+export const DATA_RULES = [pinnedImages, dataStoreNoHostPort, onlyEdgePublishesPorts, protectedDataVolumes, requiredEnvWired];

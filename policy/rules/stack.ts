@@ -1,5 +1,5 @@
 import { defineStackRule } from "../rule";
-import { DATA_STORES, env, isAppstackContainer, isKnown, roleOf, serviceOf, TYPES, type ResourceView } from "../view";
+import { CADDYFILE, DATA_STORES, env, isAppstackContainer, isKnown, roleOf, serviceOf, TYPES, uploaded, type ResourceView } from "../view";
 import { frontendApiUrls, shown } from "./web";
 
 /** Rules that need more than one resource: deploy order and the wiring between API, edge and frontend. */
@@ -101,16 +101,6 @@ export const corsMatchesFrontend = defineStackRule({
     }
   },
 });
-
-/** The text of a file a container uploads (the edge's and the dev frontend's Caddyfile). */
-function uploaded(r: ResourceView, file: string): string | undefined {
-  const uploads = r.props.uploads;
-  if (!Array.isArray(uploads)) return undefined;
-  const u = uploads.find((x) => (x as { file?: unknown })?.file === file) as { content?: unknown } | undefined;
-  return typeof u?.content === "string" ? u.content : undefined;
-}
-
-const CADDYFILE = "/etc/caddy/Caddyfile";
 
 /** The API's public URLs: the edge proxy's site address (https) or, in dev, the API's published ports. */
 function apiUrls(resources: ResourceView[]): string[] {

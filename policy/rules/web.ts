@@ -1,5 +1,5 @@
 import { defineResourceRule } from "../rule";
-import { env, envEntries, isAppstackContainer, isContainer, isKnown, serviceOf, TYPES, type ResourceView } from "../view";
+import { CADDYFILE, env, envEntries, isAppstackContainer, isContainer, isKnown, serviceOf, TYPES, uploaded, type ResourceView } from "../view";
 
 /** Rules about how the API and the frontend meet the browser. */
 
@@ -106,4 +106,23 @@ export const nodeEnvProduction = defineResourceRule({
   },
 });
 
-export const WEB_RULES = [corsRestricted, httpsPublicUrls, nodeEnvProduction];
+export const edgeChecksApiHealth = defineResourceRule({
+  name: "edge-checks-api-health",
+  description:
+    "The edge proxy health-checks the API replicas it routes to (the seeds' 'Load balancer health checks working', 'Health check: GET /api/health/ready'): " +
+    "a replica that is starting or failing gets no traffic.",
+  remediationSteps: "Keep health_uri (api.health.readyPath) in the edge's reverse_proxy block (components/edge.ts).",
+  severity: "high",
+  check(r, ctx) {
+    if (!isAppstackContainer(r) || serviceOf(r) !== "edge") return;
+    const caddyfile = uploaded(r, CADDYFILE);
+    if (caddyfile === undefined) {
+      ctx.report(`the edge proxy has no ${CADDYFILE}: nothing shows it checks the API's health`);
+      return;
+    }
+    if (!/^\s*reverse_proxy\s/m.test(caddyfile)) ctx.report("the edge proxy's Caddyfile has no reverse_proxy to the API");
+    else if (!/^\s*health_uri\s+\/\S*/m.test(caddyfile)) ctx.report("the edge proxy routes to the API without an active health check (health_uri)");
+  },
+});
+
+export const WEB_RULES = [corsRestricted, httpsPublicUrls, nodeEnvProduction, edgeChecksApiHealth];

@@ -76,6 +76,7 @@ export function readyApi(over: { env?: Record<string, string>; secretEnv?: Recor
     env: {
       PORT: "3000",
       NODE_ENV: "production",
+      APP_VERSION: "1.4.2",
       CORS_ORIGIN: "https://app.example.com",
       FRONTEND_URL: "https://app.example.com",
       ...env,
