@@ -56,8 +56,10 @@ export const COMMANDS: Record<string, Command> = {
     async run(values) {
       const format = formatOption(values, ["text", "json"]);
       if (values.all) {
-        if (values.stack || values["stack-file"] || values["policy-config"]) throw new UserError("--all checks every stack file with its own policy config; it takes no --stack, --stack-file or --policy-config.");
-        return runPolicyAllStacks(PROJECT_ROOT, path.join(__dirname, "run.js"), format);
+        if (values.stack || values["stack-file"] || values["policy-config"] || format !== "text") {
+          throw new UserError("--all checks every stack file with its own policy config and prints text; it takes no --stack, --stack-file, --policy-config or --format json.");
+        }
+        return runPolicyAllStacks(PROJECT_ROOT, path.join(__dirname, "run.js"));
       }
       const report = await runPolicy({
         root: PROJECT_ROOT,

@@ -135,7 +135,7 @@ export function renderPolicyJson(r: PolicyReport): string {
  * process-global), plus the check that policy configs and stack files match
  * one to one. For CI: exits non-zero if any stack is not ready.
  */
-export function runPolicyAllStacks(root: string, runJs: string, format: string): number {
+export function runPolicyAllStacks(root: string, runJs: string): number {
   const stacks = listStacks(root);
   const configs = stacksWithPolicyConfig(policyDir(root));
   const orphans = configs.filter((c) => !stacks.includes(c));
@@ -151,7 +151,7 @@ export function runPolicyAllStacks(root: string, runJs: string, format: string):
   }
   let worst: number = EXIT.ok;
   for (const stack of stacks) {
-    const child = spawnSync(process.execPath, [runJs, "policy", "--stack", stack, "--format", format], { cwd: root, stdio: "inherit" });
+    const child = spawnSync(process.execPath, [runJs, "policy", "--stack", stack], { cwd: root, stdio: "inherit" });
     const code = child.status ?? EXIT.programError;
     // A broken stack (config or program error) outranks a policy failure: it is what to fix first.
     if (code !== EXIT.ok && (worst === EXIT.ok || worst === EXIT.policy)) worst = code;

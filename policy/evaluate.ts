@@ -32,12 +32,14 @@ export function evaluateRules(resources: ResourceView[], rules: readonly Rule[],
     }
     const level = s.level;
     ran.push(rule.name);
-    const add = (message: string, r?: ResourceView) =>
-      violations.push({ rule: rule.name, level, message, urn: r?.urn, resourceName: r?.name, resourceType: r?.type });
+    const add = (message: string, urn?: string) => {
+      const r = urn ? byUrn.get(urn) : undefined;
+      violations.push({ rule: rule.name, level, message, urn, resourceName: r?.name, resourceType: r?.type });
+    };
     if (rule.kind === "resource") {
-      for (const r of resources) rule.check(r, { config: s.config, report: (message) => add(message, r) });
+      for (const r of resources) rule.check(r, { config: s.config, report: (message) => add(message, r.urn) });
     } else {
-      rule.check(resources, { config: s.config, report: (message, urn) => add(message, urn ? byUrn.get(urn) ?? { urn, name: urn, type: "" } as ResourceView : undefined) });
+      rule.check(resources, { config: s.config, report: add });
     }
   }
   return { violations, ran, disabled };

@@ -129,8 +129,6 @@ export function label(r: ResourceView, name: string): string | undefined {
   return undefined;
 }
 
-export type Role = "service" | "job";
-
 /** `appstack.role`: service (long-running) or job (one-shot). */
 export const roleOf = (r: ResourceView): string | undefined => label(r, "appstack.role");
 /** `appstack.service`: postgres, redis, api, worker, migrate, backup, edge, frontend. */
@@ -178,9 +176,6 @@ export function envEntries(r: ResourceView): { entries: EnvEntry[]; unreadable: 
 export function env(r: ResourceView, name: string): EnvEntry | undefined {
   return envEntries(r).entries.find((e) => e.name === name);
 }
-
-/** A short, stable way to name a resource in a message: `api-1 (docker:index/container:Container)`. */
-export const describe = (r: ResourceView): string => `${r.name} (${r.type})`;
 
 /** The text of a file a container uploads (the edge's and the dev frontend's Caddyfile), if known. */
 export function uploaded(r: ResourceView, file: string): string | undefined {

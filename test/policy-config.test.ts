@@ -125,6 +125,7 @@ describe("policy config: through the command", () => {
 
   it("--all takes no stack, and bad options are usage errors", () => {
     expect(runOps(["policy", "--all", "--stack", "dev"]).code).toBe(2);
+    expect(runOps(["policy", "--all", "--format", "json"]).code).toBe(2);
     expect(runOps(["policy", "--stack", "dev", "--format", "yaml"]).code).toBe(2);
     expect(runOps(["policy", "--stak", "dev"]).code).toBe(2);
   });

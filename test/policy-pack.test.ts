@@ -135,13 +135,18 @@ class PackClient {
     return o;
   }
 
+  /** The fields an analyze request and a stack resource share: identity, inputs in wire encoding, options. */
+  private fill<T extends analyzerPb.AnalyzeRequest | analyzerPb.AnalyzerResource>(target: T, r: RecordedResource): T {
+    target.setType(r.type);
+    target.setName(r.name);
+    target.setUrn(r.urn);
+    target.setProperties(Struct.fromJavaScript(r.inputs as Record<string, never>));
+    target.setOptions(this.options(r));
+    return target;
+  }
+
   async analyze(r: RecordedResource): Promise<analyzerPb.AnalyzeDiagnostic[]> {
-    const req = new analyzerPb.AnalyzeRequest();
-    req.setType(r.type);
-    req.setName(r.name);
-    req.setUrn(r.urn);
-    req.setProperties(Struct.fromJavaScript(r.inputs as Record<string, never>));
-    req.setOptions(this.options(r));
+    const req = this.fill(new analyzerPb.AnalyzeRequest(), r);
     return (await this.call<analyzerPb.AnalyzeRequest, analyzerPb.AnalyzeResponse>("analyze", req)).getDiagnosticsList();
   }
 
@@ -149,12 +154,7 @@ class PackClient {
     const req = new analyzerPb.AnalyzeStackRequest();
     req.setResourcesList(
       resources.map((r) => {
-        const ar = new analyzerPb.AnalyzerResource();
-        ar.setType(r.type);
-        ar.setName(r.name);
-        ar.setUrn(r.urn);
-        ar.setProperties(Struct.fromJavaScript(r.inputs as Record<string, never>));
-        ar.setOptions(this.options(r));
+        const ar = this.fill(new analyzerPb.AnalyzerResource(), r);
         ar.setParent(r.parent);
         ar.setDependenciesList(r.options.dependsOn);
         return ar;
