@@ -2,6 +2,8 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
+import { runCli } from "../ops/cli";
+import { UserError } from "../ops/errors";
 import { loadPolicyConfig, PolicyConfigError, resolvePolicyConfig, stacksWithPolicyConfig } from "../policy/config";
 import { RULES } from "../policy/rules";
 import { repoStacks, ROOT, runOps, STACK_TRACE } from "./helpers/cli";
@@ -108,25 +110,33 @@ describe("policy config: through the command", () => {
     expect(r.stderr).not.toMatch(STACK_TRACE);
   });
 
-  it("an unknown stack name is a usage error that lists the stacks", () => {
-    const r = runOps(["policy", "--stack", "prod"]);
-    expect(r.code).toBe(2);
-    expect(r.stderr).toContain('Unknown stack "prod"');
-    expect(r.stderr).toMatch(/dev, production, staging/);
+  // The rest fail before any program runs, so the CLI's own entry (runCli) is called in this process.
+  const refusal = async (args: string[]): Promise<UserError> => {
+    const err = await runCli(args).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(UserError);
+    return err as UserError;
+  };
+
+  it("an unknown stack name is a usage error that lists the stacks", async () => {
+    const err = await refusal(["policy", "--stack", "prod"]);
+    expect(err.exitCode).toBe(2);
+    expect(err.message).toContain('Unknown stack "prod"');
+    expect(err.message).toMatch(/dev, production, staging/);
   });
 
-  it("a stack without a policy config says which stacks have one and how to proceed", () => {
-    const r = runOps(["policy", "--stack-file", "test/fixtures/Pulumi.unready.yaml"]);
-    expect(r.code).toBe(2);
-    expect(r.stderr).toContain('No policy config for stack "unready": policy/config.unready.json does not exist.');
-    expect(r.stderr).toContain("Stacks with a policy config: dev, production, staging.");
-    expect(r.stderr).not.toMatch(STACK_TRACE);
+  it("a stack without a policy config says which stacks have one and how to proceed", async () => {
+    const err = await refusal(["policy", "--stack-file", path.join(ROOT, "test/fixtures/Pulumi.unready.yaml")]);
+    expect(err.exitCode).toBe(2);
+    expect(err.message).toContain('No policy config for stack "unready": policy/config.unready.json does not exist.');
+    expect(err.message).toContain("Stacks with a policy config: dev, production, staging.");
   });
 
-  it("--all takes no stack, and bad options are usage errors", () => {
-    expect(runOps(["policy", "--all", "--stack", "dev"]).code).toBe(2);
-    expect(runOps(["policy", "--all", "--format", "json"]).code).toBe(2);
-    expect(runOps(["policy", "--stack", "dev", "--format", "yaml"]).code).toBe(2);
-    expect(runOps(["policy", "--stak", "dev"]).code).toBe(2);
+  it("--all takes no stack and prints text; bad options are usage errors", async () => {
+    for (const args of [["--all", "--stack", "dev"], ["--all", "--format", "json"], ["--stack", "dev", "--format", "yaml"], ["--stak", "dev"]]) {
+      expect((await refusal(["policy", ...args])).exitCode, args.join(" ")).toBe(2);
+    }
   });
 });
