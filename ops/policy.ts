@@ -69,6 +69,16 @@ function readSettings(file: string, shown: string): Map<string, RuleSettings> {
   }
 }
 
+/**
+ * The Automation API options (PreviewOptions / UpOptions) that run the pack in
+ * a real preview or update of `stack`, with the same config file the offline
+ * run uses: `stack.preview({ ...policyPackOptions(root, name) })`.
+ */
+export function policyPackOptions(root: string, stack: string): { policyPacks: string[]; policyPackConfigs: string[] } {
+  const { file } = configFor(root, stack);
+  return { policyPacks: [policyDir(root)], policyPackConfigs: [file] };
+}
+
 /** Runs the pack over one stack, offline. */
 export async function runPolicy(opts: PolicyRunOptions): Promise<PolicyReport> {
   const { project, sc } = loadStack(opts);

@@ -4,6 +4,7 @@ import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import { runCli } from "../ops/cli";
 import { UserError } from "../ops/errors";
+import { policyPackOptions } from "../ops/policy";
 import { loadPolicyConfig, PolicyConfigError, resolvePolicyConfig, stacksWithPolicyConfig } from "../policy/config";
 import { RULES } from "../policy/rules";
 import { repoStacks, ROOT, runOps, STACK_TRACE } from "./helpers/cli";
@@ -43,6 +44,13 @@ describe("policy config: the repository's files", () => {
     const root = JSON.parse(fs.readFileSync(path.join(ROOT, "package.json"), "utf8")).dependencies;
     const pack = JSON.parse(fs.readFileSync(path.join(ROOT, "policy/package.json"), "utf8")).dependencies;
     for (const [name, version] of Object.entries(pack)) expect(root[name], name).toBe(version);
+  });
+});
+
+describe("policy config: for the Pulumi CLI", () => {
+  it("a preview or update of a stack gets the pack directory and that stack's config file", () => {
+    expect(policyPackOptions(ROOT, "staging")).toEqual({ policyPacks: [path.join(ROOT, "policy")], policyPackConfigs: [path.join(ROOT, "policy/config.staging.json")] });
+    expect(() => policyPackOptions(ROOT, "qa")).toThrow(/No policy config for stack "qa"/);
   });
 });
 
