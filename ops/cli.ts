@@ -7,6 +7,7 @@ import { EXIT, UserError } from "./errors";
 // TypeScript) would slow every one of them.
 const plan = () => require("./plan") as typeof import("./plan");
 const validate = () => require("./validate") as typeof import("./validate");
+const policy = () => require("./policy") as typeof import("./policy");
 const diffCommand = () => require("./diff-command") as typeof import("./diff-command");
 const bench = () => require("./bench") as typeof import("./bench");
 
@@ -81,6 +82,28 @@ export const COMMANDS: Record<string, Command> = {
       const rows = bench().runBench({ root: PROJECT_ROOT, stacks: values.stack as string[] | undefined, ...opts }, (line) => console.error(line));
       console.log(bench().renderBench(rows, opts));
       return EXIT.ok;
+    },
+  },
+  policy: {
+    summary: "run the appstack-readiness policy pack over a stack offline (exit 5 on a mandatory violation)",
+    usage: "policy --stack <name> [--stack-file <path>] [--policy-config <file>] [--format text|json] | --all",
+    options: { ...stackOptions, "policy-config": { type: "string" }, format: { type: "string" }, all: { type: "boolean" } },
+    async run(values) {
+      const format = formatOption(values, ["text", "json"]);
+      if (values.all) {
+        if (values.stack || values["stack-file"] || values["policy-config"] || format !== "text") {
+          throw new UserError("--all checks every stack file with its own policy config and prints text; it takes no --stack, --stack-file, --policy-config or --format json.");
+        }
+        return policy().runPolicyAllStacks(PROJECT_ROOT, path.join(__dirname, "run.js"));
+      }
+      const report = await policy().runPolicy({
+        root: PROJECT_ROOT,
+        stack: values.stack as string,
+        stackFile: values["stack-file"] as string,
+        policyConfig: values["policy-config"] as string,
+      });
+      console.log(format === "json" ? policy().renderPolicyJson(report) : policy().renderPolicyText(report));
+      return policy().exitCodeOf(report);
     },
   },
 };

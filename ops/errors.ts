@@ -23,10 +23,12 @@ export const EXIT = {
   programError: 3,
   /** `diff`: the change deletes or replaces stateful resources (and `--allow-destructive` was not given). */
   destructive: 4,
+  /** The policy pack found a mandatory violation: the stack is not ready to deploy. */
+  policy: 5,
   /** `diff`: the base ref names no commit, or this is not a git checkout. */
-  badBaseRef: 5,
+  badBaseRef: 6,
   /** `diff`: the program does not evaluate at the base ref (invalid config there, or a program error). */
-  baseDoesNotEvaluate: 6,
+  baseDoesNotEvaluate: 7,
   /** `diff`: the stack exists on one side only. */
-  stackOnOneSide: 7,
+  stackOnOneSide: 8,
 } as const;

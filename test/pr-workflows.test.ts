@@ -3,6 +3,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import { EXIT } from "../ops/errors";
 import { repoStacks } from "./helpers/cli";
 import { actionRef, effectivePermissions, events, loadWorkflow, matrixValues, stepsUsing, type Job, type Step, type Workflow } from "./helpers/workflows";
 
@@ -180,11 +181,11 @@ describe("preview.yml: the offline diff gate", () => {
   });
 
   it("destructive changes without the label: the comment says how to accept them, and the gate fails", () => {
-    const r = runStep(diffStep, env, { stdout: "> **Destructive: 1 change ...**\n", code: 4 });
-    expect(r.outputs.code).toBe("4");
+    const r = runStep(diffStep, env, { stdout: "> **Destructive: 1 change ...**\n", code: EXIT.destructive });
+    expect(r.outputs.code).toBe(String(EXIT.destructive));
     expect(r.comment).toContain("Destructive");
     expect(r.comment).toContain("adds the `allow-destructive` label to accept them");
-    const g = runStep(gate, { CODE: "4", STACK: "production" });
+    const g = runStep(gate, { CODE: String(EXIT.destructive), STACK: "production" });
     expect(g.code).toBe(1);
     expect(g.stdout).toContain("::error title=Destructive changes::");
   });
@@ -196,14 +197,15 @@ describe("preview.yml: the offline diff gate", () => {
   });
 
   it("a stack new in this pull request is a note, not a failure; a diff that could not run fails with its message", () => {
-    const added = runStep(diffStep, env, { stderr: 'Stack "production" is new: ...', code: 7 });
+    const added = runStep(diffStep, env, { stderr: 'Stack "production" is new: ...', code: EXIT.stackOnOneSide });
     expect(added.comment).toContain('Stack "production" is new');
-    expect(runStep(gate, { CODE: "7", STACK: "production" }).code).toBe(0);
+    expect(added.comment).not.toContain("failed");
+    expect(runStep(gate, { CODE: String(EXIT.stackOnOneSide), STACK: "production" }).code).toBe(0);
 
-    const failed = runStep(diffStep, env, { stderr: "Base ref ... does not name a commit", code: 5 });
-    expect(failed.comment).toContain("failed (exit 5)");
+    const failed = runStep(diffStep, env, { stderr: "Base ref ... does not name a commit", code: EXIT.badBaseRef });
+    expect(failed.comment).toContain(`failed (exit ${EXIT.badBaseRef})`);
     expect(failed.comment).toContain("does not name a commit");
-    expect(runStep(gate, { CODE: "5", STACK: "production" }).code).toBe(1);
+    expect(runStep(gate, { CODE: String(EXIT.badBaseRef), STACK: "production" }).code).toBe(1);
   });
 
   it("the comment job runs no repository code, only comments, skips forks, and posts one sticky comment per stack", () => {
