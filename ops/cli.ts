@@ -2,14 +2,22 @@ import * as path from "node:path";
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { EXIT, UserError } from "./errors";
 
-// Each command's modules load on first use: `diff` and `bench` only spawn
-// plans, and loading the Pulumi SDK here (or compiling every command's
-// TypeScript) would slow every one of them.
-const plan = () => require("./plan") as typeof import("./plan");
-const validate = () => require("./validate") as typeof import("./validate");
-const policy = () => require("./policy") as typeof import("./policy");
-const diffCommand = () => require("./diff-command") as typeof import("./diff-command");
-const bench = () => require("./bench") as typeof import("./bench");
+/**
+ * Loads a command's module on first use: `diff` and `bench` only spawn plans,
+ * and loading the Pulumi SDK and the policy pack for them (or compiling every
+ * command's TypeScript) costs a second of start-up for every command. Under
+ * ops/run.js, ts-node compiles what `require` loads; where no `.ts` hook is
+ * registered (vitest calling runCli in-process), `import()` does.
+ */
+async function load<T>(specifier: string): Promise<T> {
+  if (typeof require === "function" && require.extensions?.[".ts"]) return require(specifier) as T;
+  return (await import(specifier)) as T;
+}
+const plan = () => load<typeof import("./plan")>("./plan");
+const validate = () => load<typeof import("./validate")>("./validate");
+const policy = () => load<typeof import("./policy")>("./policy");
+const diffCommand = () => load<typeof import("./diff-command")>("./diff-command");
+const bench = () => load<typeof import("./bench")>("./bench");
 
 /** The checkout this CLI belongs to: Pulumi.yaml and index.ts sit one level up. */
 export const PROJECT_ROOT = path.resolve(__dirname, "..");
@@ -40,7 +48,7 @@ export const COMMANDS: Record<string, Command> = {
     usage: "validate --stack <name> | --stack-file <path>",
     options: stackOptions,
     async run(values) {
-      console.log(await validate().validateStack({ root: PROJECT_ROOT, stack: values.stack as string, stackFile: values["stack-file"] as string }));
+      console.log(await (await validate()).validateStack({ root: PROJECT_ROOT, stack: values.stack as string, stackFile: values["stack-file"] as string }));
       return EXIT.ok;
     },
   },
@@ -50,8 +58,9 @@ export const COMMANDS: Record<string, Command> = {
     options: { ...stackOptions, format: { type: "string" } },
     async run(values) {
       const format = formatOption(values, ["json", "markdown"]);
-      const result = await plan().buildPlan({ root: PROJECT_ROOT, stack: values.stack as string, stackFile: values["stack-file"] as string });
-      console.log(format === "json" ? plan().renderPlanJson(result) : plan().renderPlanMarkdown(result));
+      const { buildPlan, renderPlanJson, renderPlanMarkdown } = await plan();
+      const result = await buildPlan({ root: PROJECT_ROOT, stack: values.stack as string, stackFile: values["stack-file"] as string });
+      console.log(format === "json" ? renderPlanJson(result) : renderPlanMarkdown(result));
       return EXIT.ok;
     },
   },
@@ -62,7 +71,7 @@ export const COMMANDS: Record<string, Command> = {
     async run(values) {
       const format = formatOption(values, ["markdown", "json"]) as "markdown" | "json";
       if (!values.stack || !values.base) throw new UserError(`Name a stack and a base ref: npm run diff -- --stack <name> --base <git-ref>`);
-      const { output, exitCode } = await diffCommand().runDiff({
+      const { output, exitCode } = await (await diffCommand()).runDiff({
         root: PROJECT_ROOT,
         stack: values.stack as string,
         base: values.base as string,
@@ -79,8 +88,9 @@ export const COMMANDS: Record<string, Command> = {
     options: { runs: { type: "string" }, stack: { type: "string", multiple: true }, base: { type: "string" } },
     async run(values) {
       const opts = { runs: Number(values.runs ?? 5), base: (values.base as string | undefined) ?? "HEAD" };
-      const rows = bench().runBench({ root: PROJECT_ROOT, stacks: values.stack as string[] | undefined, ...opts }, (line) => console.error(line));
-      console.log(bench().renderBench(rows, opts));
+      const { runBench, renderBench } = await bench();
+      const rows = runBench({ root: PROJECT_ROOT, stacks: values.stack as string[] | undefined, ...opts }, (line) => console.error(line));
+      console.log(renderBench(rows, opts));
       return EXIT.ok;
     },
   },
@@ -94,16 +104,17 @@ export const COMMANDS: Record<string, Command> = {
         if (values.stack || values["stack-file"] || values["policy-config"] || format !== "text") {
           throw new UserError("--all checks every stack file with its own policy config and prints text; it takes no --stack, --stack-file, --policy-config or --format json.");
         }
-        return policy().runPolicyAllStacks(PROJECT_ROOT, path.join(__dirname, "run.js"));
+        return (await policy()).runPolicyAllStacks(PROJECT_ROOT, path.join(__dirname, "run.js"));
       }
-      const report = await policy().runPolicy({
+      const { runPolicy, renderPolicyJson, renderPolicyText, exitCodeOf } = await policy();
+      const report = await runPolicy({
         root: PROJECT_ROOT,
         stack: values.stack as string,
         stackFile: values["stack-file"] as string,
         policyConfig: values["policy-config"] as string,
       });
-      console.log(format === "json" ? policy().renderPolicyJson(report) : policy().renderPolicyText(report));
-      return policy().exitCodeOf(report);
+      console.log(format === "json" ? renderPolicyJson(report) : renderPolicyText(report));
+      return exitCodeOf(report);
     },
   },
 };
