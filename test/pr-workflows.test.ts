@@ -4,7 +4,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { EXIT } from "../ops/errors";
-import { repoStacks } from "./helpers/cli";
+import { repoStacks, ROOT } from "./helpers/cli";
 import { actionRef, effectivePermissions, events, loadWorkflow, matrixValues, stepsUsing, type Job, type Step, type Workflow } from "./helpers/workflows";
 
 /**
@@ -105,7 +105,11 @@ describe("preview.yml: pulumi preview per deployed stack", () => {
       diff: true,
       refresh: true,
       policyPacks: "policy",
+      policyPackConfigs: "policy/config.${{ matrix.stack }}.json",
     });
+    // The pack and each stack's config exist where the step points.
+    expect(fs.existsSync(path.join(ROOT, "policy", "PulumiPolicy.yaml"))).toBe(true);
+    for (const stack of matrixValues(p, "stack")) expect(fs.existsSync(path.join(ROOT, "policy", `config.${stack}.json`)), String(stack)).toBe(true);
     expect(effectivePermissions(preview, p)).toEqual({ contents: "read", "pull-requests": "write" });
   });
 
