@@ -3,6 +3,12 @@ import { parseArgs, type ParseArgsConfig } from "node:util";
 import { EXIT, UserError } from "./errors";
 import { buildPlan, renderPlanJson, renderPlanMarkdown } from "./plan";
 import { validateStack } from "./validate";
+import { defaultContext } from "./context";
+import { DEFAULT_SMOKE, deploy } from "./deploy";
+import { drift } from "./drift";
+import { localDocker, restore } from "./restore";
+import { rollback } from "./rollback";
+import { status } from "./status";
 
 /** The checkout this CLI belongs to: Pulumi.yaml and index.ts sit one level up. */
 export const PROJECT_ROOT = path.resolve(__dirname, "..");
@@ -20,6 +26,44 @@ const stackOptions = {
   stack: { type: "string", short: "s" },
   "stack-file": { type: "string" },
 } as const;
+
+/** A whole-number option within bounds, or the default when absent. */
+function intOption(values: Values, name: string, fallback: number | undefined, min: number, max: number): number | undefined {
+  const raw = values[name];
+  if (raw === undefined) return fallback;
+  const n = Number(raw);
+  if (typeof raw !== "string" || !/^\d+$/.test(raw) || n < min || n > max) {
+    throw new UserError(`--${name} must be a whole number from ${min} to ${max} (got "${String(raw)}").`);
+  }
+  return n;
+}
+
+function requireStack(values: Values): string {
+  if (typeof values.stack !== "string") throw new UserError("Name a stack: --stack <name>.");
+  return values.stack;
+}
+
+const deployOptions = {
+  stack: { type: "string", short: "s" },
+  "rollback-on-failure": { type: "boolean" },
+  "lock-timeout": { type: "string" },
+  "smoke-timeout": { type: "string" },
+  yes: { type: "boolean", short: "y" },
+} as const;
+
+async function runDeploy(values: Values, dev: boolean): Promise<number> {
+  const stack = dev ? "dev" : requireStack(values);
+  return deploy(defaultContext(PROJECT_ROOT), {
+    stack,
+    init: dev || values.init === true,
+    localBackend: dev,
+    yes: dev || values.yes === true,
+    rollbackOnFailure: values["rollback-on-failure"] === true,
+    lockTimeoutSeconds: intOption(values, "lock-timeout", 300, 0, 86_400)!,
+    smoke: { ...DEFAULT_SMOKE, budgetMs: intOption(values, "smoke-timeout", DEFAULT_SMOKE.budgetMs / 1000, 0, 3600)! * 1000 },
+    validate: () => validateStack({ root: PROJECT_ROOT, stack }),
+  });
+}
 
 function formatOption(values: Values, allowed: string[]): string {
   const format = (values.format as string | undefined) ?? allowed[0];
@@ -47,6 +91,56 @@ export const COMMANDS: Record<string, Command> = {
       console.log(format === "json" ? renderPlanJson(plan) : renderPlanMarkdown(plan));
       return EXIT.ok;
     },
+  },
+  deploy: {
+    summary: "validate, back up the state, pulumi up (streamed), smoke-check the services",
+    usage: "deploy --stack <name> [--rollback-on-failure] [--lock-timeout <seconds>] [--smoke-timeout <seconds>] [--init] [--yes]",
+    options: { ...deployOptions, init: { type: "boolean" } },
+    run: (values) => runDeploy(values, false),
+  },
+  "up:dev": {
+    summary: "create or select the dev stack on the local file backend and deploy it",
+    usage: "up:dev [--rollback-on-failure] [--lock-timeout <seconds>] [--smoke-timeout <seconds>]",
+    options: { "rollback-on-failure": deployOptions["rollback-on-failure"], "lock-timeout": deployOptions["lock-timeout"], "smoke-timeout": deployOptions["smoke-timeout"] },
+    run: (values) => runDeploy(values, true),
+  },
+  rollback: {
+    summary: "redeploy the program and config of an earlier successful update",
+    usage: "rollback --stack <name> [--to <version>] [--preview] [--lock-timeout <seconds>] [--yes]",
+    options: {
+      stack: deployOptions.stack,
+      to: { type: "string" },
+      preview: { type: "boolean" },
+      "lock-timeout": deployOptions["lock-timeout"],
+      yes: deployOptions.yes,
+    },
+    run: (values) =>
+      rollback(defaultContext(PROJECT_ROOT), {
+        stack: requireStack(values),
+        to: intOption(values, "to", undefined, 1, Number.MAX_SAFE_INTEGER),
+        previewOnly: values.preview === true,
+        yes: values.yes === true,
+        lockTimeoutSeconds: intOption(values, "lock-timeout", 300, 0, 86_400)!,
+      }),
+  },
+  status: {
+    summary: "probe every service's health URL and print one row per service",
+    usage: "status --stack <name> [--timeout <ms>]",
+    options: { stack: deployOptions.stack, timeout: { type: "string" } },
+    run: (values) => status(defaultContext(PROJECT_ROOT), { stack: requireStack(values), timeoutMs: intOption(values, "timeout", 5000, 1, 600_000)! }),
+  },
+  drift: {
+    summary: "refresh --preview-only: fail when resources changed outside Pulumi",
+    usage: "drift --stack <name>",
+    options: { stack: deployOptions.stack },
+    run: (values) => drift(defaultContext(PROJECT_ROOT), { stack: requireStack(values), summaryFile: process.env.GITHUB_STEP_SUMMARY || undefined }),
+  },
+  restore: {
+    summary: "restore a pre-deploy Postgres backup (shows what it overwrites; needs --yes)",
+    usage: "restore --stack <name> [--backup <name>] [--yes]",
+    options: { stack: deployOptions.stack, backup: { type: "string" }, yes: deployOptions.yes },
+    run: (values) =>
+      restore(defaultContext(PROJECT_ROOT), localDocker, { stack: requireStack(values), backup: values.backup as string | undefined, yes: values.yes === true }),
   },
 };
 
