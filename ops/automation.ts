@@ -125,7 +125,7 @@ async function getCommand(): Promise<PulumiCommand> {
  * The runner is private in the SDK's typings; if a future SDK drops it, fail
  * rather than fall back to the plaintext export.
  */
-async function exportEncrypted(stack: Stack): Promise<Deployment> {
+export async function exportEncrypted(stack: Stack): Promise<Deployment> {
   const ws = stack.workspace as unknown as { runPulumiCmd?: (args: string[]) => Promise<{ stdout: string }> };
   if (typeof ws.runPulumiCmd !== "function") {
     throw new Error("@pulumi/pulumi's LocalWorkspace no longer has runPulumiCmd; appstack cannot export state without --show-secrets");

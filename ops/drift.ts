@@ -12,16 +12,20 @@ export function driftCounts(summary: OpMap): [string, number][] {
     .map(([op, n]) => [op, n ?? 0] as [string, number]);
 }
 
+/** A code block whose fence is longer than any backtick run inside. */
+function fenced(text: string): string {
+  const fence = "`".repeat(Math.max(3, ...[...text.matchAll(/`+/g)].map((m) => m[0].length + 1)));
+  return `${fence}\n${text.trim()}\n${fence}`;
+}
+
 export function renderDriftSummary(stack: string, counts: [string, number][], output: string): string {
   if (counts.length === 0) return `### Drift: stack \`${stack}\`\n\nNo drift: every resource matches the state.\n`;
   const rows = counts.map(([op, n]) => `| ${op} | ${n} |`).join("\n");
-  // Fence with more backticks than the output can contain.
-  const fence = "`".repeat(Math.max(3, ...[...output.matchAll(/`+/g)].map((m) => m[0].length + 1)));
   return (
     `### :warning: Drift: stack \`${stack}\`\n\n` +
     `Resources changed outside Pulumi (\`pulumi refresh --preview-only\`; the state was not modified):\n\n` +
     `| operation | resources |\n| --- | --- |\n${rows}\n\n` +
-    `<details><summary>refresh preview</summary>\n\n${fence}\n${output.trim()}\n${fence}\n</details>\n`
+    `<details><summary>refresh preview</summary>\n\n${fenced(output)}\n</details>\n`
   );
 }
 
@@ -45,7 +49,9 @@ export async function drift(ctx: OpsContext, opts: { stack: string; summaryFile?
       },
     }));
   } catch (err) {
-    throw new UserError(`The refresh preview of stack "${opts.stack}" failed:\n${commandErrorText(err)}`, EXIT.updateFailed);
+    const text = commandErrorText(err);
+    if (opts.summaryFile) fs.appendFileSync(opts.summaryFile, `### :x: Drift check failed: stack \`${opts.stack}\`\n\n${fenced(text)}\n`);
+    throw new UserError(`The refresh preview of stack "${opts.stack}" failed:\n${text}`, EXIT.updateFailed);
   }
   const counts = driftCounts(summary);
   if (opts.summaryFile) fs.appendFileSync(opts.summaryFile, renderDriftSummary(opts.stack, counts, output) + "\n");

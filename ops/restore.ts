@@ -4,7 +4,7 @@ import { appConfigSchema, postgresSchema } from "../config/schema";
 import { commandErrorText } from "./automation";
 import type { OpsContext } from "./context";
 import { EXIT, UserError } from "./errors";
-import { readProject, readStackConfig } from "./stack-files";
+import { readProject, readStackConfig, resolveStackFile } from "./stack-files";
 import { stackEnv } from "./stack-env";
 
 /** The docker CLI, against the stack's Docker host. Secrets travel in `env`, never in `args`. */
@@ -77,8 +77,9 @@ export function restoreCommands(t: RestoreTarget, backup: string) {
   };
 }
 
-export function restoreTarget(root: string, stack: string, file: string): RestoreTarget {
+export function restoreTarget(root: string, stack: string): RestoreTarget {
   const project = readProject(root).name;
+  const { file } = resolveStackFile(root, { stack });
   const sc = readStackConfig(file, stack, project);
   const raw = (key: string) => {
     const v = sc.config[`${project}:${key}`];
@@ -143,7 +144,7 @@ export async function restore(ctx: OpsContext, docker: DockerCli, opts: RestoreO
     throw new UserError(`--backup must be a file name from the backup volume (letters, digits, . _ -), got "${opts.backup}".`, EXIT.usage);
   }
   const env = stackEnv(ctx.root, opts.stack);
-  const target = restoreTarget(ctx.root, opts.stack, env.file);
+  const target = restoreTarget(ctx.root, opts.stack);
   const cmds = restoreCommands(target, name);
   const dockerEnv = { DOCKER_HOST: target.dockerHost };
   const docker$ = async (args: string[], extraEnv: Record<string, string> = {}) => {
