@@ -2,7 +2,7 @@ import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import * as rpc from "@pulumi/pulumi/runtime/rpc";
 import { EXIT, UserError } from "./errors";
-import { evaluateProgram, inspectOutput, type MockOutputs, type RecordedResource } from "./offline-runtime";
+import { evaluateProgram, inspectOutput, type Evaluation, type MockOutputs, type RecordedResource } from "./offline-runtime";
 import { readProject, readStackConfig, resolveStackFile, type StackConfig } from "./stack-files";
 
 /** How a secret prints in every plan, diff and log. */
@@ -116,6 +116,11 @@ export async function buildPlan(opts: PlanOptions): Promise<Plan> {
   } catch (err) {
     throw programFailure(err, sc);
   }
+  return planFromEvaluation(project, sc, evaluation);
+}
+
+/** The masked Plan of an evaluation: what `plan` prints. */
+export async function planFromEvaluation(project: string, sc: StackConfig, evaluation: Evaluation): Promise<Plan> {
   const outputSecretPaths: string[] = [];
   const outputs = (await renderOutputs({ ...evaluation.exports }, "", outputSecretPaths)) as Record<string, unknown>;
   return {

@@ -17,6 +17,8 @@ const byName = (p: Plan, name: string): PlanResource => {
   return found;
 };
 
+const label = (r: PlanResource, key: string) => (r.inputs.labels as { label: string; value: string }[] | undefined)?.find((l) => l.label === key)?.value;
+
 const containers = (p: Plan) => p.resources.filter((r) => r.type === "docker:index/container:Container");
 
 /** Leaks: the mock's generated passwords and the stand-in for secure values must never print. */
@@ -43,9 +45,9 @@ describe("every stack file in the repository", () => {
         expect(r.stdout).toContain("configuration is valid");
       });
 
-      it("every data-store container has a health check, restart policy, memory limit and waits healthy", () => {
-        const servers = containers(p).filter((c) => /^(postgres|redis)-server$/.test(c.name));
-        expect(servers.length).toBeGreaterThan(0);
+      it("every long-running container has a health check, restart policy, memory limit, log rotation and waits healthy", () => {
+        const servers = containers(p).filter((c) => label(c, "appstack.role") === "service");
+        expect(servers.map((c) => c.name)).toEqual(expect.arrayContaining(["postgres-server", "redis-server", "api-1", "worker-1"]));
         for (const c of servers) {
           const hc = c.inputs.healthcheck as { tests: string[] };
           expect(hc.tests.length).toBeGreaterThan(1);
@@ -71,12 +73,36 @@ describe("every stack file in the repository", () => {
         expect(p.outputSecretPaths).toEqual(expect.arrayContaining(["connections.databaseUrl", "connections.redisUrl"]));
       });
 
-      it("data stores publish a port only in dev, and there only on 127.0.0.1", () => {
+      it("publishes ports only on 127.0.0.1 in dev, and only from the edge proxy elsewhere", () => {
         for (const c of containers(p)) {
-          const ports = (c.inputs.ports as { ip: string }[] | undefined) ?? [];
-          if (stack !== "dev") expect(ports).toEqual([]);
-          for (const port of ports) expect(port.ip).toBe("127.0.0.1");
+          const ports = (c.inputs.ports as { ip?: string }[] | undefined) ?? [];
+          if (stack === "dev") for (const port of ports) expect(port.ip).toBe("127.0.0.1");
+          else if (c.name !== "edge-proxy") expect(ports).toEqual([]);
         }
+      });
+
+      it("one-shot jobs never restart", () => {
+        for (const c of containers(p).filter((x) => label(x, "appstack.role") === "job")) {
+          expect(c.inputs).toMatchObject({ restart: "no", mustRun: false, attach: true });
+        }
+      });
+
+      it("rolls out in order: data stores healthy -> migrations -> API -> worker -> frontend", () => {
+        const deps = (name: string) => byName(p, name).options.dependsOn;
+        const urn = (name: string) => byName(p, name).urn;
+        expect(deps("api-migrate-run")).toEqual(expect.arrayContaining([urn("postgres-server"), urn("redis-server")]));
+        expect(deps("api-1")).toContain(urn("api-migrate-run"));
+        expect(deps("worker-1")).toContain(urn("api-1"));
+        const frontend = p.resources.find((r) => r.name === "frontend-deployment" || r.name === "frontend-server")!;
+        expect(frontend.options.dependsOn).toEqual(expect.arrayContaining([urn("api-1"), urn("worker-1")]));
+      });
+
+      it("the API's CORS origin is the frontend's public URL", () => {
+        const endpoints = p.outputs.endpoints as { api: { url: string }; frontend: { url: string } };
+        const envs = byName(p, "api-1").inputs.envs as string[];
+        expect(envs).toContain(`CORS_ORIGIN=${endpoints.frontend.url}`);
+        if (stack !== "dev") expect(endpoints.api.url).toMatch(/^https:\/\//);
+        if (stack !== "dev") expect(endpoints.frontend.url).toMatch(/^https:\/\//);
       });
 
       it("every child is parented to its component and uses the stack's Docker provider", () => {
@@ -87,6 +113,14 @@ describe("every stack file in the repository", () => {
       });
     });
   }
+
+  it("production shows the API, worker, migrations job, data stores and the Vercel project, variables and deployment", () => {
+    const { plan: p } = plan(["--stack", "production"]);
+    for (const name of ["api-1", "api-2", "worker-1", "api-migrate-run", "postgres-server", "redis-server", "edge-proxy", "frontend-project", "frontend-env-VITE_API_URL", "frontend-deployment"]) {
+      expect(byName(p, name)).toBeDefined();
+    }
+    expect(byName(p, "frontend-vercel").inputs.apiToken).toBe("[secret]");
+  });
 
   it("production protects and retains its data volumes", () => {
     const { plan: p } = plan(["--stack", "production"]);
