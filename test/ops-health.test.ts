@@ -131,7 +131,7 @@ describe("status rows from stack outputs", () => {
       },
       secret: false,
     },
-    connections: { value: { databaseUrl: "postgresql://app:hunter2@postgres:5432/app" }, secret: true },
+    connections: { value: { databaseUrl: "a secret output the status command never reads" }, secret: true },
   };
 
   it("reads every service with a health URL, its image, and the version", () => {
