@@ -2,12 +2,12 @@ import * as fs from "node:fs";
 import * as http from "node:http";
 import type { AddressInfo } from "node:net";
 import * as path from "node:path";
-import type { ConfigValue, Deployment, OutputMap, UpdateSummary } from "@pulumi/pulumi/automation";
+import type { Deployment, OutputMap } from "@pulumi/pulumi/automation";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { deploy, type DeployOptions } from "../ops/deploy";
 import { EXIT, UserError } from "../ops/errors";
 import { validateStack } from "../ops/validate";
-import { commandError, concurrentUpdateError, DIY_LOCK_STDERR, FakeAutomation, FakeClock, testContext } from "./helpers/automation";
+import { commandError, concurrentUpdateError, DIY_LOCK_STDERR, FakeAutomation, FakeClock, testContext, updateEntry } from "./helpers/automation";
 import { commitAll, git, STAGING_STACK, tempProject } from "./helpers/project";
 
 const STATE: Deployment = JSON.parse(fs.readFileSync(path.join(__dirname, "fixtures/automation/state-export.staging.json"), "utf8"));
@@ -163,17 +163,8 @@ describe("deploy --rollback-on-failure", () => {
     const good = commitAll(root, "good release");
     fs.writeFileSync(path.join(root, "index.ts"), "// new release\n");
     const bad = commitAll(root, "bad release");
-    const entry = (version: number, result: UpdateSummary["result"], commit: string): UpdateSummary => ({
-      version,
-      kind: "update",
-      result,
-      message: "",
-      startTime: new Date(Date.UTC(2025, 5, version)),
-      endTime: new Date(Date.UTC(2025, 5, version, 0, 1)),
-      environment: { "git.head": commit, "git.dirty": "false" },
-      config: { "appstack:environment": { value: "staging", secret: false } as ConfigValue },
-    });
-    return { root, good, history: [entry(12, "succeeded", bad), entry(11, "succeeded", good)] };
+    const config = { "appstack:environment": { value: "staging", secret: false } };
+    return { root, good, history: [updateEntry(12, "succeeded", bad, config), updateEntry(11, "succeeded", good, config)] };
   }
 
   it("a failed smoke check rolls back to the previous successful version, and the deploy still fails", async () => {

@@ -2,7 +2,7 @@ import type { ConfigMap, ConfigValue, UpdateSummary } from "@pulumi/pulumi/autom
 import { describe, expect, it } from "vitest";
 import { EXIT, UserError } from "../ops/errors";
 import { chooseRollbackTarget, recordedImages, rollbackConfig } from "../ops/history";
-import { historyFixture } from "./helpers/automation";
+import { historyFixture, updateEntry } from "./helpers/automation";
 
 const C1 = "1".repeat(40);
 const C2 = "2".repeat(40);
@@ -19,18 +19,7 @@ function failure(fn: () => unknown): UserError {
   throw new Error("expected a UserError");
 }
 
-function update(version: number, result: UpdateSummary["result"], commit: string | undefined, config: ConfigMap = {}): UpdateSummary {
-  return {
-    version,
-    kind: "update",
-    result,
-    startTime: new Date(Date.UTC(2025, 5, 1, version)),
-    endTime: new Date(Date.UTC(2025, 5, 1, version, 1)),
-    message: "",
-    environment: commit ? { "git.head": commit, "git.dirty": "false" } : {},
-    config,
-  };
-}
+const update = updateEntry;
 
 describe("rollback target choice on the stack's history", () => {
   // Newest first, as `pulumi stack history --json` prints it: 10 failed update (current), 9 refresh,

@@ -4,7 +4,7 @@ import type { ConfigMap, ConfigValue, UpdateSummary } from "@pulumi/pulumi/autom
 import { beforeEach, describe, expect, it } from "vitest";
 import { EXIT, UserError } from "../ops/errors";
 import { composeRollbackStackFile, rollback, type RollbackOptions } from "../ops/rollback";
-import { FakeAutomation, testContext } from "./helpers/automation";
+import { FakeAutomation, testContext, updateEntry } from "./helpers/automation";
 import { commitAll, git, STAGING_STACK, tempProject, writeFiles } from "./helpers/project";
 
 const SALT = "encryptionsalt: v1:c2FsdHNhbHQ=:v1:bm9uY2Vub25jZQ==:Y2hlY2tjaGVja2NoZWNr\n";
@@ -22,18 +22,7 @@ function recorded(commit: string, apiImage: string): ConfigMap {
   };
 }
 
-function update(version: number, result: UpdateSummary["result"], commit: string, config: ConfigMap): UpdateSummary {
-  return {
-    version,
-    kind: "update",
-    result,
-    message: "",
-    startTime: new Date(Date.UTC(2025, 5, version)),
-    endTime: new Date(Date.UTC(2025, 5, version, 0, 1)),
-    environment: { "git.head": commit, "git.dirty": "false", "exec.kind": "auto.local" },
-    config,
-  };
-}
+const update = updateEntry;
 
 interface Repo {
   root: string;

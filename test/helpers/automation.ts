@@ -13,6 +13,20 @@ export function parseHistory(json: string): UpdateSummary[] {
   return JSON.parse(json, (key, value) => (key === "startTime" || key === "endTime" ? new Date(value) : value)) as UpdateSummary[];
 }
 
+/** One `update` entry as Stack.history() returns it; version N started on 2025-06-N. */
+export function updateEntry(version: number, result: UpdateSummary["result"], commit: string | undefined, config: ConfigMap = {}): UpdateSummary {
+  return {
+    version,
+    kind: "update",
+    result,
+    message: "",
+    startTime: new Date(Date.UTC(2025, 5, version)),
+    endTime: new Date(Date.UTC(2025, 5, version, 0, 1)),
+    environment: commit ? { "git.head": commit, "git.dirty": "false", "exec.kind": "auto.local" } : {},
+    config,
+  };
+}
+
 export function historyFixture(name = "stack-history.staging.json"): UpdateSummary[] {
   return parseHistory(fs.readFileSync(path.join(FIXTURES, name), "utf8"));
 }
