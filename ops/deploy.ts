@@ -40,6 +40,13 @@ export interface DeployOptions {
 export async function deploy(ctx: OpsContext, opts: DeployOptions): Promise<number> {
   ctx.log(await opts.validate());
   const env = stackEnv(ctx.root, opts.stack, { localBackend: opts.localBackend });
+  if (env.placeholderKeys.length > 0) {
+    throw new UserError(
+      `Stack "${opts.stack}" is not deployable yet: ${env.placeholderKeys.join(", ")} still hold the repository's placeholder, which Pulumi cannot decrypt. Set each first:\n` +
+        env.placeholderKeys.map((k) => `  pulumi config set -s ${opts.stack} --secret ${k.slice(k.indexOf(":") + 1)} <value>`).join("\n"),
+      EXIT.invalidConfig,
+    );
+  }
   for (const note of env.notes) ctx.log(note);
   const cli = await ctx.automation.cliVersion();
   const stack = await ctx.automation.openStack({ stackName: opts.stack, workDir: ctx.root, create: opts.init, envVars: env.envVars });

@@ -87,7 +87,9 @@ export async function rollback(ctx: OpsContext, opts: RollbackOptions): Promise<
 
   const project = readProject(ctx.root).name;
   const current = readStackConfig(env.file, opts.stack, project);
-  const { plain, secretKeys } = rollbackConfig(choice.target.config, new Set(current.secretKeys), opts.stack);
+  // A placeholder is no secret value: such a key counts as not set.
+  const usable = current.secretKeys.filter((k) => !current.placeholderKeys.includes(k));
+  const { plain, secretKeys } = rollbackConfig(choice.target.config, new Set(usable), opts.stack);
   const images = recordedImages(choice.target.config);
 
   ctx.log(`Rolling back stack "${opts.stack}"`);

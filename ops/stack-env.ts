@@ -10,6 +10,8 @@ export interface StackEnv {
   /** Pulumi.<stack>.yaml in the checkout. */
   file: string;
   environment?: string;
+  /** Secret keys that still hold the repository's placeholder instead of ciphertext. */
+  placeholderKeys: string[];
   /** Environment for the CLI; never argv. */
   envVars: Record<string, string>;
   /** What was defaulted, for the user to see. */
@@ -37,7 +39,8 @@ export function stackEnv(root: string, stack: string, opts: { localBackend?: boo
   const project = readProject(root);
   const { file } = resolveStackFile(root, { stack });
   const text = fs.readFileSync(file, "utf8");
-  const environment = readStackConfig(file, stack, project.name).config[`${project.name}:environment`];
+  const sc = readStackConfig(file, stack, project.name);
+  const environment = sc.config[`${project.name}:environment`];
   const envVars: Record<string, string> = {};
   const notes: string[] = [];
   if (opts.localBackend) {
@@ -60,5 +63,5 @@ export function stackEnv(root: string, stack: string, opts: { localBackend?: boo
       );
     }
   }
-  return { stack, file, environment, envVars, notes };
+  return { stack, file, environment, placeholderKeys: sc.placeholderKeys, envVars, notes };
 }

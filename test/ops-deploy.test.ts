@@ -6,6 +6,7 @@ import type { Deployment, OutputMap } from "@pulumi/pulumi/automation";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { deploy, type DeployOptions } from "../ops/deploy";
 import { EXIT, UserError } from "../ops/errors";
+import { REPOSITORY_PLACEHOLDER } from "../ops/stack-files";
 import { validateStack } from "../ops/validate";
 import { commandError, concurrentUpdateError, DIY_LOCK_STDERR, FakeAutomation, FakeClock, testContext, updateEntry } from "./helpers/automation";
 import { commitAll, git, STAGING_STACK, tempProject } from "./helpers/project";
@@ -74,6 +75,17 @@ describe("deploy", () => {
     expect(err).toBeInstanceOf(UserError);
     expect(err.exitCode).toBe(EXIT.invalidConfig);
     expect(err.message).toContain("appstack:postgres.imgae");
+    expect(auto.calls).toEqual([]);
+  });
+
+  it("refuses a stack whose secrets still hold the repository's placeholder, naming the command to set each", async () => {
+    const root = tempProject({ "Pulumi.staging.yaml": fs.readFileSync(path.join(__dirname, "../Pulumi.staging.yaml"), "utf8") });
+    expect(fs.readFileSync(path.join(root, "Pulumi.staging.yaml"), "utf8")).toContain(REPOSITORY_PLACEHOLDER);
+    const auto = new FakeAutomation(() => ({}));
+    const err = await deploy(testContext(root, auto), options(root)).catch((e) => e);
+    expect(err.exitCode).toBe(EXIT.invalidConfig);
+    expect(err.message).toContain("still hold the repository's placeholder");
+    expect(err.message).toMatch(/pulumi config set -s staging --secret \w+ <value>/);
     expect(auto.calls).toEqual([]);
   });
 

@@ -4,6 +4,7 @@ import type { ConfigMap, ConfigValue, UpdateSummary } from "@pulumi/pulumi/autom
 import { beforeEach, describe, expect, it } from "vitest";
 import { EXIT, UserError } from "../ops/errors";
 import { composeRollbackStackFile, rollback, type RollbackOptions } from "../ops/rollback";
+import { REPOSITORY_PLACEHOLDER } from "../ops/stack-files";
 import { FakeAutomation, testContext, updateEntry } from "./helpers/automation";
 import { commitAll, git, STAGING_STACK, tempProject, writeFiles } from "./helpers/project";
 
@@ -187,6 +188,15 @@ describe("rollback refuses, clearly, when it cannot be done", () => {
     expect(err.exitCode).toBe(EXIT.usage);
     expect(err.message).toContain('Unknown stack "prod"');
     expect(err.message).toContain("Stacks in this project: staging");
+  });
+
+  it("a secret that still holds the repository's placeholder counts as not set", async () => {
+    const r = repo();
+    writeFiles(r.root, { "Pulumi.staging.yaml": STACK_FILE.replace(SECURE, REPOSITORY_PLACEHOLDER) });
+    commitAll(r.root, "placeholder secret");
+    const err = await rollback(testContext(r.root, automationFor(r)), opts()).catch((e) => e);
+    expect(err.exitCode).toBe(EXIT.prerequisite);
+    expect(err.message).toContain("pulumi config set -s staging --secret OPENAI_API_KEY <value>");
   });
 
   it("a passphrase-encrypted stack without a passphrase says which variable to set", async () => {
