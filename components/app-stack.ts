@@ -39,7 +39,7 @@ export interface AppStackOutputs {
 
 /**
  * The whole application for one stack, in the order
- * data stores healthy -> migrations succeeded -> API healthy -> worker -> edge -> frontend.
+ * data stores healthy -> backup -> migrations succeeded -> API healthy -> worker -> edge -> frontend.
  * The API's CORS origin is the frontend's URL and the frontend's API URL is
  * the API's: both come from `publicUrls(config)`.
  */
