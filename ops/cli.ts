@@ -3,12 +3,19 @@ import { parseArgs, type ParseArgsConfig } from "node:util";
 import { EXIT, UserError } from "./errors";
 import { buildPlan, renderPlanJson, renderPlanMarkdown } from "./plan";
 import { validateStack } from "./validate";
-import { defaultContext } from "./context";
-import { DEFAULT_SMOKE, deploy } from "./deploy";
-import { drift } from "./drift";
-import { localDocker, restore } from "./restore";
-import { rollback } from "./rollback";
-import { status } from "./status";
+
+// The operations commands load on use (require, which the loader in run.js resolves
+// to the .ts files), so plan and validate start no slower for them.
+/* eslint-disable @typescript-eslint/no-require-imports */
+const ops = {
+  context: async () => require("./context") as typeof import("./context"),
+  deploy: async () => require("./deploy") as typeof import("./deploy"),
+  rollback: async () => require("./rollback") as typeof import("./rollback"),
+  status: async () => require("./status") as typeof import("./status"),
+  drift: async () => require("./drift") as typeof import("./drift"),
+  restore: async () => require("./restore") as typeof import("./restore"),
+};
+/* eslint-enable @typescript-eslint/no-require-imports */
 
 /** The checkout this CLI belongs to: Pulumi.yaml and index.ts sit one level up. */
 export const PROJECT_ROOT = path.resolve(__dirname, "..");
@@ -53,14 +60,17 @@ const deployOptions = {
 
 async function runDeploy(values: Values, dev: boolean): Promise<number> {
   const stack = dev ? "dev" : requireStack(values);
+  const lockTimeoutSeconds = intOption(values, "lock-timeout", 300, 0, 86_400)!;
+  const smokeSeconds = intOption(values, "smoke-timeout", 60, 0, 3600)!;
+  const [{ defaultContext }, { DEFAULT_SMOKE, deploy }] = await Promise.all([ops.context(), ops.deploy()]);
   return deploy(defaultContext(PROJECT_ROOT), {
     stack,
     init: dev || values.init === true,
     localBackend: dev,
     yes: dev || values.yes === true,
     rollbackOnFailure: values["rollback-on-failure"] === true,
-    lockTimeoutSeconds: intOption(values, "lock-timeout", 300, 0, 86_400)!,
-    smoke: { ...DEFAULT_SMOKE, budgetMs: intOption(values, "smoke-timeout", DEFAULT_SMOKE.budgetMs / 1000, 0, 3600)! * 1000 },
+    lockTimeoutSeconds,
+    smoke: { ...DEFAULT_SMOKE, budgetMs: smokeSeconds * 1000 },
     validate: () => validateStack({ root: PROJECT_ROOT, stack }),
   });
 }
@@ -114,33 +124,44 @@ export const COMMANDS: Record<string, Command> = {
       "lock-timeout": deployOptions["lock-timeout"],
       yes: deployOptions.yes,
     },
-    run: (values) =>
-      rollback(defaultContext(PROJECT_ROOT), {
+    async run(values) {
+      const opts = {
         stack: requireStack(values),
         to: intOption(values, "to", undefined, 1, Number.MAX_SAFE_INTEGER),
         previewOnly: values.preview === true,
         yes: values.yes === true,
         lockTimeoutSeconds: intOption(values, "lock-timeout", 300, 0, 86_400)!,
-      }),
+      };
+      return (await ops.rollback()).rollback((await ops.context()).defaultContext(PROJECT_ROOT), opts);
+    },
   },
   status: {
     summary: "probe every service's health URL and print one row per service",
     usage: "status --stack <name> [--timeout <ms>]",
     options: { stack: deployOptions.stack, timeout: { type: "string" } },
-    run: (values) => status(defaultContext(PROJECT_ROOT), { stack: requireStack(values), timeoutMs: intOption(values, "timeout", 5000, 1, 600_000)! }),
+    async run(values) {
+      const opts = { stack: requireStack(values), timeoutMs: intOption(values, "timeout", 5000, 1, 600_000)! };
+      return (await ops.status()).status((await ops.context()).defaultContext(PROJECT_ROOT), opts);
+    },
   },
   drift: {
     summary: "refresh --preview-only: fail when resources changed outside Pulumi",
     usage: "drift --stack <name>",
     options: { stack: deployOptions.stack },
-    run: (values) => drift(defaultContext(PROJECT_ROOT), { stack: requireStack(values), summaryFile: process.env.GITHUB_STEP_SUMMARY || undefined }),
+    async run(values) {
+      const opts = { stack: requireStack(values), summaryFile: process.env.GITHUB_STEP_SUMMARY || undefined };
+      return (await ops.drift()).drift((await ops.context()).defaultContext(PROJECT_ROOT), opts);
+    },
   },
   restore: {
     summary: "restore a pre-deploy Postgres backup (shows what it overwrites; needs --yes)",
     usage: "restore --stack <name> [--backup <name>] [--yes]",
     options: { stack: deployOptions.stack, backup: { type: "string" }, yes: deployOptions.yes },
-    run: (values) =>
-      restore(defaultContext(PROJECT_ROOT), localDocker, { stack: requireStack(values), backup: values.backup as string | undefined, yes: values.yes === true }),
+    async run(values) {
+      const opts = { stack: requireStack(values), backup: values.backup as string | undefined, yes: values.yes === true };
+      const { localDocker, restore } = await ops.restore();
+      return restore((await ops.context()).defaultContext(PROJECT_ROOT), localDocker, opts);
+    },
   },
 };
 
