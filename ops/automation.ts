@@ -70,6 +70,16 @@ export function commandErrorText(err: unknown): string {
   return text.trim();
 }
 
+/** Runs an Automation API call; a CLI failure becomes a UserError that says what was being done, with the CLI's own message. */
+export async function step<T>(what: string, op: () => Promise<T>, exitCode: number = EXIT.updateFailed): Promise<T> {
+  try {
+    return await op();
+  } catch (err) {
+    if (err instanceof UserError || isConcurrentUpdate(err)) throw err;
+    throw new UserError(`${what} failed:\n${commandErrorText(err)}`, exitCode);
+  }
+}
+
 function isMissingCli(err: unknown): boolean {
   const result = (err as { commandResult?: { err?: { code?: string }; stderr?: string } } | undefined)?.commandResult;
   return result?.err?.code === "ENOENT" || /\bENOENT\b/.test(result?.stderr ?? "");

@@ -1,5 +1,5 @@
 import * as path from "node:path";
-import { commandErrorText } from "./automation";
+import { commandErrorText, step } from "./automation";
 import type { OpsContext } from "./context";
 import { EXIT, UserError } from "./errors";
 import { endpointsFromOutputs, renderStatusTable, smokeCheck } from "./health";
@@ -55,18 +55,15 @@ export async function deploy(ctx: OpsContext, opts: DeployOptions): Promise<numb
   const lock = { stack: opts.stack, timeoutSeconds: opts.lockTimeoutSeconds, log: ctx.log, clock: ctx.clock };
 
   if (!opts.yes) {
-    try {
-      await withLockWait(() => stack.preview({ onOutput: ctx.stream }), { ...lock, operation: "preview" });
-    } catch (err) {
-      throw err instanceof UserError ? err : new UserError(`The preview of stack "${opts.stack}" failed:\n${commandErrorText(err)}`, EXIT.updateFailed);
-    }
+    await step(`The preview of stack "${opts.stack}"`, () => withLockWait(() => stack.preview({ onOutput: ctx.stream }), { ...lock, operation: "preview" }));
     if (!(await ctx.confirm(`Deploy these changes to stack "${opts.stack}"?`))) {
       ctx.log("Deploy cancelled; nothing was changed.");
       return EXIT.ok;
     }
   }
 
-  const backup = writeStateBackup(ctx.root, opts.stack, await stack.exportState(), new Date(ctx.clock.now()));
+  const state = await step(`Exporting the state of stack "${opts.stack}" (the backup before the update; nothing was deployed)`, () => stack.exportState());
+  const backup = await step("Writing the state backup (nothing was deployed)", async () => writeStateBackup(ctx.root, opts.stack, state, new Date(ctx.clock.now())));
   ctx.log(`State before the update: ${path.relative(ctx.root, backup)} (secrets stay encrypted).`);
 
   let result;

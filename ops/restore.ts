@@ -1,7 +1,7 @@
 import { spawn } from "node:child_process";
 import { BACKUP_DIR, BACKUP_NAME, BACKUP_SUFFIX, backupVolumeName } from "../components/backup-names";
 import { appConfigSchema, postgresSchema } from "../config/schema";
-import { commandErrorText } from "./automation";
+import { step } from "./automation";
 import type { OpsContext } from "./context";
 import { EXIT, UserError } from "./errors";
 import { readProject, readStackConfig, resolveStackFile } from "./stack-files";
@@ -177,13 +177,8 @@ export async function restore(ctx: OpsContext, docker: DockerCli, opts: RestoreO
 
   await ctx.automation.cliVersion();
   const stack = await ctx.automation.openStack({ stackName: opts.stack, workDir: ctx.root, envVars: env.envVars });
-  let password: string;
-  try {
-    password = passwordFromOutputs(await stack.outputs(), opts.stack);
-  } catch (err) {
-    if (err instanceof UserError) throw err;
-    throw new UserError(`Could not read the outputs of stack "${opts.stack}":\n${commandErrorText(err)}`, EXIT.prerequisite);
-  }
+  const outputs = await step(`Reading the outputs of stack "${opts.stack}"`, () => stack.outputs(), EXIT.prerequisite);
+  const password = passwordFromOutputs(outputs, opts.stack);
   if (app.length) await docker$(cmds.stop(app));
   try {
     await docker$(cmds.restore, { PGPASSWORD: password });

@@ -1,7 +1,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { parseDocument } from "yaml";
-import { commandErrorText, type StackHandle } from "./automation";
+import { step, type StackHandle } from "./automation";
 import type { OpsContext } from "./context";
 import { EXIT, UserError } from "./errors";
 import { chooseRollbackTarget, describeUpdate, recordedImages, rollbackConfig } from "./history";
@@ -41,11 +41,6 @@ export function composeRollbackStackFile(currentText: string, secretKeys: string
   return doc.toString();
 }
 
-function failure(err: unknown, what: string): UserError {
-  if (err instanceof UserError) return err;
-  return new UserError(`${what} failed:\n${commandErrorText(err)}`, EXIT.updateFailed);
-}
-
 /** Checks that can fail before anything is touched, in the order a user would fix them. */
 async function prepare(ctx: OpsContext, opts: RollbackOptions) {
   const env = stackEnv(ctx.root, opts.stack);
@@ -74,7 +69,7 @@ export async function rollback(ctx: OpsContext, opts: RollbackOptions): Promise<
   const { env, git, stack } = await prepare(ctx, opts);
   for (const note of env.notes) ctx.log(note);
 
-  const history = await stack.history();
+  const history = await step(`Reading the history of stack "${opts.stack}"`, () => stack.history(), EXIT.prerequisite);
   const choice = chooseRollbackTarget(history, opts.stack, opts.to);
   const commit = git.resolveCommit(choice.commit);
   if (!commit) {
@@ -118,7 +113,7 @@ export async function rollback(ctx: OpsContext, opts: RollbackOptions): Promise<
       { mode: 0o600 },
     );
     const old = await ctx.automation.openStack({ stackName: opts.stack, workDir: worktree, envVars: env.envVars });
-    await old.setAllConfig(plain);
+    await step("Setting the recorded config in the rollback's worktree", () => old.setAllConfig(plain));
     return await previewAndApply(ctx, old, opts, choice.target.version, commit);
   } finally {
     git.removeWorktree(worktree);
@@ -129,11 +124,7 @@ async function previewAndApply(ctx: OpsContext, stack: StackHandle, opts: Rollba
   const lock = { stack: opts.stack, timeoutSeconds: opts.lockTimeoutSeconds, log: ctx.log, clock: ctx.clock };
   ctx.log("");
   ctx.log(`Preview of the rollback to version ${version}:`);
-  try {
-    await withLockWait(() => stack.preview({ onOutput: ctx.stream }), { ...lock, operation: "rollback preview" });
-  } catch (err) {
-    throw failure(err, "The rollback preview");
-  }
+  await step("The rollback preview", () => withLockWait(() => stack.preview({ onOutput: ctx.stream }), { ...lock, operation: "rollback preview" }));
   if (opts.previewOnly) {
     ctx.log(`--preview: nothing was changed. Apply with: npm run rollback -- --stack ${opts.stack} --to ${version} --yes`);
     return EXIT.ok;
@@ -143,12 +134,9 @@ async function previewAndApply(ctx: OpsContext, stack: StackHandle, opts: Rollba
     return EXIT.ok;
   }
   const message = `appstack rollback to version ${version} (${commit.slice(0, 12)})${opts.reason ? `: ${opts.reason}` : ""}`;
-  let result;
-  try {
-    result = await withLockWait(() => stack.up({ onOutput: ctx.stream, message }), { ...lock, operation: "rollback" });
-  } catch (err) {
-    throw failure(err, `The rollback of stack "${opts.stack}" to version ${version}`);
-  }
+  const result = await step(`The rollback of stack "${opts.stack}" to version ${version}`, () =>
+    withLockWait(() => stack.up({ onOutput: ctx.stream, message }), { ...lock, operation: "rollback" }),
+  );
   ctx.log(`Rolled back stack "${opts.stack}" to the program and config of version ${version}; the stack is now at version ${result.summary.version}.`);
   return EXIT.ok;
 }

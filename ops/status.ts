@@ -1,3 +1,4 @@
+import { step } from "./automation";
 import type { OpsContext } from "./context";
 import { EXIT } from "./errors";
 import { endpointsFromOutputs, probeAll, renderStatusTable } from "./health";
@@ -8,7 +9,8 @@ export async function status(ctx: OpsContext, opts: { stack: string; timeoutMs: 
   const env = stackEnv(ctx.root, opts.stack);
   await ctx.automation.cliVersion();
   const stack = await ctx.automation.openStack({ stackName: opts.stack, workDir: ctx.root, envVars: env.envVars });
-  const { endpoints, version } = endpointsFromOutputs(await stack.outputs(), opts.stack);
+  const outputs = await step(`Reading the outputs of stack "${opts.stack}"`, () => stack.outputs(), EXIT.prerequisite);
+  const { endpoints, version } = endpointsFromOutputs(outputs, opts.stack);
   const results = await probeAll(endpoints, opts.timeoutMs);
   ctx.log(renderStatusTable(results, version));
   const failing = results.filter((r) => !r.healthy);

@@ -89,6 +89,27 @@ describe("deploy", () => {
     expect(auto.calls).toEqual([]);
   });
 
+  it("a state export that fails stops before the update, with the CLI's message", async () => {
+    const root = tempProject({ "Pulumi.staging.yaml": STAGING_STACK });
+    const auto = new FakeAutomation(() => ({ state: commandError("error: failed to decrypt: incorrect passphrase") }));
+    const err = await deploy(testContext(root, auto), options(root)).catch((e) => e);
+    expect(err).toBeInstanceOf(UserError);
+    expect(err.exitCode).toBe(EXIT.updateFailed);
+    expect(err.message).toContain("nothing was deployed");
+    expect(err.message).toContain("incorrect passphrase");
+    expect(auto.ops()).not.toContain("up");
+  });
+
+  it("a state export with plain-text secrets is refused and nothing is deployed", async () => {
+    const root = tempProject({ "Pulumi.staging.yaml": STAGING_STACK });
+    const plain = JSON.parse(fs.readFileSync(path.join(__dirname, "fixtures/automation/state-export-show-secrets.staging.json"), "utf8"));
+    const auto = new FakeAutomation(() => ({ state: plain }));
+    const err = await deploy(testContext(root, auto), options(root)).catch((e) => e);
+    expect(err.message).toContain("secret(s) in plain text");
+    expect(auto.ops()).not.toContain("up");
+    expect(fs.existsSync(path.join(root, "backups"))).toBe(false);
+  });
+
   it("without --yes: preview, then ask; a no changes nothing and takes no backup", async () => {
     const root = tempProject({ "Pulumi.staging.yaml": STAGING_STACK });
     const auto = new FakeAutomation(() => ({}));

@@ -63,7 +63,7 @@ export interface Call {
 export interface FakeStackScript {
   history?: UpdateSummary[];
   outputs?: OutputMap;
-  state?: Deployment;
+  state?: Deployment | Error;
   /** Called for each up(); throw to fail it. */
   up?(attempt: number, workDir: string): { outputs?: OutputMap; version?: number };
   preview?(attempt: number, workDir: string): OpMap;
@@ -93,6 +93,7 @@ export class FakeAutomation implements Automation {
       whoAmI: async () => ({ user: "ci", url: "file://~" }),
       exportState: async () => {
         record("exportState");
+        if (s.state instanceof Error) throw s.state;
         return s.state ?? { version: 3, deployment: { manifest: {}, resources: [] } };
       },
       history: async () => {
