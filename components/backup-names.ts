@@ -3,8 +3,8 @@
  * provider imports so the restore command does not load the Docker SDK.
  */
 
-/** The Docker volume holding a stack's Postgres dumps (`docker volume ls`). */
-export const backupVolumeName = (stack: string) => `appstack-${stack}-postgres-backups`;
+/** The Docker volume holding a stack's Postgres dumps (`docker volume ls`): the `backup` component's data volume. */
+export const backupVolumeName = (stack: string) => `appstack-${stack}-backup-data`;
 
 /** Where the backup job mounts that volume. */
 export const BACKUP_DIR = "/backups";

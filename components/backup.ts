@@ -1,7 +1,8 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
-import { BACKUP_DIR, backupVolumeName, releaseSlug } from "./backup-names";
-import { applyTransform, serviceLabels, type Transform } from "./container-defaults";
+import { BACKUP_DIR, releaseSlug } from "./backup-names";
+import type { Transform } from "./container-defaults";
+import { createDataVolume } from "./data-store";
 import { Job } from "./job";
 
 /**
@@ -78,22 +79,11 @@ export class PostgresBackup extends pulumi.ComponentResource {
   constructor(name: string, args: PostgresBackupArgs, opts: pulumi.ComponentResourceOptions = {}) {
     super("appstack:components:PostgresBackup", name, {}, opts);
     const keep = args.keep ?? 10;
-    this.volume = this.createVolume(name, args);
+    // Named like a data store's volume (backupVolumeName), and protected the same way.
+    this.volume = createDataVolume(this, name, args.stack, args.protect, args.transform?.volume);
     this.job = this.createJob(name, args, keep);
     this.completed = this.job.completed;
     this.registerOutputs({});
-  }
-
-  private createVolume(name: string, args: PostgresBackupArgs): docker.Volume {
-    const volumeArgs: docker.VolumeArgs = {
-      name: backupVolumeName(args.stack),
-      labels: serviceLabels({ stack: args.stack, service: "backup", version: "data" }),
-    };
-    return new docker.Volume(`${name}-volume`, applyTransform(volumeArgs, args.transform?.volume), {
-      parent: this,
-      protect: args.protect,
-      retainOnDelete: args.protect,
-    });
   }
 
   private createJob(name: string, args: PostgresBackupArgs, keep: number): Job {

@@ -47,7 +47,7 @@ describe("pre-deploy backup in the stack's plan", () => {
         expect(job.secretPaths).toEqual([`envs[${envs.indexOf("[secret]")}]`]);
         expect(job.inputs).toMatchObject({ restart: "no", mustRun: false, attach: true, logs: true });
         expect(job.inputs.labels).toEqual(expect.arrayContaining([{ label: "appstack.service", value: "backup" }, { label: "appstack.role", value: "job" }]));
-        expect(job.inputs.volumes).toEqual([{ containerPath: "/backups", volumeName: `appstack-${stack}-postgres-backups` }]);
+        expect(job.inputs.volumes).toEqual([{ containerPath: "/backups", volumeName: `appstack-${stack}-backup-data` }]);
       });
 
       it("a new API image or migrations command changes the job's env, which replaces the container (env is ForceNew in the Docker provider), so the dump runs again", () => {
@@ -60,7 +60,7 @@ describe("pre-deploy backup in the stack's plan", () => {
       });
 
       it(stack === "production" ? "production keeps the backup volume: protected, retained on delete" : "dev does not protect the backup volume", () => {
-        const vol = byName(p, "backup-volume");
+        const vol = byName(p, "backup-data");
         expect(vol.options.protect).toBe(stack === "production");
         expect(vol.options.retainOnDelete).toBe(stack === "production");
       });
@@ -117,7 +117,7 @@ describe("PostgresBackup component", () => {
     ]);
     expect(secretPaths).toEqual(["envs[4]"]);
     expect(job.parent).toContain("backup-dump");
-    expect((await registered(rt, "backup-volume")).parent).toMatch(/PostgresBackup::backup$/);
+    expect((await registered(rt, "backup-data")).parent).toMatch(/PostgresBackup::backup$/);
   });
 });
 

@@ -46,7 +46,7 @@ describe("restore command construction", () => {
       sshOpts: undefined,
       image: "postgres:17.6-alpine",
       network: "appstack-staging",
-      volume: "appstack-staging-postgres-backups",
+      volume: "appstack-staging-backup-data",
       host: "postgres",
       port: 5432,
       user: "app",
@@ -60,7 +60,7 @@ describe("restore command construction", () => {
       "run", "--rm",
       "--label", "appstack.project=appstack", "--label", "appstack.stack=staging", "--label", "appstack.service=restore", "--label", "appstack.role=job",
       "--network", "appstack-staging",
-      "-v", "appstack-staging-postgres-backups:/backups:ro",
+      "-v", "appstack-staging-backup-data:/backups:ro",
       "-e", "PGPASSWORD",
       "postgres:17.6-alpine",
       "pg_restore", "--clean", "--if-exists", "--no-owner", "--single-transaction", "--exit-on-error",
@@ -136,7 +136,7 @@ describe("restore confirmation", () => {
     const docker = new FakeDocker({ "staging_1.4.2_20250603T090000Z.dump": "1 1", "staging_1.4.1_20250601T090000Z.dump": "1 1" });
     const err = await restore(ctx, docker, { stack: "staging", backup: "nope", yes: true }).catch((e) => e);
     expect(err.exitCode).toBe(EXIT.usage);
-    expect(err.message).toContain('No backup "nope.dump" in volume appstack-staging-postgres-backups');
+    expect(err.message).toContain('No backup "nope.dump" in volume appstack-staging-backup-data');
     expect(err.message).toContain("  staging_1.4.2_20250603T090000Z.dump\n  staging_1.4.1_20250601T090000Z.dump");
   });
 

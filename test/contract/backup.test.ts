@@ -89,7 +89,7 @@ describe("contract: the declared pre-deploy backup and the restore", () => {
       dockerHost: "unix:///var/run/docker.sock",
       image: "postgres:17.6-alpine",
       network: "appstack-dev",
-      volume: "appstack-dev-postgres-backups",
+      volume: "appstack-dev-backup-data",
       host: "postgres",
       port: 5432,
       user: pgEnv.POSTGRES_USER,
