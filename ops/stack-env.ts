@@ -49,19 +49,20 @@ export function stackEnv(root: string, stack: string, opts: { localBackend?: boo
       notes.push(`Using the local file backend (${LOCAL_BACKEND_URL}), not PULUMI_BACKEND_URL=${env.PULUMI_BACKEND_URL}.`);
     }
   }
-  const hasPassphrase = env.PULUMI_CONFIG_PASSPHRASE !== undefined || !!env.PULUMI_CONFIG_PASSPHRASE_FILE;
-  if (!hasPassphrase) {
-    if (environment === "dev") {
-      envVars.PULUMI_CONFIG_PASSPHRASE = "";
-      notes.push("dev stack: secrets use an empty passphrase (set PULUMI_CONFIG_PASSPHRASE to choose one).");
-    } else if (usesPassphrase(text)) {
-      throw new UserError(
-        `Stack "${stack}" encrypts its secrets with a passphrase (${file}), and neither PULUMI_CONFIG_PASSPHRASE nor ` +
-          `PULUMI_CONFIG_PASSPHRASE_FILE is set.\nSet one, e.g. export PULUMI_CONFIG_PASSPHRASE_FILE=~/.config/appstack/${stack}.passphrase ` +
-          `(in CI: a secret of the "${stack}" environment).`,
-        EXIT.prerequisite,
-      );
-    }
+  const passphrase = env.PULUMI_CONFIG_PASSPHRASE;
+  const hasPassphrase = passphrase !== undefined || !!env.PULUMI_CONFIG_PASSPHRASE_FILE;
+  if (!hasPassphrase && environment === "dev") {
+    envVars.PULUMI_CONFIG_PASSPHRASE = "";
+    notes.push("dev stack: secrets use an empty passphrase (set PULUMI_CONFIG_PASSPHRASE to choose one).");
+  } else if (environment !== "dev" && usesPassphrase(text) && !env.PULUMI_CONFIG_PASSPHRASE_FILE && !passphrase) {
+    // An empty value is what an unset CI secret expands to; outside dev it is a mistake, not a choice.
+    throw new UserError(
+      `Stack "${stack}" encrypts its secrets with a passphrase (${file}), and ` +
+        (passphrase === "" ? "PULUMI_CONFIG_PASSPHRASE is empty (an unset CI secret?)" : "neither PULUMI_CONFIG_PASSPHRASE nor PULUMI_CONFIG_PASSPHRASE_FILE is set") +
+        `.\nSet one, e.g. export PULUMI_CONFIG_PASSPHRASE_FILE=~/.config/appstack/${stack}.passphrase ` +
+        `(in CI: the PULUMI_CONFIG_PASSPHRASE secret of the "${stack}" environment).`,
+      EXIT.prerequisite,
+    );
   }
   return { stack, file, environment, placeholderKeys: sc.placeholderKeys, envVars, notes };
 }
