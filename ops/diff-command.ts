@@ -3,7 +3,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import type { DiffSides } from "./diff-render";
 import { EXIT, UserError } from "./errors";
-import { repositoryRoot, resolveCommit, withWorktree } from "./git";
+import { repositoryRoot, resolveBaseRef, withWorktree } from "./git";
 import type { Plan } from "./plan";
 import { newDigestKey } from "./secret-digest";
 import { listStacks } from "./stack-files";
@@ -105,7 +105,7 @@ function plansOf(stack: string, at: string, baseRun: ChildResult, headRun: Child
 export async function runDiff(opts: DiffOptions): Promise<{ output: string; exitCode: number }> {
   if (!/^[A-Za-z0-9_.-]+$/.test(opts.stack)) throw new UserError(`"${opts.stack}" is not a valid stack name.`);
   const repoRoot = repositoryRoot(opts.root);
-  const commit = resolveCommit(repoRoot, opts.base);
+  const commit = resolveBaseRef(repoRoot, opts.base);
   const sides: DiffSides = { baseRef: opts.base, baseCommit: commit, head: "the working tree" };
   const at = `at ${opts.base} (${commit.slice(0, 12)})`;
 

@@ -21,14 +21,26 @@ export const EXIT = {
   usage: 2,
   /** The program failed while it was evaluated. */
   programError: 3,
-  /** `diff`: the change deletes or replaces stateful resources (and `--allow-destructive` was not given). */
-  destructive: 4,
+  /** A service failed its health probe (status, the deploy's smoke check). */
+  unhealthy: 4,
+  /** The engine reported a failed update or preview. */
+  updateFailed: 5,
+  /** Another update still held the stack's lock when --lock-timeout ran out. */
+  locked: 6,
+  /** Something the command needs is missing: the Pulumi CLI, git, docker, a passphrase, a clean tree, a commit. */
+  prerequisite: 7,
+  /** Rollback has nothing to go back to: no earlier successful update, or the target is the current version. */
+  noRollbackTarget: 8,
+  /** `drift`: the refresh preview found resources that changed outside Pulumi. */
+  drift: 9,
   /** The policy pack found a mandatory violation: the stack is not ready to deploy. */
-  policy: 5,
+  policy: 10,
+  /** `diff`: the change deletes or replaces stateful resources (and `--allow-destructive` was not given). */
+  destructive: 11,
   /** `diff`: the base ref names no commit, or this is not a git checkout. */
-  badBaseRef: 6,
+  badBaseRef: 12,
   /** `diff`: the program does not evaluate at the base ref (invalid config there, or a program error). */
-  baseDoesNotEvaluate: 7,
+  baseDoesNotEvaluate: 13,
   /** `diff`: the stack exists on one side only. */
-  stackOnOneSide: 8,
+  stackOnOneSide: 14,
 } as const;

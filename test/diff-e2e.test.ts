@@ -51,7 +51,7 @@ describe("npm run diff against a git ref", { timeout: 240_000 }, () => {
     expect(d.destructive).toEqual([]);
   });
 
-  it("a new Postgres version is flagged destructive at the top and exits 4, unless allowed", () => {
+  it("a new Postgres version is flagged destructive at the top and exits with its own code, unless allowed", () => {
     repo.edit("Pulumi.dev.yaml", "    hostPort: 5432\n", "    hostPort: 5432\n    image: postgres:17.7-alpine\n");
     commits.postgres = repo.commit("postgres 17.7");
     const r = repo.ops(["diff", "--stack", "dev", "--base", commits.api]);

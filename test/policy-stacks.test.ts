@@ -1,5 +1,6 @@
 import * as path from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
+import { EXIT } from "../ops/errors";
 import type { RecordedResource } from "../ops/offline-runtime";
 import { loadPolicyConfig } from "../policy/config";
 import { evaluateRules } from "../policy/evaluate";
@@ -107,7 +108,7 @@ describe("the rules over the real production stack", () => {
   it("the production stack has what the rules look for (they are not vacuously true)", () => {
     const views = recorded.map(viewFromWire);
     const services = views.filter((v) => v.type === TYPES.container).map((v) => `${label(v, "appstack.service")}/${label(v, "appstack.role")}`);
-    expect(new Set(services)).toEqual(new Set(["postgres/service", "redis/service", "migrate/job", "api/service", "worker/service", "edge/service"]));
+    expect(new Set(services)).toEqual(new Set(["postgres/service", "redis/service", "backup/job", "migrate/job", "api/service", "worker/service", "edge/service"]));
     expect(views.some((v) => v.type === TYPES.vercelEnv)).toBe(true);
     expect(views.some((v) => v.type === "vercel:index/projectRoute:ProjectRoute")).toBe(true);
   });
@@ -135,9 +136,9 @@ describe("npm run policy over the repository's stacks and the unready fixture", 
 
   const UNREADY = "test/fixtures/Pulumi.unready.yaml";
 
-  it("the unready fixture fails production's policy with exit 5, naming each rule it breaks", () => {
+  it("the unready fixture fails production's policy with exit 10, naming each rule it breaks", () => {
     const r = runOps(["policy", "--stack", "production", "--stack-file", UNREADY]);
-    expect(r.code).toBe(5);
+    expect(r.code).toBe(EXIT.policy);
     expect(r.stderr).toBe("");
     const broken = [
       "data-store-no-host-port",
@@ -173,7 +174,7 @@ describe("npm run policy over the repository's stacks and the unready fixture", 
 
   it("json output carries every violation with its rule, level and resource, and never a secret value", () => {
     const r = runOps(["policy", "--stack", "production", "--stack-file", UNREADY, "--format", "json"]);
-    expect(r.code).toBe(5);
+    expect(r.code).toBe(EXIT.policy);
     const report = JSON.parse(r.stdout) as { mandatory: number; violations: { rule: string; level: string; resourceName: string; urn: string; message: string }[] };
     expect(report.mandatory).toBe(report.violations.length);
     expect(report.violations.every((v) => v.level === "mandatory" && v.urn.startsWith("urn:pulumi:production::appstack::"))).toBe(true);
