@@ -1,6 +1,6 @@
 import { AppStack } from "./components/app-stack";
 import { loadConfig } from "./config";
 
-const app = new AppStack("appstack", { config: loadConfig() });
+const app = new AppStack("appstack", { config: loadConfig(), root: __dirname });
 
-export const { environment, postgres, redis, connections } = app.outputs;
+export const { environment, version, endpoints, images, postgres, redis, connections } = app.outputs;

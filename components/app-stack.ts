@@ -1,18 +1,35 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
-import type { AppConfig } from "../config";
+import * as random from "@pulumi/random";
+import { apiHostPort, frontendMode, publicUrls, releaseOf, type AppConfig } from "../config";
+import { Api } from "./api";
 import { serviceLabels } from "./container-defaults";
+import { Edge } from "./edge";
+import { pickSecrets, type ServiceEnv } from "./env";
+import { Frontend } from "./frontend";
+import { resolveImage, type ResolvedImage } from "./image";
 import { Postgres } from "./postgres";
 import { Redis } from "./redis";
+import { Worker } from "./worker";
 
 export interface AppStackArgs {
   /** The validated stack config from `loadConfig()`. */
   config: AppConfig;
+  /** The project directory, for local builds (dev). */
+  root: string;
 }
 
-/** What the stack exports; the ops commands read these names. */
+/** What the stack exports; the ops commands (status, rollback) read these names. */
 export interface AppStackOutputs {
   environment: string;
+  /** The release: `appstack:release`, else the API image tag. */
+  version: string;
+  endpoints: {
+    api?: { url: string; healthUrl: string; image: string };
+    frontend?: { url: string; healthUrl: string };
+  };
+  /** Image references by service. */
+  images: Record<string, string>;
   postgres: { host: pulumi.Output<string>; port: pulumi.Output<number>; database: pulumi.Output<string> };
   redis: { host: pulumi.Output<string>; port: pulumi.Output<number> };
   /** Connection URLs. Secret. */
@@ -20,32 +37,38 @@ export interface AppStackOutputs {
 }
 
 /**
- * The whole application for one stack: the Docker provider and network, the
- * data stores, and (next) the API, worker and frontend, in the order
- * data stores healthy -> migrations -> API -> worker -> frontend.
+ * The whole application for one stack, in the order
+ * data stores healthy -> migrations succeeded -> API healthy -> worker -> edge -> frontend.
+ * The API's CORS origin is the frontend's URL and the frontend's API URL is
+ * the API's: both come from `publicUrls(config)`.
  */
 export class AppStack extends pulumi.ComponentResource {
   public readonly network?: docker.Network;
   public readonly postgres: Postgres;
   public readonly redis: Redis;
+  public readonly api?: Api;
+  public readonly worker?: Worker;
+  public readonly edge?: Edge;
+  public readonly frontend?: Frontend;
   public readonly outputs: AppStackOutputs;
 
   constructor(name: string, args: AppStackArgs, opts: pulumi.ComponentResourceOptions = {}) {
     super("appstack:components:AppStack", name, {}, opts);
     const cfg = args.config;
-    const provider = this.createDockerProvider(name, cfg);
+    const urls = publicUrls(cfg);
+    const release = releaseOf(cfg);
+    const provider = new docker.Provider(`${name}-docker`, { host: cfg.docker.host, sshOpts: cfg.docker.sshOpts }, { parent: this });
     const childOpts: pulumi.ComponentResourceOptions = { parent: this, providers: { docker: provider } };
 
-    const needsNetwork = cfg.postgres.mode === "container" || cfg.redis.mode === "container";
-    this.network = needsNetwork ? this.createNetwork(name, cfg, provider) : undefined;
-
+    this.network = this.createNetwork(name, cfg, provider);
+    const network = this.network.name;
     this.postgres = new Postgres(
       "postgres",
       {
         config: cfg.postgres,
         environment: cfg.environment,
         stack: cfg.stack,
-        network: this.network?.name,
+        network,
         externalUrl: cfg.postgres.mode === "external" ? cfg.secrets[cfg.postgres.urlSecret] : undefined,
       },
       childOpts,
@@ -56,14 +79,124 @@ export class AppStack extends pulumi.ComponentResource {
         config: cfg.redis,
         environment: cfg.environment,
         stack: cfg.stack,
-        network: this.network?.name,
+        network,
         externalUrl: cfg.redis.mode === "external" ? cfg.secrets[cfg.redis.urlSecret] : undefined,
       },
       childOpts,
     );
+    const dataStores = [this.postgres.container, this.redis.container].filter((c): c is docker.Container => c !== undefined);
+
+    const wired = (extra: Record<string, string>): ServiceEnv["plain"] => ({
+      NODE_ENV: cfg.environment === "dev" ? "development" : "production",
+      APP_VERSION: release,
+      ...extra,
+    });
+    const sharedSecrets = { DATABASE_URL: this.postgres.url, REDIS_URL: this.redis.url, ...this.generateSecrets(name, cfg) };
+
+    let apiImage: ResolvedImage | undefined;
+    if (cfg.api) {
+      const apiCfg = cfg.api;
+      apiImage = resolveImage("api", apiCfg, { stack: cfg.stack, service: "api", root: args.root, parent: this });
+      const cors: Record<string, string> = urls.frontend ? { CORS_ORIGIN: urls.frontend, FRONTEND_URL: urls.frontend } : {};
+      this.api = new Api(
+        "api",
+        {
+          config: apiCfg,
+          stack: cfg.stack,
+          release,
+          network,
+          image: apiImage,
+          env: {
+            plain: { ...apiCfg.env, ...wired({ PORT: String(apiCfg.port), ...cors }) },
+            secret: { ...pickSecrets(apiCfg.secretEnv, cfg.secrets), ...sharedSecrets },
+          },
+          hostPort: apiHostPort(cfg),
+          dependsOn: dataStores,
+        },
+        childOpts,
+      );
+    }
+
+    if (cfg.worker) {
+      const w = cfg.worker;
+      const image =
+        w.image || w.build
+          ? resolveImage("worker", w, { stack: cfg.stack, service: "worker", root: args.root, parent: this })
+          : apiImage!;
+      this.worker = new Worker(
+        "worker",
+        {
+          config: w,
+          stack: cfg.stack,
+          release,
+          network,
+          image,
+          env: { plain: { ...w.env, ...wired({}) }, secret: { ...pickSecrets(w.secretEnv, cfg.secrets), ...sharedSecrets } },
+          dependsOn: this.api?.containers ?? dataStores,
+        },
+        childOpts,
+      );
+    }
+
+    if (cfg.edge && cfg.api && cfg.environment !== "dev") {
+      this.edge = new Edge(
+        "edge",
+        {
+          config: cfg.edge,
+          environment: cfg.environment,
+          stack: cfg.stack,
+          network,
+          caddy: {
+            domain: cfg.api.domain!,
+            acmeEmail: cfg.edge.acmeEmail,
+            apiPort: cfg.api.port,
+            replicas: cfg.api.replicas,
+            readyPath: cfg.api.health.readyPath ?? cfg.api.health.path,
+          },
+          dependsOn: this.api!.containers,
+        },
+        childOpts,
+      );
+    }
+
+    if (cfg.frontend) {
+      this.frontend = new Frontend(
+        "frontend",
+        {
+          config: cfg.frontend,
+          mode: frontendMode(cfg),
+          environment: cfg.environment,
+          stack: cfg.stack,
+          release,
+          url: urls.frontend!,
+          apiUrl: urls.api,
+          secrets: pickSecrets(cfg.frontend.secretEnv, cfg.secrets),
+          vercelApiToken: cfg.secrets.vercelApiToken,
+          network,
+          root: args.root,
+          hostPort: cfg.frontend.hostPort,
+          dependsOn: [...(this.worker?.containers ?? []), ...(this.edge ? [this.edge.container] : []), ...(this.api?.containers ?? [])],
+        },
+        childOpts,
+      );
+    }
+
+    const images: Record<string, string> = {};
+    if (cfg.postgres.mode === "container") images.postgres = cfg.postgres.image;
+    if (cfg.redis.mode === "container") images.redis = cfg.redis.image;
+    if (this.api) images.api = this.api.image;
+    if (this.worker) images.worker = this.worker.image;
+    if (this.edge) images.edge = this.edge.image;
+    if (this.frontend?.image) images.frontend = this.frontend.image;
 
     this.outputs = {
       environment: cfg.environment,
+      version: release,
+      endpoints: {
+        ...(this.api ? { api: { url: urls.api!, healthUrl: urls.apiHealth!, image: this.api.image } } : {}),
+        ...(this.frontend ? { frontend: { url: urls.frontend!, healthUrl: urls.frontend! } } : {}),
+      },
+      images,
       postgres: { host: this.postgres.host, port: this.postgres.port, database: this.postgres.database },
       redis: { host: this.redis.host, port: this.redis.port },
       connections: { databaseUrl: this.postgres.url, redisUrl: this.redis.url },
@@ -71,18 +204,20 @@ export class AppStack extends pulumi.ComponentResource {
     this.registerOutputs({ ...this.outputs });
   }
 
-  private createDockerProvider(name: string, cfg: AppConfig): docker.Provider {
-    return new docker.Provider(`${name}-docker`, { host: cfg.docker.host, sshOpts: cfg.docker.sshOpts }, { parent: this });
+  /** JWT/session secrets: 64 random characters each, secret end to end, never in a stack file. */
+  private generateSecrets(name: string, cfg: AppConfig): Record<string, pulumi.Output<string>> {
+    const out: Record<string, pulumi.Output<string>> = {};
+    for (const env of cfg.generatedSecrets) {
+      const slug = env.toLowerCase().replace(/_/g, "-");
+      out[env] = new random.RandomPassword(`${name}-secret-${slug}`, { length: 64, special: false }, { parent: this }).result;
+    }
+    return out;
   }
 
   private createNetwork(name: string, cfg: AppConfig, provider: docker.Provider): docker.Network {
     return new docker.Network(
       `${name}-network`,
-      {
-        name: `appstack-${cfg.stack}`,
-        driver: "bridge",
-        labels: serviceLabels({ stack: cfg.stack, service: "network", version: "1" }),
-      },
+      { name: `appstack-${cfg.stack}`, driver: "bridge", labels: serviceLabels({ stack: cfg.stack, service: "network", version: "1" }) },
       { parent: this, provider },
     );
   }

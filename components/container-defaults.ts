@@ -7,6 +7,10 @@ export interface ServiceIdentity {
   service: string;
   /** For data stores the image tag; for app services the release. */
   version: pulumi.Input<string>;
+  /** `service` runs until stopped and has a health check; `job` runs once and exits. */
+  role?: "service" | "job";
+  /** The image reference as configured, so `docker ps` and the plan show what runs. */
+  image?: pulumi.Input<string>;
 }
 
 export const LABEL_PREFIX = "appstack";
@@ -17,6 +21,8 @@ export function serviceLabels(id: ServiceIdentity): docker.types.input.Container
     { label: `${LABEL_PREFIX}.stack`, value: id.stack },
     { label: `${LABEL_PREFIX}.service`, value: id.service },
     { label: `${LABEL_PREFIX}.version`, value: id.version },
+    ...(id.role ? [{ label: `${LABEL_PREFIX}.role`, value: id.role }] : []),
+    ...(id.image ? [{ label: `${LABEL_PREFIX}.image`, value: id.image }] : []),
   ];
 }
 
@@ -45,10 +51,5 @@ export function applyTransform<T>(args: T, transform?: Transform<T>): T {
   return transform ? transform(args) : args;
 }
 
-/** The tag of an image reference, or its digest, for the version label. */
-export function imageVersion(ref: string): string {
-  const at = ref.indexOf("@");
-  if (at >= 0) return ref.slice(at + 1, at + 1 + 19);
-  const tag = ref.slice(ref.lastIndexOf("/") + 1).split(":")[1];
-  return tag ?? "latest";
-}
+/** Docker health-check durations are strings with a unit. */
+export const secondsString = (s: number) => `${s}s`;

@@ -1,11 +1,10 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
-import type { Environment, PostgresConfig } from "../config";
+import { imageVersion, type Environment, type PostgresConfig } from "../config";
 import {
   applyTransform,
   DATA_STORE_HEALTH,
-  imageVersion,
   LOG_ROTATION,
   RESTART_POLICY,
   serviceLabels,
@@ -139,7 +138,7 @@ export class Postgres extends pulumi.ComponentResource {
       stopTimeout: 60,
       shmSize: 128,
       ...LOG_ROTATION,
-      labels: serviceLabels({ stack: args.stack, service: name, version: imageVersion(cfg.image) }),
+      labels: serviceLabels({ stack: args.stack, service: name, version: imageVersion(cfg.image), role: "service", image: cfg.image }),
       ports:
         cfg.hostPort !== undefined ? [{ internal: POSTGRES_PORT, external: cfg.hostPort, ip: "127.0.0.1" }] : undefined,
     };

@@ -1,11 +1,10 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
-import type { Environment, RedisConfig } from "../config";
+import { imageVersion, type Environment, type RedisConfig } from "../config";
 import {
   applyTransform,
   DATA_STORE_HEALTH,
-  imageVersion,
   LOG_ROTATION,
   RESTART_POLICY,
   serviceLabels,
@@ -131,7 +130,7 @@ export class Redis extends pulumi.ComponentResource {
       // Time to finish an AOF rewrite and save on SIGTERM.
       stopTimeout: 30,
       ...LOG_ROTATION,
-      labels: serviceLabels({ stack: args.stack, service: name, version: imageVersion(cfg.image) }),
+      labels: serviceLabels({ stack: args.stack, service: name, version: imageVersion(cfg.image), role: "service", image: cfg.image }),
       ports: cfg.hostPort !== undefined ? [{ internal: REDIS_PORT, external: cfg.hostPort, ip: "127.0.0.1" }] : undefined,
     };
     // One AOF file, one writer: the old server stops before the new one starts.

@@ -37,6 +37,13 @@ export function parseImageReference(ref: string): { repository: string; tag?: st
   return { repository: nameAndTag, digest };
 }
 
+/** The tag of an image reference (or the start of its digest), for version labels. */
+export function imageVersion(ref: string): string {
+  const { tag, digest } = parseImageReference(ref);
+  if (digest) return digest.slice(0, 19);
+  return tag ?? "latest";
+}
+
 /**
  * Immutable enough to deploy to production: a digest, or a tag with at least
  * `major.minor` (`17.6`, `v1.4.2`, `17.6-alpine`). `latest`, no tag, or a bare
@@ -156,11 +163,175 @@ export const redisSchema = z
   })
   .default(() => redisContainer.parse({ mode: "container" }));
 
+const envName = z
+  .string()
+  .regex(/^[A-Z_][A-Z0-9_]*$/, { message: "expected an environment variable name (A-Z, 0-9, _)" });
+
+/** Plain settings such as feature flags (`MEMORY_SYSTEM_ENABLED: true`). Never secrets: use `secretEnv`. */
+const plainEnv = z.record(envName, z.union([z.string(), z.number(), z.boolean()]).transform(String)).default({});
+
+/**
+ * Names of secrets the service receives as env vars. Each is a top-level
+ * secure key of the same name: `pulumi config set --secret OPENAI_API_KEY ...`.
+ */
+const secretEnv = z.array(envName).default([]);
+
+export const hostname = z
+  .string()
+  .regex(/^(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/, {
+    message: "expected a lower-case DNS host name such as api.example.com (no scheme, port or path)",
+  });
+
+const httpPath = z.string().regex(/^\/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*$/, { message: "expected a URL path starting with /" });
+const seconds = (def: number) => z.number().int().min(1).max(86_400).default(def);
+
+/** A local image build (dev): the Dockerfile's directory, relative to the project. */
+const buildSchema = z.strictObject({
+  context: z.string().min(1),
+  dockerfile: z.string().optional(),
+  args: z.record(z.string(), z.string()).optional(),
+});
+
+const apiSchema = z.strictObject({
+  /** The API image; production needs a digest or a version tag. Changing it replaces the containers, new before old. */
+  image: imageReference.optional(),
+  /** Build the image locally instead (dev only). */
+  build: buildSchema.optional(),
+  /** The port the API listens on inside the container (passed as PORT). @default 3000 */
+  port: port.default(3000),
+  /** Containers behind the edge proxy. @default 1 */
+  replicas: z.number().int().min(1).max(20).default(1),
+  memoryMb: memoryMb.default(512),
+  cpus: cpus.default("1"),
+  health: z.strictObject({
+    /** Liveness path, probed inside the container (e.g. /api/v1/health). */
+    path: httpPath,
+    /** Readiness path for the edge proxy and smoke checks. @default the liveness path */
+    readyPath: httpPath.optional(),
+    intervalSeconds: seconds(10),
+    timeoutSeconds: seconds(3),
+    retries: z.number().int().min(1).max(100).default(3),
+    startPeriodSeconds: seconds(20),
+    /** Replaces the default probe (`node -e fetch(...)`) for images without Node. */
+    command: z.array(z.string()).min(1).optional(),
+  }),
+  /** The API's public host name (staging, production): the edge proxy gets its certificate. */
+  domain: hostname.optional(),
+  /** Publish on 127.0.0.1:<hostPort> (dev only). @default the API port, in dev */
+  hostPort: port.optional(),
+  env: plainEnv,
+  secretEnv,
+  /** A one-shot job from the API image that must succeed before any API container is replaced. */
+  migrations: z
+    .strictObject({
+      command: z.array(z.string()).min(1),
+      timeoutSeconds: seconds(600),
+    })
+    .optional(),
+  /** Seconds between SIGTERM and SIGKILL, for in-flight requests. @default 30 */
+  stopTimeoutSeconds: seconds(30),
+  /** How long `pulumi up` waits for a new API container to turn healthy. @default 180 */
+  healthTimeoutSeconds: seconds(180),
+});
+
+const workerHealth = z.discriminatedUnion(
+  "type",
+  [
+    z.strictObject({
+      type: z.literal("heartbeat"),
+      /** A file the worker touches while it is alive. */
+      file: z.string().regex(/^\//, { message: "expected an absolute path" }).default("/tmp/worker-heartbeat"),
+      maxAgeSeconds: seconds(60),
+    }),
+    z.strictObject({ type: z.literal("process"), pattern: z.string().min(1) }),
+    z.strictObject({ type: z.literal("command"), command: z.array(z.string()).min(1) }),
+  ],
+  { error: () => ({ message: 'expected health.type "heartbeat", "process" or "command"' }) },
+);
+
+const workerSchema = z.strictObject({
+  /** @default the API's image */
+  image: imageReference.optional(),
+  build: buildSchema.optional(),
+  /** What the container runs, e.g. ["node", "dist/workers/memory-worker.js"]. */
+  command: z.array(z.string()).min(1, { message: "the worker needs a command" }),
+  replicas: z.number().int().min(1).max(50).default(1),
+  memoryMb: memoryMb.default(512),
+  cpus: cpus.default("1"),
+  /** Jobs one container runs at once, passed as `concurrencyEnv`. @default 5 */
+  concurrency: z.number().int().min(1).max(1000).default(5),
+  concurrencyEnv: envName.default("WORKER_CONCURRENCY"),
+  health: workerHealth.default({ type: "heartbeat", file: "/tmp/worker-heartbeat", maxAgeSeconds: 60 }),
+  /** Seconds between SIGTERM and SIGKILL, for the current job to finish. @default 60 */
+  stopGracePeriodSeconds: seconds(60),
+  env: plainEnv,
+  secretEnv,
+});
+
+const frontendSchema = z.strictObject({
+  /** `vercel` (staging, production) or a local `container` (dev). @default container in dev, vercel elsewhere */
+  mode: z.enum(["vercel", "container"]).optional(),
+  /** Custom domains; the first is the public URL. */
+  domains: z.array(hostname).default([]),
+  /** The env var the build reads the API URL from. @default VITE_API_URL */
+  apiUrlEnv: envName.default("VITE_API_URL"),
+  env: plainEnv,
+  /** Secrets the frontend build receives; created as sensitive Vercel variables. */
+  secretEnv,
+  vercel: z
+    .strictObject({
+      /** Changing it creates a new Vercel project (and deletes the old one). */
+      projectName: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,99}$/, { message: "expected a Vercel project name (a-z, 0-9, . _ -)" }),
+      teamId: z.string().optional(),
+      framework: z.string().default("vite"),
+      buildCommand: z.string().optional(),
+      installCommand: z.string().optional(),
+      /** Where the build writes its files. @default "build" */
+      outputDirectory: z.string().default("build"),
+      rootDirectory: z.string().optional(),
+      gitRepository: z.strictObject({
+        type: z.enum(["github", "gitlab", "bitbucket"]).default("github"),
+        repo: z.string().regex(/^[\w.-]+\/[\w.-]+$/, { message: "expected owner/name" }),
+        productionBranch: z.string().default("main"),
+      }),
+      /** The git ref each deploy builds. @default the production branch */
+      ref: z.string().optional(),
+    })
+    .optional(),
+  /** Container mode: the static server image, or a build. */
+  image: imageReference.optional(),
+  build: buildSchema.optional(),
+  /** Container mode: publish on 127.0.0.1:<hostPort>. @default 8080 */
+  hostPort: port.optional(),
+});
+
+const edgeSchema = z.strictObject({
+  image: imageReference.default("caddy:2.10.2-alpine"),
+  /** Contact for the ACME (Let's Encrypt) account that issues the API's certificate. */
+  acmeEmail: z.email({ message: "expected an e-mail address for the certificate authority" }),
+  memoryMb: memoryMb.default(256),
+  cpus: cpus.default("0.5"),
+});
+
+/** Env names appstack sets itself; a service's env must not set them. */
+export const WIRED_ENV = ["PORT", "DATABASE_URL", "REDIS_URL", "CORS_ORIGIN", "FRONTEND_URL", "NODE_ENV", "APP_VERSION"] as const;
+
 export const appConfigSchema = z.strictObject({
   environment: z.enum(ENVIRONMENTS, { message: `expected one of ${ENVIRONMENTS.join(", ")}` }),
   docker: dockerSchema,
   postgres: postgresSchema,
   redis: redisSchema,
+  /** The release name for labels and outputs. @default the API image tag */
+  release: z.string().regex(/^[\w.+-]{1,64}$/, { message: "expected a release name such as 1.4.2 or 2025-10-18.1" }).optional(),
+  /**
+   * Env names of secrets appstack generates (64 random characters each) and
+   * gives to the API and the worker, e.g. JWT_SECRET, SESSION_SECRET.
+   */
+  generatedSecrets: z.array(envName).default([]),
+  api: apiSchema.optional(),
+  worker: workerSchema.optional(),
+  frontend: frontendSchema.optional(),
+  edge: edgeSchema.optional(),
 });
 
 export type ParsedAppConfig = z.output<typeof appConfigSchema>;
@@ -212,6 +383,166 @@ function parseLeniently(schema: z.ZodType, value: unknown): unknown {
   return second.success ? second.data : undefined;
 }
 
+type ImageSource = { image?: string; build?: unknown };
+
+function imageRules(
+  service: string,
+  src: ImageSource,
+  env: Environment,
+  addIssue: (issue: SchemaIssue) => void,
+  opts: { required: boolean; example: string },
+): void {
+  if (src.image && src.build) {
+    addIssue({
+      code: "custom",
+      path: [service, "build"],
+      message: `set either ${service}.image or ${service}.build, not both`,
+      params: { fix: `pulumi config rm --path ${service}.build` },
+    });
+  }
+  if (src.build && env !== "dev") {
+    addIssue({
+      code: "custom",
+      path: [service, "build"],
+      message: `${env} deploys image references, never local builds`,
+      params: { fix: `pulumi config rm --path ${service}.build, then pulumi config set --path ${service}.image ${opts.example}` },
+    });
+  }
+  if (opts.required && !src.image && !src.build) {
+    addIssue({
+      code: "custom",
+      path: [service, "image"],
+      message: `is required: the ${service} needs an image${env === "dev" ? ` (or ${service}.build.context)` : ""}`,
+      params: { fix: `pulumi config set --path ${service}.image ${opts.example}` },
+    });
+  }
+  if (src.image && env === "production" && !isPinnedImage(src.image)) {
+    addIssue({
+      code: "custom",
+      path: [service, "image"],
+      message: "production needs an immutable image: a digest (@sha256:...) or a version tag with major.minor",
+      params: { fix: `pulumi config set --path ${service}.image ${parseImageReference(src.image).repository}:<major.minor>` },
+    });
+  }
+}
+
+function envRules(service: string, svc: { env: Record<string, string>; secretEnv: string[] }, addIssue: (issue: SchemaIssue) => void): void {
+  for (const name of [...Object.keys(svc.env), ...svc.secretEnv]) {
+    if ((WIRED_ENV as readonly string[]).includes(name)) {
+      const where = name in svc.env ? "env" : "secretEnv";
+      addIssue({
+        code: "custom",
+        path: [service, where, ...(where === "env" ? [name] : [svc.secretEnv.indexOf(name)])],
+        message: `${name} is wired by appstack (from the data stores, the frontend and the release); setting it here would override that`,
+        params: { fix: `pulumi config rm --path ${service}.${where === "env" ? `env.${name}` : `secretEnv[${svc.secretEnv.indexOf(name)}]`}` },
+      });
+    }
+  }
+  for (const name of svc.secretEnv) {
+    if (name in svc.env) {
+      addIssue({
+        code: "custom",
+        path: [service, "env", name],
+        message: `${name} is listed in ${service}.secretEnv too; a secret is never also a plain setting`,
+        params: { fix: `pulumi config rm --path ${service}.env.${name}` },
+      });
+    }
+  }
+}
+
+/** Where the frontend runs: its own setting, else a container in dev and Vercel elsewhere. */
+export function frontendMode(cfg: Pick<ParsedAppConfig, "environment" | "frontend">): "vercel" | "container" {
+  return cfg.frontend?.mode ?? (cfg.environment === "dev" ? "container" : "vercel");
+}
+
+function serviceRules(cfg: Sections, env: Environment, addIssue: (issue: SchemaIssue) => void): void {
+  const { api, worker, frontend, edge } = cfg;
+  (cfg.generatedSecrets ?? []).forEach((name, i) => {
+    const clash = (WIRED_ENV as readonly string[]).includes(name)
+      ? "is wired by appstack"
+      : [api, worker].some((svc) => svc?.secretEnv.includes(name) || (svc && name in svc.env))
+        ? "is also set by a service's env or secretEnv"
+        : undefined;
+    if (clash) {
+      addIssue({
+        code: "custom",
+        path: ["generatedSecrets", i],
+        message: `${name} ${clash}; a generated secret must have a name of its own`,
+        params: { fix: `pulumi config rm --path generatedSecrets[${i}]` },
+      });
+    }
+  });
+  if (api) {
+    imageRules("api", api, env, addIssue, { required: true, example: "ghcr.io/acme/api:1.0.0" });
+    envRules("api", api, addIssue);
+    if (env !== "dev") {
+      if (!api.domain) {
+        addIssue({
+          code: "custom",
+          path: ["api", "domain"],
+          message: `is required in ${env}: the API is served over HTTPS on this host name by the edge proxy`,
+          params: { fix: "pulumi config set --path api.domain api.example.com" },
+        });
+      }
+      if (api.hostPort !== undefined) {
+        addIssue({
+          code: "custom",
+          path: ["api", "hostPort"],
+          message: `only the edge proxy publishes ports in ${env}`,
+          params: { fix: "pulumi config rm --path api.hostPort" },
+        });
+      }
+      if (!edge) {
+        addIssue({
+          code: "custom",
+          path: ["edge"],
+          message: `is required in ${env}: the edge proxy terminates HTTPS for the API`,
+          params: { fix: "pulumi config set --path edge.acmeEmail ops@example.com" },
+        });
+      }
+    }
+  }
+  if (edge) {
+    imageRules("edge", edge, env, addIssue, { required: false, example: "caddy:2.10.2-alpine" });
+    if (env === "dev") {
+      addIssue({
+        code: "custom",
+        path: ["edge"],
+        message: "has no effect in dev: the API is published on 127.0.0.1 instead",
+        params: { fix: "pulumi config rm edge" },
+      });
+    }
+  }
+  if (worker) {
+    imageRules("worker", worker, env, addIssue, { required: !api, example: "ghcr.io/acme/worker:1.0.0" });
+    envRules("worker", worker, addIssue);
+  }
+  if (frontend) {
+    envRules("frontend", frontend, addIssue);
+    const mode = frontendMode({ environment: env, frontend });
+    if (mode === "container") {
+      if (env !== "dev") {
+        addIssue({
+          code: "custom",
+          path: ["frontend", "mode"],
+          message: `a container frontend is for dev; ${env} serves the frontend from Vercel`,
+          params: { fix: "pulumi config set --path frontend.mode vercel" },
+        });
+      }
+      imageRules("frontend", frontend, env, addIssue, { required: true, example: "ghcr.io/acme/web:1.0.0" });
+    } else if (!frontend.vercel) {
+      addIssue({
+        code: "custom",
+        path: ["frontend", "vercel"],
+        message: "is required for a Vercel frontend: the project name and its git repository",
+        params: {
+          fix: "pulumi config set --path frontend.vercel.projectName acme-web && pulumi config set --path frontend.vercel.gitRepository.repo acme/web",
+        },
+      });
+    }
+  }
+}
+
 function environmentRules(cfg: Sections, addIssue: (issue: SchemaIssue) => void): void {
   const env = cfg.environment;
   if (!env) return;
@@ -246,6 +577,7 @@ function environmentRules(cfg: Sections, addIssue: (issue: SchemaIssue) => void)
       });
     }
   }
+  serviceRules(cfg, env, addIssue);
   const redis = cfg.redis;
   if (redis?.mode === "container" && redis.maxmemoryMb >= redis.memoryMb) {
     addIssue({
@@ -265,6 +597,14 @@ export type DockerConfig = ParsedAppConfig["docker"];
 /** The secure top-level keys a parsed config needs. */
 export function requiredSecretKeys(cfg: Sections): { key: string; usedBy: string }[] {
   const keys: { key: string; usedBy: string }[] = [];
+  const users = new Map<string, string[]>();
+  for (const service of ["api", "worker", "frontend"] as const) {
+    for (const name of cfg[service]?.secretEnv ?? []) users.set(name, [...(users.get(name) ?? []), `${service}.secretEnv`]);
+  }
+  for (const [key, by] of users) keys.push({ key, usedBy: by.join(" and ") });
+  if (cfg.frontend && cfg.environment && frontendMode({ environment: cfg.environment, frontend: cfg.frontend }) === "vercel") {
+    keys.push({ key: "vercelApiToken", usedBy: "the Vercel frontend (a Vercel access token)" });
+  }
   if (cfg.postgres?.mode === "external") keys.push({ key: cfg.postgres.urlSecret, usedBy: "postgres (external mode)" });
   if (cfg.redis?.mode === "external") keys.push({ key: cfg.redis.urlSecret, usedBy: "redis (external mode)" });
   return keys;

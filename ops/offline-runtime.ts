@@ -89,6 +89,8 @@ export async function installMockRuntime(
   const resources: RecordedResource[] = [];
   const secretOutputsByResource = new Map<string, string[]>();
 
+  // A previous program's late registrations (component outputs) must not land on the new monitor.
+  if (settings.hasMonitor()) await waitForRegistrations();
   pulumi.runtime.setAllConfig(sc.config, sc.secretKeys);
   await pulumi.runtime.setMocks(
     {

@@ -19,8 +19,12 @@ export interface StackConfig {
   secretKeys: string[];
 }
 
-/** Stands in for every secure value: plan never decrypts anything. */
-export const SECURE_PLACEHOLDER = "secure-placeholder-not-decrypted";
+/**
+ * Stands in for every secure value: plan never decrypts anything. URL-shaped,
+ * because some secrets are URLs the program parses; it is a secret, so it
+ * prints as [secret].
+ */
+export const SECURE_PLACEHOLDER = "placeholder://not-decrypted@secure-value.invalid:1/placeholder";
 
 export function readProject(root: string): Project {
   const file = path.join(root, "Pulumi.yaml");

@@ -1,5 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
-import { inspectOutput, installMockRuntime, waitForRegistrations, type MockRuntime, type RecordedResource } from "../../ops/offline-runtime";
+import { inspectOutput, installMockRuntime, waitForRegistrations, type MockOutputs, type MockRuntime, type RecordedResource } from "../../ops/offline-runtime";
 import { maskValue } from "../../ops/plan";
 
 /** Resolves an Output for an assertion. Always await it: an expect inside apply can never fail. */
@@ -20,12 +20,13 @@ export async function mockStack(
   stack: string,
   config: Record<string, unknown> = {},
   secrets: Record<string, string> = {},
+  mockOutputs?: MockOutputs,
 ): Promise<MockRuntime> {
   const flat: Record<string, string> = {};
   const full = (k: string) => (k.includes(":") ? k : `appstack:${k}`);
   for (const [k, v] of Object.entries(config)) flat[full(k)] = typeof v === "string" ? v : JSON.stringify(v);
   for (const [k, v] of Object.entries(secrets)) flat[full(k)] = v;
-  return installMockRuntime("appstack", { stack, config: flat, secretKeys: Object.keys(secrets).map(full) });
+  return installMockRuntime("appstack", { stack, config: flat, secretKeys: Object.keys(secrets).map(full) }, { mockOutputs });
 }
 
 /** Waits for registrations, then finds one recorded resource by name. */

@@ -1,0 +1,222 @@
+import * as docker from "@pulumi/docker";
+import * as pulumi from "@pulumi/pulumi";
+import * as vercel from "@pulumiverse/vercel";
+import type { ParsedAppConfig } from "../config";
+import { applyTransform, LOG_ROTATION, RESTART_POLICY, serviceLabels, type Transform } from "./container-defaults";
+import { resolveImage } from "./image";
+import { caddyHeaderLines, SECURITY_HEADERS } from "./security-headers";
+
+export type FrontendConfig = NonNullable<ParsedAppConfig["frontend"]>;
+export type VercelConfig = NonNullable<FrontendConfig["vercel"]>;
+
+/** Vercel environments every variable goes to; the staging and production stacks each own their project. */
+export const VERCEL_TARGETS = ["production", "preview"];
+
+/** The port the dev frontend container serves on. */
+export const FRONTEND_CONTAINER_PORT = 8080;
+
+/** The dev static server: the built files in /srv, SPA fallback, the security headers. */
+export function staticSiteCaddyfile(): string {
+  return [
+    "{",
+    "\tadmin off",
+    "\tauto_https off",
+    "}",
+    "",
+    `:${FRONTEND_CONTAINER_PORT} {`,
+    "\troot * /srv",
+    "\tencode zstd gzip",
+    "\theader {",
+    ...caddyHeaderLines(SECURITY_HEADERS, "\t\t"),
+    "\t}",
+    "\ttry_files {path} /index.html",
+    "\tfile_server",
+    "}",
+    "",
+  ].join("\n");
+}
+
+export interface FrontendArgs {
+  config: FrontendConfig;
+  mode: "vercel" | "container";
+  environment: string;
+  stack: string;
+  release: string;
+  /** The frontend's own public URL (from config/urls). */
+  url: string;
+  /** The API's public URL, given to the build as `apiUrlEnv`. */
+  apiUrl?: string;
+  /** Secrets named by `secretEnv`; created as sensitive Vercel variables. */
+  secrets: Record<string, pulumi.Output<string>>;
+  /** Vercel mode: the access token, a secret. */
+  vercelApiToken?: pulumi.Output<string>;
+  /** Container mode. */
+  network?: pulumi.Input<string>;
+  root: string;
+  hostPort?: number;
+  dependsOn: pulumi.Input<pulumi.Resource>[];
+  transform?: { container?: Transform<docker.ContainerArgs>; project?: Transform<vercel.ProjectArgs> };
+}
+
+/**
+ * The web frontend. On Vercel (staging, production): the project, its
+ * variables (the API URL and sensitive secrets), a security-headers route, a
+ * deployment and the custom domains. In dev: a local container serving the
+ * built files with the same headers.
+ */
+export class Frontend extends pulumi.ComponentResource {
+  public readonly url: string;
+  public readonly project?: vercel.Project;
+  public readonly envVars: vercel.ProjectEnvironmentVariable[] = [];
+  public readonly deployment?: vercel.Deployment;
+  public readonly container?: docker.Container;
+  /** The image reference (container mode). */
+  public readonly image?: string;
+
+  constructor(name: string, args: FrontendArgs, opts: pulumi.ComponentResourceOptions = {}) {
+    super("appstack:components:Frontend", name, {}, opts);
+    this.url = args.url;
+    const plainEnv: Record<string, string> = { ...args.config.env };
+    if (args.apiUrl) plainEnv[args.config.apiUrlEnv] = args.apiUrl;
+
+    if (args.mode === "vercel") {
+      const vc = args.config.vercel;
+      if (!vc || !args.vercelApiToken) throw new Error(`Frontend "${name}": vercel mode needs vercel config and a token`);
+      const provider = new vercel.Provider(`${name}-vercel`, { apiToken: args.vercelApiToken, team: vc.teamId }, { parent: this });
+      const childOpts = { parent: this, provider };
+      this.project = this.createProject(name, args, vc, childOpts);
+      this.createEnvVars(name, args, vc, plainEnv, childOpts);
+      const route = this.createHeadersRoute(name, vc, childOpts);
+      this.deployment = this.createDeployment(name, args, vc, plainEnv, [...this.envVars, route], childOpts);
+      args.config.domains.forEach(
+        (domain, i) => new vercel.ProjectDomain(`${name}-domain-${i + 1}`, { projectId: this.project!.id, domain, teamId: vc.teamId }, childOpts),
+      );
+    } else {
+      const image = resolveImage(name, args.config, {
+        stack: args.stack,
+        service: "frontend",
+        root: args.root,
+        buildArgs: plainEnv,
+        parent: this,
+      });
+      this.image = image.reference;
+      this.container = this.createContainer(name, args, image.id, image.reference, plainEnv);
+    }
+    this.registerOutputs({ url: this.url });
+  }
+
+  private createProject(name: string, args: FrontendArgs, vc: VercelConfig, opts: pulumi.CustomResourceOptions): vercel.Project {
+    const projectArgs: vercel.ProjectArgs = {
+      name: vc.projectName,
+      teamId: vc.teamId,
+      framework: vc.framework,
+      buildCommand: vc.buildCommand,
+      installCommand: vc.installCommand,
+      outputDirectory: vc.outputDirectory,
+      rootDirectory: vc.rootDirectory,
+      gitRepository: { type: vc.gitRepository.type, repo: vc.gitRepository.repo, productionBranch: vc.gitRepository.productionBranch },
+    };
+    return new vercel.Project(`${name}-project`, applyTransform(projectArgs, args.transform?.project), {
+      ...opts,
+      // Deleting the project deletes its domains and deployment history.
+      protect: args.environment === "production",
+    });
+  }
+
+  private createEnvVars(
+    name: string,
+    args: FrontendArgs,
+    vc: VercelConfig,
+    plainEnv: Record<string, string>,
+    opts: pulumi.CustomResourceOptions,
+  ): void {
+    const add = (key: string, value: pulumi.Input<string>, sensitive: boolean) =>
+      this.envVars.push(
+        new vercel.ProjectEnvironmentVariable(
+          `${name}-env-${key}`,
+          { projectId: this.project!.id, teamId: vc.teamId, key, value, targets: VERCEL_TARGETS, sensitive },
+          // Vercel refuses a second variable with the same key and target (ENV_ALREADY_EXISTS,
+          // pulumiverse/pulumi-vercel#118), so a replaced variable is deleted before it is re-created.
+          { ...opts, deleteBeforeReplace: true },
+        ),
+      );
+    for (const key of Object.keys(plainEnv).sort()) add(key, plainEnv[key], false);
+    for (const key of Object.keys(args.secrets).sort()) add(key, pulumi.secret(args.secrets[key]), true);
+  }
+
+  private createHeadersRoute(name: string, vc: VercelConfig, opts: pulumi.CustomResourceOptions): vercel.ProjectRoute {
+    return new vercel.ProjectRoute(
+      `${name}-security-headers`,
+      {
+        projectId: this.project!.id,
+        teamId: vc.teamId,
+        name: "appstack-security-headers",
+        description: "Security headers on every response (managed by appstack)",
+        position: { placement: "start" },
+        route: { src: "/(.*)", headers: { ...SECURITY_HEADERS } },
+      },
+      opts,
+    );
+  }
+
+  private createDeployment(
+    name: string,
+    args: FrontendArgs,
+    vc: VercelConfig,
+    plainEnv: Record<string, string>,
+    after: pulumi.Resource[],
+    opts: pulumi.CustomResourceOptions,
+  ): vercel.Deployment {
+    return new vercel.Deployment(
+      `${name}-deployment`,
+      {
+        projectId: this.project!.id,
+        teamId: vc.teamId,
+        ref: vc.ref ?? vc.gitRepository.productionBranch,
+        production: true,
+        // The build bakes the variables in: a changed value or release must rebuild.
+        meta: { appstackRelease: args.release, appstackEnv: JSON.stringify(plainEnv) },
+      },
+      { ...opts, dependsOn: [...after, ...(args.dependsOn as pulumi.Resource[])], replaceOnChanges: ["meta"] },
+    );
+  }
+
+  private createContainer(
+    name: string,
+    args: FrontendArgs,
+    image: pulumi.Input<string>,
+    reference: string,
+    plainEnv: Record<string, string>,
+  ): docker.Container {
+    if (!args.network) throw new Error(`Frontend "${name}": container mode needs a network`);
+    const containerArgs: docker.ContainerArgs = {
+      image,
+      command: ["caddy", "run", "--config", "/etc/caddy/Caddyfile", "--adapter", "caddyfile"],
+      uploads: [{ file: "/etc/caddy/Caddyfile", content: staticSiteCaddyfile() }],
+      envs: Object.entries(plainEnv).map(([k, v]) => `${k}=${v}`),
+      networksAdvanced: [{ name: args.network }],
+      ports: [{ internal: FRONTEND_CONTAINER_PORT, external: args.hostPort ?? FRONTEND_CONTAINER_PORT, ip: "127.0.0.1" }],
+      healthcheck: {
+        tests: ["CMD", "wget", "-q", "-O", "/dev/null", `http://127.0.0.1:${FRONTEND_CONTAINER_PORT}/`],
+        interval: "10s",
+        timeout: "3s",
+        retries: 3,
+        startPeriod: "5s",
+        startInterval: "1s",
+      },
+      wait: true,
+      waitTimeout: 60,
+      restart: RESTART_POLICY,
+      memory: 128,
+      cpus: "0.5",
+      ...LOG_ROTATION,
+      labels: serviceLabels({ stack: args.stack, service: "frontend", version: args.release, role: "service", image: reference }),
+    };
+    return new docker.Container(`${name}-server`, applyTransform(containerArgs, args.transform?.container), {
+      parent: this,
+      dependsOn: args.dependsOn,
+      // A published host port cannot be held by two containers.
+      deleteBeforeReplace: true,
+    });
+  }
+}

@@ -1,0 +1,341 @@
+import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import * as pulumi from "@pulumi/pulumi";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { AppStack } from "../components/app-stack";
+import { caddyfile } from "../components/edge";
+import { staticSiteCaddyfile } from "../components/frontend";
+import { checkJobExit } from "../components/job";
+import { SECURITY_HEADERS } from "../components/security-headers";
+import { workerHealthTest } from "../components/worker";
+import { ConfigError, loadConfig, parseAppConfig, type ConfigProblem } from "../config";
+import { waitForRegistrations, type MockOutputs, type MockRuntime, type RecordedResource } from "../ops/offline-runtime";
+import { isSecret, masked, mockStack, promise } from "./helpers/pulumi";
+
+const API = { image: "ghcr.io/acme/api:1.4.2", health: { path: "/api/v1/health/live", readyPath: "/api/v1/health/ready" } };
+const VERCEL = { projectName: "acme-web", gitRepository: { repo: "acme/web" } };
+const PLACEHOLDER = "v1:cGxhY2Vob2xkZXI=:cGxhY2Vob2xkZXI=";
+
+function productionConfig(over: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    environment: "production",
+    docker: { host: "ssh://deploy@prod.example.com" },
+    postgres: { mode: "container", image: "postgres:17.6-alpine" },
+    redis: { mode: "container", image: "redis:7.4.6-alpine" },
+    generatedSecrets: ["JWT_SECRET"],
+    api: { ...API, replicas: 2, domain: "api.example.com", migrations: { command: ["npm", "run", "db:migrate"] }, secretEnv: ["OPENAI_API_KEY"], env: { MEMORY_SYSTEM_ENABLED: true } },
+    worker: { command: ["node", "worker.js"], concurrencyEnv: "MEMORY_WORKER_MAX_CONCURRENT_JOBS", secretEnv: ["OPENAI_API_KEY"] },
+    edge: { image: "caddy:2.10.2-alpine", acmeEmail: "ops@example.com" },
+    frontend: { domains: ["app.example.com"], vercel: VERCEL, secretEnv: ["SENTRY_AUTH_TOKEN"], env: { VITE_FEATURE_X: "on" } },
+    ...over,
+  };
+}
+const productionSecrets = { OPENAI_API_KEY: "sk-test-openai-value", vercelApiToken: "vercel-token-value", SENTRY_AUTH_TOKEN: "sentry-token-value" };
+
+/**
+ * Rejections the program raises on purpose (a failed job fails every
+ * registration that waits on it) are collected here, not left to the runner.
+ */
+let rejections: unknown[] = [];
+const onRejection = (e: unknown) => rejections.push(e);
+beforeAll(() => process.on("unhandledRejection", onRejection));
+afterAll(() => process.off("unhandledRejection", onRejection));
+beforeEach(() => {
+  rejections = [];
+});
+
+/** Waits (at most 5 s) until the program has reported a rejection. */
+async function firstRejection(): Promise<unknown> {
+  for (let i = 0; i < 100 && rejections.length === 0; i++) await new Promise((r) => setTimeout(r, 50));
+  return rejections[0];
+}
+
+async function evaluate(
+  stack: string,
+  config: Record<string, unknown>,
+  secrets: Record<string, string> = {},
+  mockOutputs?: MockOutputs,
+): Promise<{ rt: MockRuntime; app: AppStack; get: (name: string) => RecordedResource }> {
+  const rt = await mockStack(stack, config, secrets, mockOutputs);
+  const app = new AppStack("appstack", { config: loadConfig(new pulumi.Config("appstack")), root: process.cwd() });
+  await waitForRegistrations().catch(() => undefined);
+  const get = (name: string) => {
+    const found = rt.resources.find((r) => r.name === name);
+    if (!found) throw new Error(`${name} not registered: ${rt.resources.map((r) => r.name).join(", ")}`);
+    return found;
+  };
+  return { rt, app, get };
+}
+
+const envOf = (r: RecordedResource) => masked(r).inputs.envs as string[];
+const envValue = (r: RecordedResource, key: string) => envOf(r).find((e) => e.startsWith(`${key}=`))?.slice(key.length + 1);
+const urnOf = (rt: MockRuntime, name: string) => rt.resources.find((r) => r.name === name)!.urn;
+
+describe("API", () => {
+  it("waits healthy on an in-container HTTP probe that needs no curl", async () => {
+    const { get } = await evaluate("production", productionConfig(), productionSecrets);
+    const { inputs } = masked(get("api-1"));
+    const tests = (inputs.healthcheck as { tests: string[] }).tests;
+    expect(tests.slice(0, 3)).toEqual(["CMD", "node", "-e"]);
+    expect(tests[3]).toContain('fetch("http://127.0.0.1:3000/api/v1/health/live"');
+    expect(inputs).toMatchObject({ wait: true, waitTimeout: 180, restart: "unless-stopped", memory: 512, stopSignal: "SIGTERM", stopTimeout: 30 });
+  });
+
+  it("is replaced new-before-old: no fixed name, no host port, not delete-first", async () => {
+    const { get } = await evaluate("production", productionConfig(), productionSecrets);
+    for (const name of ["api-1", "api-2"]) {
+      const r = get(name);
+      expect(r.inputs.name).toBeUndefined();
+      expect(r.inputs.ports).toBeUndefined();
+      expect(r.options.deleteBeforeReplace).toBe(false);
+    }
+    expect(masked(get("api-2")).inputs.networksAdvanced).toEqual([{ name: "appstack-production", aliases: ["api-2", "api"] }]);
+  });
+
+  it("in dev publishes on 127.0.0.1 only, and then replaces delete-first", async () => {
+    const { get } = await evaluate("dev", { environment: "dev", api: { image: "acme/api:dev", health: { path: "/health" }, hostPort: 13000 } });
+    const r = get("api-1");
+    expect(masked(r).inputs.ports).toEqual([{ internal: 3000, external: 13000, ip: "127.0.0.1" }]);
+    expect(r.options.deleteBeforeReplace).toBe(true);
+  });
+
+  it("CORS origin is the frontend's URL and the frontend's API URL is the API's, from one place", async () => {
+    const { get, app } = await evaluate("production", productionConfig(), productionSecrets);
+    const api = get("api-1");
+    expect(envValue(api, "CORS_ORIGIN")).toBe("https://app.example.com");
+    expect(envValue(api, "FRONTEND_URL")).toBe("https://app.example.com");
+    const apiUrlVar = get("frontend-env-VITE_API_URL");
+    expect(apiUrlVar.inputs.key).toBe("VITE_API_URL");
+    expect(app.outputs.endpoints.api!.url).toBe("https://api.example.com");
+    expect(app.outputs.endpoints.frontend!.url).toBe(envValue(api, "CORS_ORIGIN"));
+    // The provider keeps every variable's value secret in state; ours is the API URL.
+    expect(JSON.stringify(apiUrlVar.inputs.value)).toContain("https://api.example.com");
+  });
+
+  it("gets every credential as a secret: database, Redis, generated and configured secrets", async () => {
+    const { get, app } = await evaluate("production", productionConfig(), productionSecrets);
+    const api = get("api-1");
+    const { inputs, secretPaths } = masked(api);
+    const envs = inputs.envs as string[];
+    expect(envs.filter((e) => e === "[secret]")).toHaveLength(4); // DATABASE_URL, JWT_SECRET, OPENAI_API_KEY, REDIS_URL
+    expect(secretPaths).toHaveLength(4);
+    expect(JSON.stringify(inputs)).not.toMatch(/sk-test-openai-value|mock-[a-z-]+-password/);
+    expect(envValue(api, "MEMORY_SYSTEM_ENABLED")).toBe("true");
+    expect(await isSecret(app.outputs.connections.databaseUrl)).toBe(true);
+  });
+
+  it("a generated JWT secret is 64 random characters from @pulumi/random", async () => {
+    const { get } = await evaluate("production", productionConfig(), productionSecrets);
+    const r = get("appstack-secret-jwt-secret");
+    expect(r.type).toBe("random:index/randomPassword:RandomPassword");
+    expect(r.inputs.length).toBe(64);
+  });
+});
+
+describe("migrations gate", () => {
+  const withExit = (exitCode: number): MockOutputs => (type, name) =>
+    name === "api-migrate-run" ? { exitCode, containerLogs: "applying 0007_users\nERROR: column \"email\" already exists" } : {};
+
+  it("runs after the data stores are healthy and before any API container", async () => {
+    const { rt, get } = await evaluate("production", productionConfig(), productionSecrets, withExit(0));
+    const job = get("api-migrate-run");
+    expect(job.options.dependsOn).toEqual(expect.arrayContaining([urnOf(rt, "postgres-server"), urnOf(rt, "redis-server")]));
+    expect(get("api-1").options.dependsOn).toContain(job.urn);
+    expect(masked(job).inputs).toMatchObject({ restart: "no", mustRun: false, attach: true, logs: true, command: ["npm", "run", "db:migrate"] });
+    expect(masked(job).inputs.labels).toContainEqual({ label: "appstack.role", value: "job" });
+    expect(rejections).toEqual([]);
+  });
+
+  it("exit code 0 lets the API roll out", async () => {
+    const { app, get } = await evaluate("production", productionConfig(), productionSecrets, withExit(0));
+    expect(await promise(app.api!.migrations!.completed.apply((c) => c.urn))).toBe(get("api-migrate-run").urn);
+    expect(get("api-2").type).toBe("docker:index/container:Container");
+  });
+
+  it("a non-zero exit fails the deploy with the migration's logs, before any API container is touched", async () => {
+    const { rt, app } = await evaluate("production", productionConfig(), productionSecrets, withExit(1));
+    await expect(promise(app.api!.migrations!.completed)).rejects.toThrow(/Database migrations failed with exit code 1/);
+    const names = rt.resources.map((r) => r.name);
+    expect(names).toContain("api-migrate-run");
+    expect(names.filter((n) => /^(api|worker)-\d$|^edge-proxy$|^frontend-deployment$/.test(n))).toEqual([]);
+    expect(String(await firstRejection())).toContain('ERROR: column "email" already exists');
+  });
+
+  it("the message keeps the last 40 log lines", () => {
+    const logs = Array.from({ length: 100 }, (_, i) => `line ${i + 1}`).join("\n");
+    expect(() => checkJobExit("Backup", 2, logs)).toThrow(/last 40 log lines ---\nline 61\n[\s\S]*line 100$/);
+    expect(() => checkJobExit("Backup", 0, logs)).not.toThrow();
+    expect(() => checkJobExit("Backup", undefined, undefined)).not.toThrow();
+  });
+});
+
+describe("worker", () => {
+  it("runs its command after the API, with concurrency, heartbeat and a SIGTERM grace period", async () => {
+    const { rt, get } = await evaluate("production", productionConfig(), productionSecrets);
+    const w = get("worker-1");
+    const { inputs } = masked(w);
+    expect(inputs).toMatchObject({ command: ["node", "worker.js"], stopSignal: "SIGTERM", stopTimeout: 60, wait: true, restart: "unless-stopped" });
+    expect(envValue(w, "MEMORY_WORKER_MAX_CONCURRENT_JOBS")).toBe("5");
+    expect(envValue(w, "WORKER_HEARTBEAT_FILE")).toBe("/tmp/worker-heartbeat");
+    expect(envValue(w, "PORT")).toBeUndefined();
+    expect(w.options.dependsOn).toEqual(expect.arrayContaining([urnOf(rt, "api-1"), urnOf(rt, "api-2")]));
+    // Same image as the API unless configured.
+    expect(inputs.labels).toContainEqual({ label: "appstack.image", value: "ghcr.io/acme/api:1.4.2" });
+  });
+
+  it("the heartbeat health check passes on a fresh file and fails on a stale or missing one", () => {
+    const cfg = parseAppConfig({ environment: "dev", worker: { image: "w:1", command: ["w"], health: { type: "heartbeat", file: "/x", maxAgeSeconds: 2 } } }).data!.worker!;
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "hb-"));
+    const file = path.join(dir, "beat");
+    const run = () => {
+      const [, bin, ...args] = workerHealthTest({ ...cfg, health: { ...cfg.health, file } } as typeof cfg);
+      return spawnSync(bin === "node" ? process.execPath : bin, args, { timeout: 10_000 }).status;
+    };
+    expect(run()).toBe(1);
+    fs.writeFileSync(file, "");
+    expect(run()).toBe(0);
+    const old = new Date(Date.now() - 10_000);
+    fs.utimesSync(file, old, old);
+    expect(run()).toBe(1);
+  });
+
+  it("a process check quotes its pattern for the shell", () => {
+    const cfg = parseAppConfig({ environment: "dev", worker: { image: "w:1", command: ["w"], health: { type: "process", pattern: "node it's" } } }).data!.worker!;
+    expect(workerHealthTest(cfg)).toEqual(["CMD-SHELL", "pgrep -f 'node it'\\''s' >/dev/null"]);
+  });
+});
+
+describe("edge proxy", () => {
+  it("is the only container publishing ports outside dev, and keeps its certificates on a protected volume", async () => {
+    const { rt, get } = await evaluate("production", productionConfig(), productionSecrets);
+    const publishing = rt.resources.filter((r) => r.type === "docker:index/container:Container" && (r.inputs.ports as unknown[] | undefined)?.length);
+    expect(publishing.map((r) => r.name)).toEqual(["edge-proxy"]);
+    expect(get("edge-proxy").options.deleteBeforeReplace).toBe(true);
+    expect(get("edge-data").options).toMatchObject({ protect: true, retainOnDelete: true });
+    expect(masked(get("edge-proxy")).inputs.healthcheck).toMatchObject({ tests: ["CMD", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1:8081/healthz"] });
+  });
+
+  it("routes the API domain to every replica with active health checks and retries", () => {
+    const file = caddyfile({ domain: "api.example.com", acmeEmail: "ops@example.com", apiPort: 3000, replicas: 3, readyPath: "/ready" });
+    expect(file).toContain("api.example.com {");
+    expect(file).toContain("email ops@example.com");
+    expect(file).toContain("reverse_proxy api-1:3000 api-2:3000 api-3:3000 {");
+    expect(file).toContain("health_uri /ready");
+    expect(file).toMatch(/lb_try_duration 15s/);
+    expect(file).toContain('Strict-Transport-Security "max-age=31536000; includeSubDomains"');
+    for (const [k, v] of Object.entries(SECURITY_HEADERS)) expect(file).toContain(`${k} "${v}"`);
+  });
+
+  it("its Caddyfile does not change when the API image does, so an API deploy never restarts it", async () => {
+    const a = await evaluate("production", productionConfig(), productionSecrets);
+    const before = JSON.stringify(a.get("edge-proxy").inputs.uploads);
+    const b = await evaluate("production", productionConfig({ api: { ...(productionConfig().api as object), image: "ghcr.io/acme/api:1.5.0" } }), productionSecrets);
+    expect(JSON.stringify(b.get("edge-proxy").inputs.uploads)).toBe(before);
+  });
+});
+
+describe("frontend on Vercel", () => {
+  it("declares project, variables, headers route, deployment and domains", async () => {
+    const { rt, get } = await evaluate("production", productionConfig(), productionSecrets);
+    expect(masked(get("frontend-project")).inputs).toMatchObject({ name: "acme-web", framework: "vite", outputDirectory: "build" });
+    expect(get("frontend-project").options.protect).toBe(true);
+    expect(get("frontend-domain-1").inputs.domain).toBe("app.example.com");
+    const route = masked(get("frontend-security-headers")).inputs.route as { src: string; headers: Record<string, string> };
+    expect(route).toEqual({ src: "/(.*)", headers: SECURITY_HEADERS });
+    const deployment = get("frontend-deployment");
+    for (const name of ["frontend-env-VITE_API_URL", "frontend-env-VITE_FEATURE_X", "frontend-env-SENTRY_AUTH_TOKEN", "frontend-security-headers", "api-1", "worker-1", "edge-proxy"]) {
+      expect(deployment.options.dependsOn).toContain(urnOf(rt, name));
+    }
+  });
+
+  it("replaces an env var delete-first, so Vercel never sees two with one key (ENV_ALREADY_EXISTS)", async () => {
+    const { rt } = await evaluate("production", productionConfig(), productionSecrets);
+    const vars = rt.resources.filter((r) => r.type === "vercel:index/projectEnvironmentVariable:ProjectEnvironmentVariable");
+    expect(vars.map((v) => v.inputs.key).sort()).toEqual(["SENTRY_AUTH_TOKEN", "VITE_API_URL", "VITE_FEATURE_X"]);
+    for (const v of vars) expect(v.options.deleteBeforeReplace).toBe(true);
+  });
+
+  it("user secrets are sensitive variables; plain settings are not", async () => {
+    const { get } = await evaluate("production", productionConfig(), productionSecrets);
+    const secret = masked(get("frontend-env-SENTRY_AUTH_TOKEN"));
+    expect(secret.inputs).toMatchObject({ sensitive: true, value: "[secret]" });
+    expect(secret.secretPaths).toContain("value");
+    expect(masked(get("frontend-env-VITE_FEATURE_X")).inputs.sensitive).toBe(false);
+    expect(masked(get("frontend-vercel")).inputs.apiToken).toBe("[secret]");
+  });
+});
+
+describe("frontend in dev", () => {
+  it("is a local container serving the built files with the security headers, on 127.0.0.1", async () => {
+    const { get } = await evaluate("dev", {
+      environment: "dev",
+      api: { image: "acme/api:dev", health: { path: "/health" } },
+      frontend: { image: "acme/web:dev" },
+    });
+    const c = masked(get("frontend-server")).inputs;
+    expect(c.ports).toEqual([{ internal: 8080, external: 8080, ip: "127.0.0.1" }]);
+    expect(c.envs).toContain("VITE_API_URL=http://localhost:3000");
+    expect(envValue(get("api-1"), "CORS_ORIGIN")).toBe("http://localhost:8080");
+    const site = staticSiteCaddyfile();
+    for (const k of Object.keys(SECURITY_HEADERS)) expect(site).toContain(k);
+    expect((c.uploads as { content: string }[])[0].content).toBe(site);
+  });
+});
+
+describe("config errors for the services name the key and register nothing", () => {
+  async function problems(config: Record<string, unknown>, secrets: Record<string, string> = {}): Promise<ConfigProblem[]> {
+    const rt = await mockStack(String(config.environment), config, secrets);
+    try {
+      new AppStack("appstack", { config: loadConfig(new pulumi.Config("appstack")), root: process.cwd() });
+    } catch (err) {
+      expect(ConfigError.isInstance(err)).toBe(true);
+      expect(rt.resources).toEqual([]);
+      return (err as ConfigError).problems;
+    }
+    throw new Error("expected a ConfigError");
+  }
+
+  it("a worker with no command", async () => {
+    const ps = await problems({ environment: "dev", api: { image: "a:1", health: { path: "/h" } }, worker: { replicas: 1 } });
+    expect(ps.map((p) => p.key)).toEqual(["appstack:worker.command"]);
+  });
+
+  it("an API without a health path", async () => {
+    const ps = await problems({ environment: "dev", api: { image: "a:1" } });
+    expect(ps.map((p) => p.key)).toEqual(["appstack:api.health"]);
+    expect(ps[0].fix).toContain("pulumi config set -s dev --path api.health");
+  });
+
+  it("a secret env name that is not set in config", async () => {
+    const ps = await problems({ environment: "dev", api: { image: "a:1", health: { path: "/h" }, secretEnv: ["OPENAI_API_KEY"] } });
+    expect(ps).toEqual([
+      { key: "appstack:OPENAI_API_KEY", problem: "is not set; api.secretEnv needs this secret", fix: "pulumi config set -s dev --secret OPENAI_API_KEY <value>" },
+    ]);
+  });
+
+  it("a frontend domain that is not a host name", async () => {
+    const ps = await problems(productionConfig({ frontend: { domains: ["https://app.example.com/"], vercel: VERCEL, secretEnv: ["SENTRY_AUTH_TOKEN"] } }), productionSecrets);
+    expect(ps.map((p) => p.key)).toEqual(["appstack:frontend.domains[0]"]);
+    expect(ps[0].value).toBe('"https://app.example.com/"');
+  });
+
+  it("production needs pinned service images, a domain and the edge", async () => {
+    const ps = await problems(
+      productionConfig({ api: { image: "ghcr.io/acme/api:latest", health: { path: "/h" } }, edge: undefined, worker: { image: "acme/worker", command: ["w"] } }),
+      { vercelApiToken: PLACEHOLDER, SENTRY_AUTH_TOKEN: PLACEHOLDER },
+    );
+    expect(ps.map((p) => p.key).sort()).toEqual(["appstack:api.domain", "appstack:api.image", "appstack:edge", "appstack:worker.image"]);
+  });
+
+  it("a local build outside dev, a wired env name, and a Vercel frontend without its project", async () => {
+    const ps = await problems({
+      environment: "staging",
+      api: { build: { context: "examples/app/api" }, health: { path: "/h" }, domain: "api.example.com", env: { DATABASE_URL: "postgres://x" } },
+      edge: { acmeEmail: "ops@example.com" },
+      frontend: {},
+    }, { vercelApiToken: PLACEHOLDER });
+    expect(ps.map((p) => p.key).sort()).toEqual(["appstack:api.build", "appstack:api.env.DATABASE_URL", "appstack:frontend.vercel"]);
+  });
+});

@@ -1,0 +1,220 @@
+import * as path from "node:path";
+import { describe, expect, it } from "vitest";
+import type { Plan, PlanResource } from "../ops/plan";
+import { SECURE_PLACEHOLDER } from "../ops/stack-files";
+import { repoStacks, ROOT, runOps, STACK_TRACE } from "./helpers/cli";
+
+/** The plan of one stack, evaluated in its own process the way the language host loads index.ts. */
+function plan(args: string[]): { plan: Plan; raw: string } {
+  const r = runOps(["plan", ...args, "--format", "json"]);
+  if (r.code !== 0 || r.stderr !== "") throw new Error(`plan ${args.join(" ")} exited ${r.code}: ${r.stderr}`);
+  return { plan: JSON.parse(r.stdout) as Plan, raw: r.stdout };
+}
+
+const byName = (p: Plan, name: string): PlanResource => {
+  const found = p.resources.find((r) => r.name === name);
+  if (!found) throw new Error(`${name} not in plan: ${p.resources.map((r) => r.name).join(", ")}`);
+  return found;
+};
+
+const label = (r: PlanResource, key: string) => (r.inputs.labels as { label: string; value: string }[] | undefined)?.find((l) => l.label === key)?.value;
+
+const containers = (p: Plan) => p.resources.filter((r) => r.type === "docker:index/container:Container");
+
+/** Leaks: the mock's generated passwords and the stand-in for secure values must never print. */
+function expectNoSecretValues(raw: string): void {
+  expect(raw).not.toMatch(/mock-[a-z-]+-password/);
+  expect(raw).not.toContain(SECURE_PLACEHOLDER);
+  expect(raw).not.toMatch(/(postgresql|redis):\/\/[^"\s]*:[^"\s@]+@/);
+}
+
+describe("every stack file in the repository", () => {
+  const stacks = repoStacks();
+
+  it("the repository has the three environments", () => {
+    expect(stacks).toEqual(expect.arrayContaining(["dev", "staging", "production"]));
+  });
+
+  for (const stack of stacks) {
+    describe(`stack ${stack}`, () => {
+      const { plan: p, raw } = plan(["--stack", stack]);
+
+      it("validates", () => {
+        const r = runOps(["validate", "--stack", stack]);
+        expect(r.code).toBe(0);
+        expect(r.stdout).toContain("configuration is valid");
+      });
+
+      it("every long-running container has a health check, restart policy, memory limit, log rotation and waits healthy", () => {
+        const servers = containers(p).filter((c) => label(c, "appstack.role") === "service");
+        expect(servers.map((c) => c.name)).toEqual(expect.arrayContaining(["postgres-server", "redis-server", "api-1", "worker-1"]));
+        for (const c of servers) {
+          const hc = c.inputs.healthcheck as { tests: string[] };
+          expect(hc.tests.length).toBeGreaterThan(1);
+          expect(c.inputs.restart).toBe("unless-stopped");
+          expect(c.inputs.memory).toBeGreaterThan(0);
+          expect(c.inputs.wait).toBe(true);
+          expect(c.inputs.logOpts).toMatchObject({ "max-size": expect.any(String) });
+        }
+      });
+
+      it("no secret appears in plain text; every credential path is listed", () => {
+        expectNoSecretValues(raw);
+        for (const c of containers(p)) {
+          const envs = (c.inputs.envs as string[] | undefined) ?? [];
+          envs.forEach((e, i) => {
+            if (/PASSWORD|AUTH|_URL=.*@/.test(e) || e === "[secret]") {
+              expect(e).toBe("[secret]");
+              expect(c.secretPaths).toContain(`envs[${i}]`);
+            }
+          });
+        }
+        expect(p.outputs).toMatchObject({ connections: { databaseUrl: "[secret]", redisUrl: "[secret]" } });
+        expect(p.outputSecretPaths).toEqual(expect.arrayContaining(["connections.databaseUrl", "connections.redisUrl"]));
+      });
+
+      it("publishes ports only on 127.0.0.1 in dev, and only from the edge proxy elsewhere", () => {
+        for (const c of containers(p)) {
+          const ports = (c.inputs.ports as { ip?: string }[] | undefined) ?? [];
+          if (stack === "dev") for (const port of ports) expect(port.ip).toBe("127.0.0.1");
+          else if (c.name !== "edge-proxy") expect(ports).toEqual([]);
+        }
+      });
+
+      it("one-shot jobs never restart", () => {
+        for (const c of containers(p).filter((x) => label(x, "appstack.role") === "job")) {
+          expect(c.inputs).toMatchObject({ restart: "no", mustRun: false, attach: true });
+        }
+      });
+
+      it("rolls out in order: data stores healthy -> migrations -> API -> worker -> frontend", () => {
+        const deps = (name: string) => byName(p, name).options.dependsOn;
+        const urn = (name: string) => byName(p, name).urn;
+        expect(deps("api-migrate-run")).toEqual(expect.arrayContaining([urn("postgres-server"), urn("redis-server")]));
+        expect(deps("api-1")).toContain(urn("api-migrate-run"));
+        expect(deps("worker-1")).toContain(urn("api-1"));
+        const frontend = p.resources.find((r) => r.name === "frontend-deployment" || r.name === "frontend-server")!;
+        expect(frontend.options.dependsOn).toEqual(expect.arrayContaining([urn("api-1"), urn("worker-1")]));
+      });
+
+      it("the API's CORS origin is the frontend's public URL", () => {
+        const endpoints = p.outputs.endpoints as { api: { url: string }; frontend: { url: string } };
+        const envs = byName(p, "api-1").inputs.envs as string[];
+        expect(envs).toContain(`CORS_ORIGIN=${endpoints.frontend.url}`);
+        if (stack !== "dev") expect(endpoints.api.url).toMatch(/^https:\/\//);
+        if (stack !== "dev") expect(endpoints.frontend.url).toMatch(/^https:\/\//);
+      });
+
+      it("every child is parented to its component and uses the stack's Docker provider", () => {
+        for (const r of p.resources.filter((x) => x.type.startsWith("docker:index/"))) {
+          expect(r.parent).not.toBe("");
+        }
+        expect(byName(p, "appstack-docker").inputs.host).toMatch(stack === "dev" ? /^unix:\/\// : /^ssh:\/\//);
+      });
+    });
+  }
+
+  it("production shows the API, worker, migrations job, data stores and the Vercel project, variables and deployment", () => {
+    const { plan: p } = plan(["--stack", "production"]);
+    for (const name of ["api-1", "api-2", "worker-1", "api-migrate-run", "postgres-server", "redis-server", "edge-proxy", "frontend-project", "frontend-env-VITE_API_URL", "frontend-deployment"]) {
+      expect(byName(p, name)).toBeDefined();
+    }
+    expect(byName(p, "frontend-vercel").inputs.apiToken).toBe("[secret]");
+  });
+
+  it("production protects and retains its data volumes", () => {
+    const { plan: p } = plan(["--stack", "production"]);
+    for (const name of ["postgres-data", "redis-data"]) {
+      expect(byName(p, name).options).toMatchObject({ protect: true, retainOnDelete: true });
+    }
+  });
+
+  it("the data-store servers are replaced delete-first, so two never share a data directory", () => {
+    const { plan: p } = plan(["--stack", "production"]);
+    expect(byName(p, "postgres-server").options.deleteBeforeReplace).toBe(true);
+    expect(byName(p, "redis-server").options.deleteBeforeReplace).toBe(true);
+  });
+
+  it("servers depend on their volume, password and the stack network", () => {
+    const { plan: p } = plan(["--stack", "staging"]);
+    const deps = byName(p, "postgres-server").options.dependsOn;
+    for (const name of ["postgres-data", "postgres-password", "appstack-network", "postgres-image"]) {
+      expect(deps).toContain(byName(p, name).urn);
+    }
+  });
+});
+
+describe("plan", () => {
+  it("never decrypts secure values: they print as [secret] and their paths are listed", () => {
+    const { plan: p, raw } = plan(["--stack-file", path.join(ROOT, "test/fixtures/Pulumi.external.yaml")]);
+    expectNoSecretValues(raw);
+    expect(raw).not.toContain("c2VjcmV0LWNpcGhlcnRleHQ");
+    expect(containers(p)).toEqual([]);
+    expect(p.outputs).toMatchObject({
+      connections: { databaseUrl: "[secret]", redisUrl: "[secret]" },
+      postgres: { host: "[secret]" },
+    });
+  });
+
+  it("prints values only a deploy knows as [unknown]", () => {
+    const { plan: p } = plan(["--stack", "dev"]);
+    expect(byName(p, "postgres-server").inputs.image).toBe("[unknown]");
+  });
+
+  it("renders a markdown table for people", () => {
+    const r = runOps(["plan", "--stack", "staging", "--format", "markdown"]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain("# Plan: appstack / staging");
+    expect(r.stdout).toMatch(/\| \d+ \| `postgres-server` \| `docker:index\/container:Container` \| postgres \|/);
+    expectNoSecretValues(r.stdout);
+  });
+});
+
+describe("bad input: a clear message, a non-zero exit, no stack trace, no partial plan", () => {
+  it("validate names all three mistakes of a stack file", () => {
+    const r = runOps(["validate", "--stack-file", path.join(ROOT, "test/fixtures/Pulumi.three-mistakes.yaml")]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("has 3 problems");
+    expect(r.stderr).toContain('appstack:postgres.image = "postgres:latest"');
+    expect(r.stderr).toContain("appstack:postgres.versoin");
+    expect(r.stderr).toContain("appstack:redis.hostPort = 6379");
+    expect(r.stderr).not.toMatch(STACK_TRACE);
+  });
+
+  it("plan of an invalid stack prints the errors and no plan", () => {
+    const r = runOps(["plan", "--stack-file", path.join(ROOT, "test/fixtures/Pulumi.three-mistakes.yaml"), "--format", "json"]);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toBe("");
+    expect(r.stderr).toContain("nothing was deployed");
+    expect(r.stderr).not.toMatch(STACK_TRACE);
+  });
+
+  it("an unknown stack name lists the stacks there are", () => {
+    const r = runOps(["plan", "--stack", "prod"]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('Unknown stack "prod"');
+    expect(r.stderr).toContain("dev, production, staging");
+    expect(r.stderr).not.toMatch(STACK_TRACE);
+  });
+
+  it("a stack file that does not exist", () => {
+    const r = runOps(["validate", "--stack-file", "nope/Pulumi.x.yaml"]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("Stack file not found: nope/Pulumi.x.yaml");
+  });
+
+  it("malformed YAML names the line", () => {
+    const r = runOps(["validate", "--stack-file", path.join(ROOT, "test/fixtures/Pulumi.malformed.yaml")]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/Pulumi\.malformed\.yaml is not valid YAML at line \d+/);
+    expect(r.stderr).not.toMatch(STACK_TRACE);
+  });
+
+  it("an unknown option or format", () => {
+    expect(runOps(["plan", "--stack", "dev", "--format", "xml"])).toMatchObject({ code: 2, stdout: "" });
+    const r = runOps(["plan", "--stak", "dev"]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("Usage: npm run plan --");
+    expect(runOps(["plna"]).stderr).toContain('Unknown command "plna"');
+  });
+});
