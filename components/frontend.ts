@@ -4,7 +4,7 @@ import * as vercel from "@pulumiverse/vercel";
 import type { ParsedAppConfig } from "../config";
 import { applyTransform, LOG_ROTATION, RESTART_POLICY, serviceLabels, type Transform } from "./container-defaults";
 import { resolveImage } from "./image";
-import { caddyHeaderLines, SECURITY_HEADERS } from "./security-headers";
+import { SECURITY_HEADERS } from "./security-headers";
 
 export type FrontendConfig = NonNullable<ParsedAppConfig["frontend"]>;
 export type VercelConfig = NonNullable<FrontendConfig["vercel"]>;
@@ -14,27 +14,6 @@ export const VERCEL_TARGETS = ["production", "preview"];
 
 /** The port the dev frontend container serves on. */
 export const FRONTEND_CONTAINER_PORT = 8080;
-
-/** The dev static server: the built files in /srv, SPA fallback, the security headers. */
-export function staticSiteCaddyfile(): string {
-  return [
-    "{",
-    "\tadmin off",
-    "\tauto_https off",
-    "}",
-    "",
-    `:${FRONTEND_CONTAINER_PORT} {`,
-    "\troot * /srv",
-    "\tencode zstd gzip",
-    "\theader {",
-    ...caddyHeaderLines(SECURITY_HEADERS, "\t\t"),
-    "\t}",
-    "\ttry_files {path} /index.html",
-    "\tfile_server",
-    "}",
-    "",
-  ].join("\n");
-}
 
 export interface FrontendArgs {
   config: FrontendConfig;
@@ -61,8 +40,8 @@ export interface FrontendArgs {
 /**
  * The web frontend. On Vercel (staging, production): the project, its
  * variables (the API URL and sensitive secrets), a security-headers route, a
- * deployment and the custom domains. In dev: a local container serving the
- * built files with the same headers.
+ * deployment and the custom domains. In dev: a local container running the
+ * frontend image (the app's own static server).
  */
 export class Frontend extends pulumi.ComponentResource {
   public readonly url: string;
@@ -189,15 +168,19 @@ export class Frontend extends pulumi.ComponentResource {
     plainEnv: Record<string, string>,
   ): docker.Container {
     if (!args.network) throw new Error(`Frontend "${name}": container mode needs a network`);
+    // The image is the app's own static server (examples/app/frontend: it sends the security headers itself).
     const containerArgs: docker.ContainerArgs = {
       image,
-      command: ["caddy", "run", "--config", "/etc/caddy/Caddyfile", "--adapter", "caddyfile"],
-      uploads: [{ file: "/etc/caddy/Caddyfile", content: staticSiteCaddyfile() }],
-      envs: Object.entries(plainEnv).map(([k, v]) => `${k}=${v}`),
+      envs: Object.entries({ ...plainEnv, PORT: String(FRONTEND_CONTAINER_PORT) }).map(([k, v]) => `${k}=${v}`),
       networksAdvanced: [{ name: args.network }],
       ports: [{ internal: FRONTEND_CONTAINER_PORT, external: args.hostPort ?? FRONTEND_CONTAINER_PORT, ip: "127.0.0.1" }],
       healthcheck: {
-        tests: ["CMD", "wget", "-q", "-O", "/dev/null", `http://127.0.0.1:${FRONTEND_CONTAINER_PORT}/`],
+        tests: [
+          "CMD",
+          "node",
+          "-e",
+          `fetch("http://127.0.0.1:${FRONTEND_CONTAINER_PORT}/",{signal:AbortSignal.timeout(2500)}).then(r=>process.exit(r.ok?0:1),()=>process.exit(1))`,
+        ],
         interval: "10s",
         timeout: "3s",
         retries: 3,

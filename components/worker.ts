@@ -8,7 +8,7 @@ import type { ResolvedImage } from "./image";
 export type WorkerConfig = NonNullable<ParsedAppConfig["worker"]>;
 
 /** The env var that tells the worker where to write its heartbeat. */
-export const HEARTBEAT_ENV = "WORKER_HEARTBEAT_FILE";
+export const HEARTBEAT_ENV = "HEARTBEAT_FILE";
 
 /** Quotes a value for `sh -c`. */
 function shellQuote(s: string): string {

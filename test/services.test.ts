@@ -6,7 +6,6 @@ import * as pulumi from "@pulumi/pulumi";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { AppStack } from "../components/app-stack";
 import { caddyfile } from "../components/edge";
-import { staticSiteCaddyfile } from "../components/frontend";
 import { checkJobExit } from "../components/job";
 import { SECURITY_HEADERS } from "../components/security-headers";
 import { workerHealthTest } from "../components/worker";
@@ -178,7 +177,7 @@ describe("worker", () => {
     const { inputs } = masked(w);
     expect(inputs).toMatchObject({ command: ["node", "worker.js"], stopSignal: "SIGTERM", stopTimeout: 60, wait: true, restart: "unless-stopped" });
     expect(envValue(w, "MEMORY_WORKER_MAX_CONCURRENT_JOBS")).toBe("5");
-    expect(envValue(w, "WORKER_HEARTBEAT_FILE")).toBe("/tmp/worker-heartbeat");
+    expect(envValue(w, "HEARTBEAT_FILE")).toBe("/tmp/worker-heartbeat");
     expect(envValue(w, "PORT")).toBeUndefined();
     expect(w.options.dependsOn).toEqual(expect.arrayContaining([urnOf(rt, "api-1"), urnOf(rt, "api-2")]));
     // Same image as the API unless configured.
@@ -268,7 +267,7 @@ describe("frontend on Vercel", () => {
 });
 
 describe("frontend in dev", () => {
-  it("is a local container serving the built files with the security headers, on 127.0.0.1", async () => {
+  it("is a local container running the frontend image, on 127.0.0.1, told the API's URL", async () => {
     const { get } = await evaluate("dev", {
       environment: "dev",
       api: { image: "acme/api:dev", health: { path: "/health" } },
@@ -278,9 +277,8 @@ describe("frontend in dev", () => {
     expect(c.ports).toEqual([{ internal: 8080, external: 8080, ip: "127.0.0.1" }]);
     expect(c.envs).toContain("VITE_API_URL=http://localhost:3000");
     expect(envValue(get("api-1"), "CORS_ORIGIN")).toBe("http://localhost:8080");
-    const site = staticSiteCaddyfile();
-    for (const k of Object.keys(SECURITY_HEADERS)) expect(site).toContain(k);
-    expect((c.uploads as { content: string }[])[0].content).toBe(site);
+    expect(c.envs).toContain("PORT=8080");
+    expect((c.healthcheck as { tests: string[] }).tests[3]).toContain('fetch("http://127.0.0.1:8080/"');
   });
 });
 
