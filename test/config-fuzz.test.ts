@@ -4,6 +4,7 @@ import { describe, expect, it } from "vitest";
 import { AppStack } from "../components/app-stack";
 import { ConfigError, imageReference, loadConfig, type ConfigProblem } from "../config";
 import { waitForRegistrations } from "../ops/offline-runtime";
+import { PROJECT_ROOT } from "./helpers/declared-stack";
 import { mockStack } from "./helpers/pulumi";
 
 /**
@@ -109,28 +110,120 @@ function compact<T extends Record<string, unknown>>(o: T): T {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
 }
 
+const FLAGS = ["MEMORY_SYSTEM_ENABLED", "FEATURE_SEARCH", "LOG_LEVEL"];
+const USER_SECRETS = ["OPENAI_API_KEY", "STRIPE_API_KEY"];
+const GENERATED = ["JWT_SECRET", "SESSION_SECRET"];
+
+const plainEnv = fc.dictionary(fc.constantFrom(...FLAGS), fc.oneof(fc.boolean(), fc.nat(10_000), fc.constantFrom("info", "debug")), { maxKeys: 3 });
+const secretEnv = fc.subarray(USER_SECRETS);
+const httpPath = fc.constantFrom("/api/v1/health", "/api/v1/health/live", "/healthz");
+
+/** An image or (dev only) a local build of the example app. */
+function imageSource(env: Env, build: { context: string; dockerfile?: string }) {
+  return env === "dev" ? fc.oneof(pinnedImage.map((image) => ({ image })), fc.constant({ build })) : pinnedImage.map((image) => ({ image }));
+}
+
+function apiSection(env: Env) {
+  return fc
+    .tuple(
+      imageSource(env, { context: "examples/app", dockerfile: "api/Dockerfile" }),
+      fc.record(
+        {
+          port: fc.integer({ min: 1024, max: 65535 }),
+          replicas: fc.integer({ min: 1, max: 3 }),
+          memoryMb: fc.integer({ min: 64, max: 4096 }),
+          health: fc.record({ path: httpPath, readyPath: httpPath, retries: fc.integer({ min: 1, max: 10 }) }, { requiredKeys: ["path"] }),
+          domain: env === "dev" ? fc.constant(undefined) : fc.constantFrom("api.example.com", "api.staging.example.org"),
+          hostPort: env === "dev" ? fc.integer({ min: 1, max: 65535 }) : fc.constant(undefined),
+          env: plainEnv,
+          secretEnv,
+          migrations: fc.record({ command: fc.constant(["node", "api/migrate.js"]), timeoutSeconds: fc.integer({ min: 1, max: 3600 }) }, { requiredKeys: ["command"] }),
+        },
+        { requiredKeys: env === "dev" ? ["health"] : ["health", "domain"] },
+      ),
+    )
+    .map(([image, rest]) => compact({ ...image, ...rest }));
+}
+
+function workerSection(env: Env, hasApi: boolean) {
+  const image = hasApi ? fc.oneof(fc.constant({}), imageSource(env, { context: "examples/app", dockerfile: "worker/Dockerfile" })) : imageSource(env, { context: "examples/app", dockerfile: "worker/Dockerfile" });
+  return fc
+    .tuple(
+      image,
+      fc.record(
+        {
+          command: fc.constant(["node", "worker/worker.js"]),
+          replicas: fc.integer({ min: 1, max: 3 }),
+          concurrency: fc.integer({ min: 1, max: 100 }),
+          health: fc.oneof(
+            fc.record({ type: fc.constant("heartbeat"), file: fc.constantFrom("/tmp/hb", "/var/run/worker/hb"), maxAgeSeconds: fc.integer({ min: 1, max: 600 }) }, { requiredKeys: ["type"] }),
+            fc.record({ type: fc.constant("process"), pattern: fc.constantFrom("node worker", "worker.js") }),
+          ),
+          stopGracePeriodSeconds: fc.integer({ min: 1, max: 600 }),
+          env: plainEnv,
+          secretEnv,
+        },
+        { requiredKeys: ["command"] },
+      ),
+    )
+    .map(([img, rest]) => compact({ ...img, ...rest }));
+}
+
+function frontendSection(env: Env) {
+  const domains = fc.array(fc.constantFrom("app.example.com", "www.example.org"), { maxLength: 2 });
+  if (env === "dev") {
+    return fc
+      .tuple(imageSource(env, { context: "examples/app/frontend" }), fc.record({ domains, hostPort: fc.integer({ min: 1, max: 65535 }), env: plainEnv }, { requiredKeys: [] }))
+      .map(([img, rest]) => compact({ ...img, ...rest }));
+  }
+  return fc.record(
+    {
+      domains,
+      vercel: fc.record({ projectName: fc.constantFrom("web", "acme-web-staging"), gitRepository: fc.constant({ repo: "acme/web" }), outputDirectory: fc.constantFrom("build", "dist") }, { requiredKeys: ["projectName", "gitRepository"] }),
+      secretEnv: fc.subarray(["SENTRY_AUTH_TOKEN"]),
+    },
+    { requiredKeys: ["vercel"] },
+  );
+}
+
+/** The secure keys a generated config needs, each with a value. */
+function neededSecrets(config: Record<string, unknown>): Record<string, string> {
+  const secrets: Record<string, string> = {};
+  for (const [section, fallback] of [["postgres", "postgresUrl"], ["redis", "redisUrl"]] as const) {
+    const s = config[section] as { mode?: string; urlSecret?: string } | undefined;
+    if (s?.mode === "external") secrets[s.urlSecret ?? fallback] = `${section}://u:p@${section}.example.com/0`;
+  }
+  for (const section of ["api", "worker", "frontend"]) {
+    for (const name of (config[section] as { secretEnv?: string[] } | undefined)?.secretEnv ?? []) secrets[name] = "a-secret-value";
+  }
+  if ((config.frontend as { vercel?: unknown } | undefined)?.vercel) secrets.vercelApiToken = "a-vercel-token";
+  return secrets;
+}
+
 const validCase: fc.Arbitrary<Case & { environment: Env }> = fc
   .constantFrom<Env>("dev", "staging", "production")
   .chain((environment) =>
-    fc.record(
-      {
-        environment: fc.constant(environment),
-        docker: dockerSection,
-        postgres: postgresSection(environment).map(compact),
-        redis: redisSection(environment).map(compact),
-      },
-      { requiredKeys: ["environment"] },
-    ),
-  )
-  .map((settings) => {
-    const config: Record<string, unknown> = compact(settings);
-    const secrets: Record<string, string> = {};
-    for (const [section, fallback] of [["postgres", "postgresUrl"], ["redis", "redisUrl"]] as const) {
-      const s = config[section] as { mode?: string; urlSecret?: string } | undefined;
-      if (s?.mode === "external") secrets[s.urlSecret ?? fallback] = `${section}://u:p@${section}.example.com/0`;
-    }
-    return { config, secrets, environment: settings.environment as Env };
-  });
+    fc
+      .record(
+        {
+          docker: dockerSection,
+          postgres: postgresSection(environment).map(compact),
+          redis: redisSection(environment).map(compact),
+          generatedSecrets: fc.subarray(GENERATED),
+          api: apiSection(environment),
+          frontend: frontendSection(environment),
+        },
+        { requiredKeys: [] },
+      )
+      .chain((settings) =>
+        fc.option(workerSection(environment, settings.api !== undefined), { nil: undefined }).map((worker) => {
+          // Outside dev an API needs the edge proxy; in dev the edge is an error.
+          const edge = settings.api && environment !== "dev" ? { acmeEmail: "ops@example.com" } : undefined;
+          return compact({ environment, ...settings, worker, edge }) as Record<string, unknown>;
+        }),
+      )
+      .map((config) => ({ config, secrets: neededSecrets(config), environment })),
+  );
 
 // --- broken configs --------------------------------------------------------
 
@@ -179,9 +272,13 @@ function setAt(config: Record<string, unknown>, path: string[], value: unknown):
 
 const dotted = (path: string[]) => path.join(".");
 
+/** Maps whose keys are the user's (env names, build args): not settings with a fixed set of keys and types. */
+const FREE_FORM = new Set(["env", "args"]);
+const inFreeForm = (p: string[]) => p.slice(0, -1).some((k) => FREE_FORM.has(k));
+
 const wrongType = validCase.chain(({ config, secrets }) =>
   fc
-    .constantFrom(...paths(config))
+    .constantFrom(...paths(config).filter((p) => !inFreeForm(p)))
     .chain((p) => {
       const current = p.reduce<unknown>((o, k) => (o as Record<string, unknown>)[k], config);
       return wrongTypeFor(current).map((value) => ({ kind: "wrong type", config: setAt(config, p, value), secrets, expect: dotted(p) }));
@@ -191,7 +288,7 @@ const wrongType = validCase.chain(({ config, secrets }) =>
 const unknownKey = validCase.chain(({ config, secrets }) => {
   const objects = [[], ...paths(config).filter((p) => {
     const v = p.reduce<unknown>((o, k) => (o as Record<string, unknown>)[k], config);
-    return v !== null && typeof v === "object" && !Array.isArray(v);
+    return v !== null && typeof v === "object" && !Array.isArray(v) && !FREE_FORM.has(p[p.length - 1]) && !inFreeForm(p);
   })];
   return fc.tuple(fc.constantFrom(...objects), unknownKeyName, fc.jsonValue({ maxDepth: 1 })).map(([at, key, value]) => ({
     kind: "unknown key",
@@ -203,14 +300,19 @@ const unknownKey = validCase.chain(({ config, secrets }) => {
 
 /** Keys that name Object.prototype members: an unknown setting like any other, never a prototype swap. */
 const prototypeKey = validCase.chain(({ config, secrets }) => {
-  const objects = [[], ...["docker", "postgres", "redis"].filter((s) => config[s]).map((s) => [s])];
+  const objects = [[], ...["docker", "postgres", "redis", "api", "worker", "frontend"].filter((s) => config[s]).map((s) => [s])];
   return fc
     .tuple(fc.constantFrom(...objects), fc.constantFrom("__proto__", "constructor", "prototype", "toString", "valueOf"), fc.jsonValue({ maxDepth: 1 }))
     .map(([at, key, value]) => ({ kind: "prototype-named key", config: setAt(config, [...at, key], value), secrets, expect: dotted([...at, key]) }));
 });
 
 const missingKey = validCase.chain(({ config, secrets }) => {
-  const required = [["environment"], ...["postgres", "redis", "docker"].filter((s) => config[s] && s !== "docker").map((s) => [s, "mode"])];
+  const required = [
+    ["environment"],
+    ...["postgres", "redis"].filter((s) => config[s]).map((s) => [s, "mode"]),
+    ...(config.api ? [["api", "health"]] : []),
+    ...(config.worker ? [["worker", "command"]] : []),
+  ];
   return fc.constantFrom(...required).map((p) => {
     const copy = structuredClone(config);
     if (p.length === 1) delete copy[p[0]];
@@ -269,7 +371,7 @@ const badImage = fc
 
 const environmentRule = fc
   .tuple(validCase, storeSection, fc.constantFrom("unpinned image", "unprotected volume", "host port", "maxmemory"))
-  .chain(([{ config, secrets, environment }, section, rule]) => {
+  .chain(([{ config, secrets, environment }, section, rule]): fc.Arbitrary<BrokenCase> => {
     const set = (env: Env, key: string, value: unknown, s = section) => {
       const broken = withContainerSetting({ ...config, environment: env }, s, key, value);
       return { config: broken, secrets: secretsFor(broken, secrets) };
@@ -319,8 +421,46 @@ const foreignNamespace = fc
   .tuple(validCase, fc.stringMatching(/^[a-z][a-z0-9-]{0,8}$/).filter((ns) => ns !== "appstack" && ns !== "pulumi"), fc.constantFrom("host", "region", "token"))
   .map(([{ config, secrets }, ns, key]) => ({ kind: "foreign namespace", config: { ...config, [`${ns}:${key}`]: "x" }, secrets, expect: `${ns}:${key}` }));
 
+/** The service rules: what issue 3 names as bad input, and the wiring rules. */
+const serviceRule = fc
+  .tuple(validCase, fc.constantFrom("worker without command", "api without health path", "secretEnv not set", "frontend domain not a hostname", "wired env name", "build outside dev", "unpinned api image"))
+  .chain(([{ config, environment }, rule]): fc.Arbitrary<BrokenCase> => {
+    const api = { image: "ghcr.io/acme/api:1.2.3", health: { path: "/health" }, ...(environment === "dev" ? {} : { domain: "api.example.com" }) };
+    const base = { ...config, api, ...(environment === "dev" ? {} : { edge: { acmeEmail: "ops@example.com" } }) };
+    const withSecrets = (kind: string, c: Record<string, unknown>, expect: string, omit?: string): BrokenCase => {
+      const needed = neededSecrets(c);
+      if (omit) delete needed[omit];
+      return { kind, config: c, secrets: needed, expect };
+    };
+    const broken = (kind: string, c: Record<string, unknown>, expect: string, omit?: string) => fc.constant(withSecrets(kind, c, expect, omit));
+    switch (rule) {
+      case "worker without command":
+        return broken(rule, { ...base, worker: { replicas: 1 } }, "worker.command");
+      case "api without health path":
+        return broken(rule, { ...base, api: { ...api, health: {} } }, "api.health.path");
+      case "secretEnv not set":
+        return broken(rule, { ...base, api: { ...api, secretEnv: ["OPENAI_API_KEY"] } }, "OPENAI_API_KEY", "OPENAI_API_KEY");
+      case "frontend domain not a hostname":
+        return fc.constantFrom("https://app.example.com", "app.example.com:443", "App.Example.com", "localhost", "a b.com").map((d) =>
+          withSecrets(rule, {
+            ...base,
+            frontend: environment === "dev" ? { image: "web:1.0", domains: [d] } : { domains: [d], vercel: { projectName: "web", gitRepository: { repo: "acme/web" } } },
+          }, "frontend.domains"),
+        );
+      case "wired env name":
+        return fc.constantFrom("PORT", "DATABASE_URL", "REDIS_URL", "CORS_ORIGIN", "NODE_ENV").map((name) =>
+          withSecrets(rule, { ...base, api: { ...api, env: { [name]: "x" } } }, `api.env.${name}`),
+        );
+      case "build outside dev":
+        return broken(rule, { ...base, environment: "staging", edge: { acmeEmail: "ops@example.com" }, api: { ...api, image: undefined, domain: "api.example.com", build: { context: "examples/app" } } }, "api.build");
+      default:
+        return broken(rule, { ...base, environment: "production", edge: { acmeEmail: "ops@example.com" }, api: { ...api, image: "ghcr.io/acme/api:latest", domain: "api.example.com" } }, "api.image");
+    }
+  })
+  .map((c) => ({ ...c, config: JSON.parse(JSON.stringify(c.config)) as Record<string, unknown> }));
+
 const brokenCase: fc.Arbitrary<BrokenCase> = fc.oneof(
-  wrongType, unknownKey, prototypeKey, missingKey, outOfRange, badImage, environmentRule, secretRule, foreignNamespace,
+  wrongType, unknownKey, prototypeKey, missingKey, outOfRange, badImage, environmentRule, secretRule, foreignNamespace, serviceRule,
 );
 
 // --- checks ----------------------------------------------------------------
@@ -328,7 +468,7 @@ const brokenCase: fc.Arbitrary<BrokenCase> = fc.oneof(
 /** The problem is reported at the broken key, or at the section that holds it, or below it. */
 function reportedAt(problems: ConfigProblem[], expected: string): boolean {
   const full = expected.includes(":") ? expected : `appstack:${expected}`;
-  return problems.some((p) => p.key === full || full.startsWith(`${p.key}.`) || p.key.startsWith(`${full}.`));
+  return problems.some((p) => p.key === full || full.startsWith(`${p.key}.`) || p.key.startsWith(`${full}.`) || p.key.startsWith(`${full}[`));
 }
 
 async function loadBroken(c: BrokenCase, program: boolean): Promise<void> {
@@ -338,7 +478,7 @@ async function loadBroken(c: BrokenCase, program: boolean): Promise<void> {
   let error: unknown;
   try {
     const config = loadConfig(new pulumi.Config("appstack"));
-    if (program) new AppStack("appstack", { config });
+    if (program) new AppStack("appstack", { config, root: PROJECT_ROOT });
   } catch (err) {
     error = err;
   }
@@ -376,7 +516,7 @@ describe("config fuzzing (fast-check)", () => {
     console.log(`config fuzz: ${runs} broken configs, each a ConfigError with its key, none registered a resource`);
     console.log(`config fuzz: by kind: ${[...kinds].map(([k, n]) => `${k} ${n}`).join(", ")}`);
     expect(runs).toBeGreaterThanOrEqual(1000);
-    expect(kinds.size).toBe(15);
+    expect(kinds.size).toBe(22);
   });
 
   it("every generated valid config loads", async () => {
@@ -401,7 +541,7 @@ describe("config fuzzing (fast-check)", () => {
     await fc.assert(
       fc.asyncProperty(validCase, async ({ config, secrets, environment }) => {
         const rt = await mockStack(environment, config, secrets);
-        const app = new AppStack("appstack", { config: loadConfig(new pulumi.Config("appstack")) });
+        const app = new AppStack("appstack", { config: loadConfig(new pulumi.Config("appstack")), root: PROJECT_ROOT });
         await waitForRegistrations();
         expect(app.outputs.environment).toBe(environment);
         expect(rt.resources.map((r) => r.name)).toContain("appstack");
