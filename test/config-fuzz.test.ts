@@ -17,7 +17,7 @@ import { mockStack } from "./helpers/pulumi";
 
 const INVALID_RUNS = 1200;
 const VALID_RUNS = 300;
-const PROGRAM_SAMPLE = 25;
+const PROGRAM_SAMPLE = 15;
 
 type Env = "dev" | "staging" | "production";
 /** A stack's settings: keys without a namespace are `appstack:` keys. Secrets are secure keys. */
