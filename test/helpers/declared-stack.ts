@@ -148,9 +148,15 @@ export async function childMain(): Promise<void> {
 
   for (const key of sc.secretKeys) {
     if (sc.config[key] === SECURE_PLACEHOLDER) {
-      const value = request.secure?.[key] ?? canary(key);
+      if (request.secure?.[key] !== undefined) {
+        sc.config[key] = request.secure[key];
+        secrets.push({ source: `config ${key}`, value: sc.config[key] });
+        continue;
+      }
+      // A connection URL must parse: the canary is its password.
+      const value = canary(key);
       secrets.push({ source: `config ${key}`, value });
-      sc.config[key] = value;
+      sc.config[key] = /url$/i.test(key) ? `${/redis/i.test(key) ? "redis" : "postgresql"}://canary:${value}@store.example.com:6000/app` : value;
       continue;
     }
     // Secure values nested in an object: each placeholder gets its own canary (JSON-safe: letters and digits).
