@@ -17,7 +17,16 @@ export interface StackConfig {
   config: Record<string, string>;
   /** Keys whose value is `{ secure: ... }` in the file. */
   secretKeys: string[];
+  /** Secret keys still holding the repository's placeholder. */
+  placeholderKeys: string[];
 }
+
+/**
+ * The `secure:` value the repository's own stack files carry where a real
+ * secret must be set before the first deploy. It is no ciphertext: Pulumi
+ * cannot decrypt it, so a deploy with it fails; validate says so first.
+ */
+export const REPOSITORY_PLACEHOLDER = "v1:YXBwc3RhY2stcGxhY2Vob2xkZXI=:cmVwbGFjZSB3aXRoIHB1bHVtaSBjb25maWcgc2V0IC0tc2VjcmV0";
 
 /**
  * Stands in for every secure value: plan never decrypts anything. URL-shaped,
@@ -92,13 +101,15 @@ export function readStackConfig(file: string, stack: string, project: string): S
   }
   const config: Record<string, string> = {};
   const secretKeys: string[] = [];
+  const placeholderKeys: string[] = [];
   for (const [key, value] of Object.entries(raw as Record<string, unknown>)) {
     const fullKey = key.includes(":") ? key : `${project}:${key}`;
+    if (JSON.stringify(value).includes(REPOSITORY_PLACEHOLDER)) placeholderKeys.push(fullKey);
     const { value: replaced, secret } = replaceSecure(value);
     if (secret) secretKeys.push(fullKey);
     config[fullKey] = typeof replaced === "string" ? replaced : JSON.stringify(replaced);
   }
-  return { stack, file, config, secretKeys };
+  return { stack, file, config, secretKeys, placeholderKeys };
 }
 
 function isSecure(v: unknown): boolean {

@@ -11,7 +11,12 @@ export async function validateStack(opts: { root: string; stack?: string; stackF
   try {
     const cfg = loadConfig(new pulumi.Config(project));
     const secrets = Object.keys(cfg.secrets).length;
-    return `Stack "${sc.stack}" (${sc.file}): configuration is valid. environment=${cfg.environment}, ${secrets} secret${secrets === 1 ? "" : "s"}.`;
+    const lines = [`Stack "${sc.stack}" (${sc.file}): configuration is valid. environment=${cfg.environment}, ${secrets} secret${secrets === 1 ? "" : "s"}.`];
+    for (const key of sc.placeholderKeys) {
+      const name = key.slice(key.indexOf(":") + 1);
+      lines.push(`  not yet deployable: ${key} holds the repository's placeholder; set it: pulumi config set -s ${sc.stack} --secret ${name} <value>`);
+    }
+    return lines.join("\n");
   } catch (err) {
     const e = err as Error;
     if (e?.name === "ConfigError") throw new UserError(e.message, EXIT.invalidConfig);
