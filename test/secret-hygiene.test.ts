@@ -60,6 +60,7 @@ describe("secret hygiene: stack files", () => {
         "appstack:vercelApiToken": { secure: "v1:abc" },
         "appstack:api": { env: { DB_PASSWORD: "hunter2", FEATURE: true }, secretEnv: ["OPENAI_API_KEY"] },
         "appstack:postgres": { mode: "external", urlSecret: "postgresUrl" },
+        // secretlint-disable-next-line @secretlint/secretlint-rule-database-connection-string -- a made-up credential the detector must find
         "appstack:notes": "see postgresql://admin:s3cret@db.example.com/app",
         "appstack:redis": { urlSecret: "redis://u:p@h" },
       }),
