@@ -2,6 +2,7 @@ import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import { imageVersion, type Environment, type PostgresConfig } from "../config";
+import { createDataVolume, externalEndpoint } from "./data-store";
 import {
   applyTransform,
   DATA_STORE_HEALTH,
@@ -58,17 +59,17 @@ export class Postgres extends pulumi.ComponentResource {
 
     if (cfg.mode === "external") {
       if (!args.externalUrl) throw new Error(`Postgres "${name}": external mode needs externalUrl`);
-      const parts = args.externalUrl.apply(parseUrl);
-      this.url = pulumi.secret(args.externalUrl);
-      this.host = parts.apply((p) => p.host);
-      this.port = parts.apply((p) => p.port);
-      this.database = parts.apply((p) => p.database);
+      const ext = externalEndpoint(args.externalUrl, { defaultPort: POSTGRES_PORT, configKey: cfg.urlSecret, example: "postgresql://user:password@host:5432/db" });
+      this.url = ext.url;
+      this.host = ext.host;
+      this.port = ext.port;
+      this.database = ext.path;
     } else {
       if (!args.network) throw new Error(`Postgres "${name}": container mode needs a network`);
       const protect = cfg.protectVolume ?? args.environment === "production";
       const image = this.pullImage(name, cfg.image);
       const password = this.createPassword(name);
-      this.volume = this.createVolume(name, args, protect);
+      this.volume = createDataVolume(this, name, args.stack, protect, args.transform?.volume);
       this.container = this.createContainer(name, args, cfg, image, password, this.volume);
       this.host = pulumi.output(POSTGRES_ALIAS);
       this.port = pulumi.output(POSTGRES_PORT);
@@ -92,18 +93,6 @@ export class Postgres extends pulumi.ComponentResource {
       { length: 32, special: true, overrideSpecial: POSTGRES_PASSWORD_SPECIALS, minLower: 2, minUpper: 2, minNumeric: 2 },
       { parent: this },
     );
-  }
-
-  private createVolume(name: string, args: PostgresArgs, protect: boolean): docker.Volume {
-    const volumeArgs: docker.VolumeArgs = {
-      name: `appstack-${args.stack}-${name}-data`,
-      labels: serviceLabels({ stack: args.stack, service: name, version: "data" }),
-    };
-    return new docker.Volume(`${name}-data`, applyTransform(volumeArgs, args.transform?.volume), {
-      parent: this,
-      protect,
-      retainOnDelete: protect,
-    });
   }
 
   private createContainer(
@@ -149,15 +138,4 @@ export class Postgres extends pulumi.ComponentResource {
       additionalSecretOutputs: ["envs"],
     });
   }
-}
-
-function parseUrl(raw: string): { host: string; port: number; database: string } {
-  let u: URL;
-  try {
-    u = new URL(raw);
-  } catch {
-    // Never echo the value: it holds the password.
-    throw new pulumi.RunError("appstack:postgresUrl is not a URL; expected postgresql://user:password@host:5432/db");
-  }
-  return { host: u.hostname, port: Number(u.port || POSTGRES_PORT), database: decodeURIComponent(u.pathname.slice(1)) };
 }

@@ -2,6 +2,7 @@ import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import { imageVersion, type Environment, type RedisConfig } from "../config";
+import { createDataVolume, externalEndpoint } from "./data-store";
 import {
   applyTransform,
   DATA_STORE_HEALTH,
@@ -71,17 +72,17 @@ export class Redis extends pulumi.ComponentResource {
 
     if (cfg.mode === "external") {
       if (!args.externalUrl) throw new Error(`Redis "${name}": external mode needs externalUrl`);
-      const parts = args.externalUrl.apply(parseUrl);
-      this.url = pulumi.secret(args.externalUrl);
-      this.host = parts.apply((p) => p.host);
-      this.port = parts.apply((p) => p.port);
+      const ext = externalEndpoint(args.externalUrl, { defaultPort: REDIS_PORT, configKey: cfg.urlSecret, example: "redis://user:password@host:6379 or rediss://..." });
+      this.url = ext.url;
+      this.host = ext.host;
+      this.port = ext.port;
     } else {
       if (!args.network) throw new Error(`Redis "${name}": container mode needs a network`);
       const protect = cfg.protectVolume ?? args.environment === "production";
       const image = new docker.RemoteImage(`${name}-image`, { name: cfg.image, keepLocally: true }, { parent: this });
       // Letters and digits only: the value goes into a redis.conf line unquoted.
       const password = new random.RandomPassword(`${name}-password`, { length: 40, special: false }, { parent: this });
-      this.volume = this.createVolume(name, args, protect);
+      this.volume = createDataVolume(this, name, args.stack, protect, args.transform?.volume);
       this.container = this.createContainer(name, args, cfg, image, password, this.volume);
       this.host = pulumi.output(REDIS_ALIAS);
       this.port = pulumi.output(REDIS_PORT);
@@ -89,18 +90,6 @@ export class Redis extends pulumi.ComponentResource {
     }
 
     this.registerOutputs({ url: this.url, host: this.host, port: this.port });
-  }
-
-  private createVolume(name: string, args: RedisArgs, protect: boolean): docker.Volume {
-    const volumeArgs: docker.VolumeArgs = {
-      name: `appstack-${args.stack}-${name}-data`,
-      labels: serviceLabels({ stack: args.stack, service: name, version: "data" }),
-    };
-    return new docker.Volume(`${name}-data`, applyTransform(volumeArgs, args.transform?.volume), {
-      parent: this,
-      protect,
-      retainOnDelete: protect,
-    });
   }
 
   private createContainer(
@@ -139,14 +128,5 @@ export class Redis extends pulumi.ComponentResource {
       deleteBeforeReplace: true,
       additionalSecretOutputs: ["envs"],
     });
-  }
-}
-
-function parseUrl(raw: string): { host: string; port: number } {
-  try {
-    const u = new URL(raw);
-    return { host: u.hostname, port: Number(u.port || REDIS_PORT) };
-  } catch {
-    throw new pulumi.RunError("appstack:redisUrl is not a URL; expected redis://user:password@host:6379 or rediss://...");
   }
 }
