@@ -5,7 +5,7 @@ import { parse, stringify } from "yaml";
 import { beforeAll, describe, expect, it } from "vitest";
 import { renderPlanMarkdown } from "../ops/plan";
 import { listStacks } from "../ops/stack-files";
-import { evaluateStack, PROJECT_ROOT, type Declared } from "./helpers/declared-stack";
+import { evaluateStack, PROJECT_ROOT, SETUP_TIMEOUT_MS, type Declared } from "./helpers/declared-stack";
 
 /**
  * Secret hygiene, proven on every stack file: stack files hold no secret in
@@ -124,7 +124,7 @@ beforeAll(async () => {
       names.slice(i, i + 2).map(async (stackFile) => evaluations.set(stackFile, await evaluateStack({ stackFile, values: "canary" }))),
     );
   }
-}, 120_000);
+}, SETUP_TIMEOUT_MS);
 
 describe("secret hygiene: no secret value escapes", () => {
   it("the Vercel check sees a real one: the frontend's secret goes to a sensitive variable", () => {

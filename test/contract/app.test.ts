@@ -4,7 +4,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import Redis from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { containerEnv, evaluateStack, PROJECT_ROOT, resource, type Declared } from "../helpers/declared-stack";
+import { containerEnv, evaluateStack, PROJECT_ROOT, resource, SETUP_TIMEOUT_MS, type Declared } from "../helpers/declared-stack";
 import {
   dockerfileHealthcheck,
   freePort,
@@ -134,7 +134,7 @@ beforeAll(async () => {
   expect(migrate.code, migrate.stdout + migrate.stderr).toBe(0);
   api = startNodeService("api/server.js", apiEnv, APP);
   await waitUntil("the API to listen", async () => (await get(apiPort, "/api/v1/health/live").catch(() => ({ status: 0 }))).status === 200);
-});
+}, SETUP_TIMEOUT_MS);
 
 afterAll(async () => {
   await Promise.allSettled([api?.stop("SIGKILL"), worker?.stop("SIGKILL"), frontend?.stop("SIGKILL")]);
