@@ -3,12 +3,13 @@ import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import { apiHostPort, frontendMode, publicUrls, releaseOf, type AppConfig } from "../config";
 import { Api } from "./api";
+import { PostgresBackup } from "./backup";
 import { serviceLabels } from "./container-defaults";
 import { Edge } from "./edge";
 import { pickSecrets, type ServiceEnv } from "./env";
 import { Frontend } from "./frontend";
 import { resolveImage, type ResolvedImage } from "./image";
-import { Postgres } from "./postgres";
+import { Postgres, POSTGRES_ALIAS, POSTGRES_PORT } from "./postgres";
 import { Redis } from "./redis";
 import { Worker } from "./worker";
 
@@ -38,7 +39,7 @@ export interface AppStackOutputs {
 
 /**
  * The whole application for one stack, in the order
- * data stores healthy -> migrations succeeded -> API healthy -> worker -> edge -> frontend.
+ * data stores healthy -> backup -> migrations succeeded -> API healthy -> worker -> edge -> frontend.
  * The API's CORS origin is the frontend's URL and the frontend's API URL is
  * the API's: both come from `publicUrls(config)`.
  */
@@ -46,6 +47,8 @@ export class AppStack extends pulumi.ComponentResource {
   public readonly network?: docker.Network;
   public readonly postgres: Postgres;
   public readonly redis: Redis;
+  /** The pre-deploy dump (Postgres in container mode, with an API). */
+  public readonly backup?: PostgresBackup;
   public readonly api?: Api;
   public readonly worker?: Worker;
   public readonly edge?: Edge;
@@ -98,6 +101,7 @@ export class AppStack extends pulumi.ComponentResource {
       const apiCfg = cfg.api;
       apiImage = resolveImage("api", apiCfg, { stack: cfg.stack, service: "api", root: args.root, parent: this });
       const cors: Record<string, string> = urls.frontend ? { CORS_ORIGIN: urls.frontend, FRONTEND_URL: urls.frontend } : {};
+      this.backup = this.createBackup(cfg, release, network, apiImage.reference, dataStores, childOpts);
       this.api = new Api(
         "api",
         {
@@ -111,7 +115,8 @@ export class AppStack extends pulumi.ComponentResource {
             secret: { ...pickSecrets(apiCfg.secretEnv, cfg.secrets), ...sharedSecrets },
           },
           hostPort: apiHostPort(cfg),
-          dependsOn: dataStores,
+          // data stores healthy -> backup succeeded -> migrations -> API
+          dependsOn: this.backup ? [...dataStores, this.backup.completed] : dataStores,
         },
         childOpts,
       );
@@ -212,6 +217,39 @@ export class AppStack extends pulumi.ComponentResource {
       out[env] = new random.RandomPassword(`${name}-secret-${slug}`, { length: 64, special: false }, { parent: this }).result;
     }
     return out;
+  }
+
+  /** Dumps the database before anything that could change its schema: a new API image or migrations command. */
+  private createBackup(
+    cfg: AppConfig,
+    release: string,
+    network: pulumi.Input<string>,
+    apiImage: string,
+    dataStores: docker.Container[],
+    opts: pulumi.ComponentResourceOptions,
+  ): PostgresBackup | undefined {
+    const pg = cfg.postgres;
+    if (pg.mode !== "container" || !this.postgres.container) return undefined;
+    return new PostgresBackup(
+      "backup",
+      {
+        stack: cfg.stack,
+        release,
+        triggers: { API_IMAGE: apiImage, MIGRATIONS: JSON.stringify(cfg.api?.migrations?.command ?? []) },
+        image: this.postgres.container.image,
+        imageReference: pg.image,
+        network,
+        host: POSTGRES_ALIAS,
+        port: POSTGRES_PORT,
+        user: pg.user,
+        database: pg.database,
+        password: this.postgres.url.apply((u) => decodeURIComponent(new URL(u).password)),
+        // The data volume's rule: backups are kept as long as the data is.
+        protect: pg.protectVolume ?? cfg.environment === "production",
+        dependsOn: dataStores,
+      },
+      opts,
+    );
   }
 
   private createNetwork(name: string, cfg: AppConfig, provider: docker.Provider): docker.Network {

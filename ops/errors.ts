@@ -21,4 +21,18 @@ export const EXIT = {
   usage: 2,
   /** The program failed while it was evaluated. */
   programError: 3,
+  /** A service failed its health probe (status, the deploy's smoke check). */
+  unhealthy: 4,
+  /** The engine reported a failed update or preview. */
+  updateFailed: 5,
+  /** Another update still held the stack's lock when --lock-timeout ran out. */
+  locked: 6,
+  /** Something the command needs is missing: the Pulumi CLI, git, docker, a passphrase, a clean tree, a commit. */
+  prerequisite: 7,
+  /** Rollback has nothing to go back to: no earlier successful update, or the target is the current version. */
+  noRollbackTarget: 8,
+  /** `drift`: the refresh preview found resources that changed outside Pulumi. */
+  drift: 9,
+  /** The policy pack found a mandatory violation: the stack is not ready to deploy. */
+  policy: 10,
 } as const;

@@ -11,13 +11,13 @@ export interface CliResult {
 }
 
 /** Runs an ops command as a user would (`npm run <cmd> -- ...` runs exactly this), in its own process. */
-export function runOps(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; root?: string } = {}): CliResult {
+export function runOps(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; root?: string; timeout?: number } = {}): CliResult {
   const root = opts.root ?? ROOT;
   const r = spawnSync(process.execPath, [path.join(root, "ops/run.js"), ...args], {
     cwd: opts.cwd ?? root,
     env: { ...process.env, ...opts.env },
     encoding: "utf8",
-    timeout: 60_000,
+    timeout: opts.timeout ?? 60_000,
   });
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }

@@ -1,0 +1,169 @@
+import {
+  ConcurrentUpdateError,
+  LocalWorkspace,
+  PulumiCommand,
+  StackNotFoundError,
+  type ConfigMap,
+  type Deployment,
+  type OpMap,
+  type OutputMap,
+  type Stack,
+  type UpdateSummary,
+} from "@pulumi/pulumi/automation";
+import { EXIT, UserError } from "./errors";
+
+/**
+ * Every call the ops commands make to the Pulumi CLI goes through this
+ * module, on the Automation API (`@pulumi/pulumi/automation`). The deploy,
+ * rollback, status and drift logic take an `Automation`, so tests drive them
+ * with a fake that implements these interfaces.
+ */
+
+/** One stack in one working directory (the checkout, or a rollback's worktree). */
+export interface StackHandle {
+  readonly name: string;
+  /** The user and backend URL operations run as (`pulumi whoami`). */
+  whoAmI(): Promise<{ user: string; url?: string }>;
+  /** The state as the backend stores it: secrets stay `ciphertext`. */
+  exportState(): Promise<Deployment>;
+  /** Every recorded operation, secret config values left out (never decrypted). */
+  history(): Promise<UpdateSummary[]>;
+  /** Stack outputs. Secret ones are decrypted in memory: print only what is known not to be secret. */
+  outputs(): Promise<OutputMap>;
+  /** Plain (non-secret) config values, written to this workspace's stack file. */
+  setAllConfig(config: ConfigMap): Promise<void>;
+  preview(opts: { onOutput(out: string): void }): Promise<{ changeSummary: OpMap }>;
+  up(opts: { onOutput(out: string): void; message: string }): Promise<{ outputs: OutputMap; summary: UpdateSummary }>;
+  /** `refresh --preview-only`: what a refresh would change, state untouched. */
+  previewRefresh(opts: { onOutput(out: string): void }): Promise<{ changeSummary: OpMap }>;
+}
+
+export interface OpenStackOptions {
+  stackName: string;
+  /** Where Pulumi.yaml and Pulumi.<stack>.yaml are read from; git metadata of the update comes from here too. */
+  workDir: string;
+  /** Create the stack in the backend when it does not exist yet. */
+  create?: boolean;
+  /** Extra environment for the CLI (backend URL, passphrase); never argv. */
+  envVars?: Record<string, string>;
+}
+
+export interface Automation {
+  /** The Pulumi CLI's version; a UserError that says how to install it when there is none. */
+  cliVersion(): Promise<string>;
+  openStack(opts: OpenStackOptions): Promise<StackHandle>;
+}
+
+export const INSTALL_PULUMI =
+  "Install the Pulumi CLI (https://www.pulumi.com/docs/iac/download-install/): on Linux or macOS " +
+  "`curl -fsSL https://get.pulumi.com | sh` or `brew install pulumi/tap/pulumi`, then open a new shell and check `pulumi version`.";
+
+/** The SDK raises this when another update holds the stack's lock (Pulumi Cloud's 409, or a DIY backend's lock file). */
+export function isConcurrentUpdate(err: unknown): boolean {
+  return err instanceof ConcurrentUpdateError || (err as Error | undefined)?.name === "ConcurrentUpdateError";
+}
+
+/** The CLI's stderr of a failed Automation API command, or the error's message. */
+export function commandErrorText(err: unknown): string {
+  const result = (err as { commandResult?: { stderr?: string; stdout?: string } } | undefined)?.commandResult;
+  const text = result?.stderr?.trim() || (err as Error | undefined)?.message || String(err);
+  return text.trim();
+}
+
+/** Runs an Automation API call; a CLI failure becomes a UserError that says what was being done, with the CLI's own message. */
+export async function step<T>(what: string, op: () => Promise<T>, exitCode: number = EXIT.updateFailed): Promise<T> {
+  try {
+    return await op();
+  } catch (err) {
+    if (err instanceof UserError || isConcurrentUpdate(err)) throw err;
+    throw new UserError(`${what} failed:\n${commandErrorText(err)}`, exitCode);
+  }
+}
+
+function isMissingCli(err: unknown): boolean {
+  const result = (err as { commandResult?: { err?: { code?: string }; stderr?: string } } | undefined)?.commandResult;
+  return result?.err?.code === "ENOENT" || /\bENOENT\b/.test(result?.stderr ?? "");
+}
+
+/** The real implementation: LocalWorkspace over the `pulumi` on PATH. */
+export function localAutomation(): Automation {
+  let command: Promise<PulumiCommand> | undefined;
+  const pulumiCommand = () => (command ??= getCommand());
+
+  return {
+    async cliVersion() {
+      const cmd = await pulumiCommand();
+      return cmd.version?.toString() ?? "unknown";
+    },
+    async openStack(opts) {
+      const cmd = await pulumiCommand();
+      const args = { stackName: opts.stackName, workDir: opts.workDir };
+      const wsOpts = { pulumiCommand: cmd, envVars: opts.envVars };
+      let stack: Stack;
+      try {
+        stack = opts.create ? await LocalWorkspace.createOrSelectStack(args, wsOpts) : await LocalWorkspace.selectStack(args, wsOpts);
+      } catch (err) {
+        if (err instanceof StackNotFoundError || (err as Error)?.name === "StackNotFoundError") {
+          throw new UserError(
+            `Stack "${opts.stackName}" does not exist in the backend this checkout uses ` +
+              `(PULUMI_BACKEND_URL, else backend.url in Pulumi.yaml).\n` +
+              `Create it with: pulumi stack init ${opts.stackName}   (or log in to the right backend: pulumi login <url>)`,
+            EXIT.usage,
+          );
+        }
+        throw new UserError(`Could not select stack "${opts.stackName}":\n${commandErrorText(err)}`, EXIT.prerequisite);
+      }
+      return wrapStack(stack);
+    },
+  };
+}
+
+async function getCommand(): Promise<PulumiCommand> {
+  try {
+    return await PulumiCommand.get();
+  } catch (err) {
+    if (isMissingCli(err)) throw new UserError(`No Pulumi CLI on PATH.\n${INSTALL_PULUMI}`, EXIT.prerequisite);
+    throw new UserError(`The Pulumi CLI on PATH cannot be used: ${commandErrorText(err)}\n${INSTALL_PULUMI}`, EXIT.prerequisite);
+  }
+}
+
+/**
+ * `Stack.exportStack()` runs `pulumi stack export --show-secrets`, which
+ * writes every secret in plain text. A backup must not, so this runs the
+ * same export without that flag, through the workspace's own command runner
+ * (same CLI, working directory and environment as every other call here).
+ * The runner is private in the SDK's typings; if a future SDK drops it, fail
+ * rather than fall back to the plaintext export.
+ */
+export async function exportEncrypted(stack: Stack): Promise<Deployment> {
+  const ws = stack.workspace as unknown as { runPulumiCmd?: (args: string[]) => Promise<{ stdout: string }> };
+  if (typeof ws.runPulumiCmd !== "function") {
+    throw new Error("@pulumi/pulumi's LocalWorkspace no longer has runPulumiCmd; appstack cannot export state without --show-secrets");
+  }
+  const result = await ws.runPulumiCmd.call(stack.workspace, ["stack", "export", "--stack", stack.name]);
+  return JSON.parse(result.stdout) as Deployment;
+}
+
+function wrapStack(stack: Stack): StackHandle {
+  return {
+    name: stack.name,
+    whoAmI: () => stack.workspace.whoAmI(),
+    exportState: () => exportEncrypted(stack),
+    // showSecrets=false: the SDK defaults to --show-secrets; secret config values come back as { secret: true } only.
+    history: () => stack.history(undefined, undefined, false),
+    outputs: () => stack.outputs(),
+    setAllConfig: (config) => stack.setAllConfig(config),
+    async preview({ onOutput }) {
+      const r = await stack.preview({ onOutput, diff: true, color: "never" });
+      return { changeSummary: r.changeSummary };
+    },
+    async up({ onOutput, message }) {
+      const r = await stack.up({ onOutput, message, color: "never" });
+      return { outputs: r.outputs, summary: r.summary };
+    },
+    async previewRefresh({ onOutput }) {
+      const r = await stack.previewRefresh({ onOutput, color: "never" });
+      return { changeSummary: r.changeSummary };
+    },
+  };
+}

@@ -1,0 +1,190 @@
+import { spawn } from "node:child_process";
+import { BACKUP_DIR, BACKUP_NAME, BACKUP_SUFFIX, backupVolumeName } from "../components/backup-names";
+import { appConfigSchema, postgresSchema } from "../config/schema";
+import { step } from "./automation";
+import type { OpsContext } from "./context";
+import { EXIT, UserError } from "./errors";
+import { readProject, readStackConfig, resolveStackFile } from "./stack-files";
+import { stackEnv } from "./stack-env";
+
+/** The docker CLI, against the stack's Docker host. Secrets travel in `env`, never in `args`. */
+export interface DockerCli {
+  run(args: string[], env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }>;
+}
+
+export const localDocker: DockerCli = {
+  run(args, env) {
+    return new Promise((resolve, reject) => {
+      const child = spawn("docker", args, { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+      let stdout = "";
+      let stderr = "";
+      child.stdout.on("data", (d) => (stdout += d));
+      child.stderr.on("data", (d) => (stderr += d));
+      child.on("error", (err: NodeJS.ErrnoException) =>
+        reject(
+          err.code === "ENOENT"
+            ? new UserError("The docker CLI is not on PATH; restore runs pg_restore in a container on the stack's Docker host. Install Docker's CLI.", EXIT.prerequisite)
+            : err,
+        ),
+      );
+      child.on("close", (code) => resolve({ code: code ?? -1, stdout, stderr }));
+    });
+  },
+};
+
+/** Where a stack's Postgres lives, from its stack file. */
+export interface RestoreTarget {
+  stack: string;
+  dockerHost: string;
+  sshOpts?: string[];
+  image: string;
+  network: string;
+  volume: string;
+  host: string;
+  port: number;
+  user: string;
+  database: string;
+}
+
+/** The docker invocations of one restore, in order. Pure, so the exact argv is tested. */
+export function restoreCommands(t: RestoreTarget, backup: string) {
+  const base = ["run", "--rm", "--label", "appstack.project=appstack", "--label", `appstack.stack=${t.stack}`, "--label", "appstack.service=restore", "--label", "appstack.role=job"];
+  const listApp = (service: string) => [
+    "ps", "-q",
+    "--filter", "label=appstack.project=appstack",
+    "--filter", `label=appstack.stack=${t.stack}`,
+    "--filter", `label=appstack.service=${service}`,
+    "--filter", "label=appstack.role=service",
+  ];
+  return {
+    /** Prints "<bytes> <mtime epoch>" of the dump, or MISSING and the volume's listing. The name is an argument, never shell text. */
+    inspect: [
+      ...base, "-v", `${t.volume}:${BACKUP_DIR}:ro`, "--entrypoint", "sh", t.image,
+      "-c", `if [ -f "${BACKUP_DIR}/$1" ]; then stat -c '%s %Y' "${BACKUP_DIR}/$1"; else echo MISSING; ls -1t ${BACKUP_DIR}; fi`, "sh", backup,
+    ],
+    /** API and worker containers: stopped during the restore, started after, so nothing writes half-way. */
+    listApi: listApp("api"),
+    listWorker: listApp("worker"),
+    stop: (ids: string[]) => ["stop", ...ids],
+    start: (ids: string[]) => ["start", ...ids],
+    /** One transaction: the database is either the dump's or unchanged. PGPASSWORD comes from the environment (-e NAME without a value). */
+    restore: [
+      ...base, "--network", t.network, "-v", `${t.volume}:${BACKUP_DIR}:ro`, "-e", "PGPASSWORD", t.image,
+      "pg_restore", "--clean", "--if-exists", "--no-owner", "--single-transaction", "--exit-on-error",
+      "--host", t.host, "--port", String(t.port), "--username", t.user, "--dbname", t.database,
+      `${BACKUP_DIR}/${backup}`,
+    ],
+  };
+}
+
+export function restoreTarget(root: string, stack: string): RestoreTarget {
+  const project = readProject(root).name;
+  const { file } = resolveStackFile(root, { stack });
+  const sc = readStackConfig(file, stack, project);
+  const raw = (key: string) => {
+    const v = sc.config[`${project}:${key}`];
+    if (v === undefined) return undefined;
+    try {
+      return JSON.parse(v);
+    } catch {
+      return v;
+    }
+  };
+  const docker = appConfigSchema.shape.docker.safeParse(raw("docker"));
+  const pg = postgresSchema.safeParse(raw("postgres"));
+  if (!docker.success || !pg.success) {
+    throw new UserError(`The docker or postgres settings of stack "${stack}" do not validate; run: npm run validate -- --stack ${stack}`, EXIT.invalidConfig);
+  }
+  if (pg.data.mode !== "container") {
+    throw new UserError(
+      `Stack "${stack}" uses an external Postgres (postgres.mode = external): appstack neither dumps nor restores it. ` +
+        `Restore it with your provider's point-in-time recovery.`,
+      EXIT.usage,
+    );
+  }
+  return {
+    stack,
+    dockerHost: docker.data.host,
+    sshOpts: docker.data.sshOpts,
+    image: pg.data.image,
+    network: `appstack-${stack}`,
+    volume: backupVolumeName(stack),
+    host: "postgres",
+    port: 5432,
+    user: pg.data.user,
+    database: pg.data.database,
+  };
+}
+
+/** The database password, from the stack's secret `connections.databaseUrl` output; kept in memory and child env only. */
+function passwordFromOutputs(outputs: Record<string, { value: unknown }>, stack: string): string {
+  const url = (outputs.connections?.value as { databaseUrl?: unknown } | undefined)?.databaseUrl;
+  if (typeof url !== "string") {
+    throw new UserError(`Stack "${stack}" has no connections.databaseUrl output; deploy it first: npm run deploy -- --stack ${stack}`, EXIT.usage);
+  }
+  return decodeURIComponent(new URL(url).password);
+}
+
+export interface RestoreOptions {
+  stack: string;
+  /** Without one, the command lists the backups in the volume. */
+  backup?: string;
+  yes: boolean;
+}
+
+/**
+ * Restores one pre-deploy dump into the stack's Postgres: shows what it will
+ * overwrite, and only with --yes stops the API and worker, runs pg_restore
+ * (one transaction) and starts them again.
+ */
+export async function restore(ctx: OpsContext, docker: DockerCli, opts: RestoreOptions): Promise<number> {
+  // Without --backup, ask for a name that cannot exist: the inspect step then lists what there is.
+  const name = opts.backup === undefined ? "" : opts.backup.endsWith(BACKUP_SUFFIX) ? opts.backup : `${opts.backup}${BACKUP_SUFFIX}`;
+  if (opts.backup !== undefined && !BACKUP_NAME.test(name)) {
+    throw new UserError(`--backup must be a file name from the backup volume (letters, digits, . _ -), got "${opts.backup}".`, EXIT.usage);
+  }
+  const env = stackEnv(ctx.root, opts.stack);
+  const target = restoreTarget(ctx.root, opts.stack);
+  const cmds = restoreCommands(target, name);
+  const dockerEnv = { DOCKER_HOST: target.dockerHost };
+  const docker$ = async (args: string[], extraEnv: Record<string, string> = {}) => {
+    const r = await docker.run(args, { ...dockerEnv, ...extraEnv });
+    if (r.code !== 0) throw new UserError(`docker ${args[0]} on ${target.dockerHost} failed (exit ${r.code}):\n${r.stderr.trim()}`, EXIT.prerequisite);
+    return r.stdout;
+  };
+
+  const inspected = (await docker$(cmds.inspect)).trim().split("\n");
+  if (inspected[0] === "MISSING") {
+    const available = inspected.slice(1).filter(Boolean);
+    throw new UserError(
+      (opts.backup === undefined ? `Name the backup to restore: --backup <name>. In volume ${target.volume} on ${target.dockerHost}:\n` : `No backup "${name}" in volume ${target.volume} on ${target.dockerHost}.\n`) +
+        (available.length ? `Available, newest first:\n${available.slice(0, 20).map((f) => `  ${f}`).join("\n")}` : "The volume holds no backups yet."),
+      EXIT.usage,
+    );
+  }
+  const [bytes, mtime] = inspected[0].split(" ").map(Number);
+  const ids = async (args: string[]) => (await docker$(args)).split("\n").map((s) => s.trim()).filter(Boolean);
+  const app = [...(await ids(cmds.listApi)), ...(await ids(cmds.listWorker))];
+
+  ctx.log(`Restore of stack "${opts.stack}" from backup ${name} (${bytes} bytes, taken ${new Date(mtime * 1000).toISOString()}):`);
+  ctx.log(`  OVERWRITES database "${target.database}" on Postgres "${target.host}" (network ${target.network}, Docker host ${target.dockerHost}).`);
+  ctx.log(`  Every object in the dump is dropped and recreated; rows written since the backup are lost. One transaction: on error nothing changes.`);
+  ctx.log(`  Stops ${app.length} API/worker container(s) during the restore and starts them after.`);
+  if (target.sshOpts?.length) ctx.log(`  note: the docker CLI does not take docker.sshOpts; put them in ~/.ssh/config for this host.`);
+  if (!opts.yes) {
+    throw new UserError(`Nothing was changed. To restore, run again with --yes:\n  npm run restore -- --stack ${opts.stack} --backup ${name} --yes`, EXIT.usage);
+  }
+
+  await ctx.automation.cliVersion();
+  const stack = await ctx.automation.openStack({ stackName: opts.stack, workDir: ctx.root, envVars: env.envVars });
+  const outputs = await step(`Reading the outputs of stack "${opts.stack}"`, () => stack.outputs(), EXIT.prerequisite);
+  const password = passwordFromOutputs(outputs, opts.stack);
+  if (app.length) await docker$(cmds.stop(app));
+  try {
+    await docker$(cmds.restore, { PGPASSWORD: password });
+  } finally {
+    if (app.length) await docker$(cmds.start(app));
+  }
+  ctx.log(`Restored database "${target.database}" of stack "${opts.stack}" from ${name}.`);
+  return EXIT.ok;
+}

@@ -1,0 +1,181 @@
+import { z } from "zod";
+import { defineResourceRule } from "../rule";
+import { isAppstackContainer, isKnown, roleOf, serviceOf, type ResourceView } from "../view";
+
+/** Rules about every container the project declares: how it runs, restarts, is limited and logs. */
+
+const isService = (r: ResourceView) => isAppstackContainer(r) && roleOf(r) === "service";
+const isJob = (r: ResourceView) => isAppstackContainer(r) && roleOf(r) === "job";
+
+export const containerHasRole = defineResourceRule({
+  name: "container-declares-role",
+  description:
+    "Every appstack container is labelled appstack.role=service (long-running) or job (one-shot), so the seeds' health-check and restart items " +
+    "reach every service: an unlabelled container would escape those rules.",
+  remediationSteps: "Build the container's labels with serviceLabels({ ..., role: \"service\" | \"job\" }) in its component.",
+  severity: "medium",
+  check(r, ctx) {
+    if (!isAppstackContainer(r)) return;
+    const role = roleOf(r);
+    if (role !== "service" && role !== "job") {
+      ctx.report(`label appstack.role is ${role === undefined ? "missing" : `"${role}"`}; expected "service" or "job"`);
+    }
+  },
+});
+
+export const serviceHealthCheck = defineResourceRule({
+  name: "service-health-check",
+  description:
+    "Every long-running container has a health check (the seeds' API /api/v1/health and worker process checks, 'Health checks passing', " +
+    "'Load balancer health checks working'): Docker restarts and the deploy waits on it.",
+  remediationSteps: "Give the container args a healthcheck with a test command (CMD or CMD-SHELL), as the components' health settings do.",
+  severity: "high",
+  check(r, ctx) {
+    if (!isService(r)) return;
+    const hc = r.props.healthcheck;
+    if (!isKnown(hc)) return;
+    const tests = (hc as { tests?: unknown } | undefined)?.tests;
+    if (!Array.isArray(tests) || tests.length < 2 || tests[0] === "NONE") {
+      ctx.report(
+        hc === undefined ? "no health check: Docker cannot tell a hung service from a healthy one" : "the health check has no test command (tests is empty or NONE)",
+      );
+    }
+  },
+});
+
+export const serviceWaitsHealthy = defineResourceRule({
+  name: "service-waits-healthy",
+  description:
+    "A long-running container is created with wait: true, so `pulumi up` fails unless it turns healthy (the seeds' success criterion " +
+    "'Health check returns 200 OK' checked by the deploy itself, not by a person afterwards).",
+  remediationSteps: "Set wait: true and a waitTimeout on the container (the health check must exist).",
+  severity: "high",
+  check(r, ctx) {
+    if (!isService(r) || !isKnown(r.props.wait)) return;
+    if (r.props.wait !== true) ctx.report("wait is not true: the deploy would continue while the service is still starting or failing its health check");
+  },
+});
+
+const RESTARTING = new Set(["always", "unless-stopped", "on-failure"]);
+
+export const serviceRestartPolicy = defineResourceRule({
+  name: "service-restart-policy",
+  description:
+    "Every long-running container has a restart policy (the seeds' 'Restart Policy: ON_FAILURE' for API and worker), so a crash or a host reboot does not leave it down.",
+  remediationSteps: 'Set restart: "unless-stopped" (or "always" / "on-failure").',
+  severity: "high",
+  check(r, ctx) {
+    if (!isService(r) || !isKnown(r.props.restart)) return;
+    const restart = r.props.restart;
+    if (typeof restart !== "string" || !RESTARTING.has(restart)) {
+      ctx.report(`restart is ${restart === undefined ? 'unset (Docker\'s default is "no")' : `"${String(restart)}"`}; a crashed service would stay down`);
+    }
+  },
+});
+
+export const containerMemoryLimit = defineResourceRule({
+  name: "container-memory-limit",
+  description:
+    "Every container has a memory limit (the seeds' 'High Memory Usage: process killed (OOM)' and sized services such as 'Memory: 512MB'): " +
+    "one leaking process cannot starve the data stores on the same host.",
+  remediationSteps: "Set memory (MiB) on the container; the components take it from <service>.memoryMb.",
+  severity: "high",
+  check(r, ctx) {
+    if (!isAppstackContainer(r) || !isKnown(r.props.memory)) return;
+    const memory = r.props.memory;
+    if (typeof memory !== "number" || memory <= 0) ctx.report("no memory limit: the container may use all of the host's memory");
+  },
+});
+
+export const containerCpuLimit = defineResourceRule({
+  name: "container-cpu-limit",
+  description:
+    "Every container has a CPU limit (the seeds watch 'CPU/Memory usage' and scale the worker when it is busy): a busy worker cannot starve the API and the data stores on the same host.",
+  remediationSteps: 'Set cpus on the container ("0.5", "1"); the components take it from <service>.cpus.',
+  severity: "medium",
+  check(r, ctx) {
+    if (!isAppstackContainer(r) || !isKnown(r.props.cpus)) return;
+    const cpus = Number(r.props.cpus);
+    if (r.props.cpus === undefined || !(cpus > 0)) ctx.report("no CPU limit: the container may use every core of the host");
+  },
+});
+
+/** Log drivers that keep files on the Docker host and therefore need rotation. */
+const FILE_DRIVERS = new Set(["json-file", "local"]);
+
+export const containerLogRotation = defineResourceRule({
+  name: "container-log-rotation",
+  description:
+    "Container logs are rotated (the seeds review and aggregate logs; 'Monitor logs for errors'): a json-file log without max-size grows until the host's disk is full.",
+  remediationSteps: 'Set logDriver "json-file" with logOpts { "max-size": "10m", "max-file": "5" } (LOG_ROTATION in components/container-defaults.ts).',
+  severity: "medium",
+  check(r, ctx) {
+    if (!isAppstackContainer(r) || !isKnown(r.props.logDriver) || !isKnown(r.props.logOpts)) return;
+    const driver = (r.props.logDriver as string | undefined) ?? "json-file";
+    if (!FILE_DRIVERS.has(driver)) return;
+    const opts = (r.props.logOpts ?? {}) as Record<string, unknown>;
+    if (driver === "json-file" && typeof opts["max-size"] !== "string") {
+      ctx.report(`log driver ${driver} without logOpts max-size: the log file grows without bound`);
+    }
+  },
+});
+
+export const containerNotPrivileged = defineResourceRule({
+  name: "container-not-privileged",
+  description:
+    "No container runs privileged (the seeds' security hardening and security scan items): a privileged container has root on the Docker host.",
+  remediationSteps: "Remove privileged: true; add only the capability the process needs (capabilities.adds).",
+  severity: "critical",
+  check(r, ctx) {
+    if (!isAppstackContainer(r)) return;
+    if (r.props.privileged === true) ctx.report("privileged: true gives the container full access to the Docker host");
+  },
+});
+
+export const jobRunsOnce = defineResourceRule({
+  name: "job-runs-once",
+  description:
+    "A one-shot container (migrations, backups) runs once: restart \"no\" and mustRun false, so Docker does not re-run a migration after it exits " +
+    "and Pulumi does not recreate it on every update (the seeds run the migration as one step before the deploy).",
+  remediationSteps: 'Set restart: "no" and mustRun: false on the job container, and do not wait for it to turn healthy.',
+  severity: "high",
+  check(r, ctx) {
+    if (!isJob(r)) return;
+    const { restart, mustRun, wait } = r.props;
+    if (isKnown(restart) && restart !== undefined && restart !== "no") ctx.report(`restart is "${String(restart)}": the job would run again after it exits`);
+    if (isKnown(mustRun) && mustRun !== false) {
+      ctx.report(`mustRun is ${mustRun === undefined ? "unset (the provider defaults it to true)" : String(mustRun)}: Pulumi would restart the finished job on every update`);
+    }
+    if (wait === true) ctx.report("wait: true waits for a healthy state that a one-shot job never reaches");
+  },
+});
+
+export const workerGracefulStop = defineResourceRule<{ minSeconds: number }>({
+  name: "worker-graceful-stop",
+  description:
+    "Worker containers get time to finish the current job on SIGTERM (the seeds' 'Worker gracefully handles SIGTERM/SIGINT' with 30 s job timeouts): " +
+    "stopTimeout at least minSeconds, or Docker kills the job mid-way after 10 s.",
+  remediationSteps: "Set stopTimeout on the worker container (worker.stopGracePeriodSeconds) to at least the longest job's timeout.",
+  severity: "medium",
+  config: z.strictObject({ minSeconds: z.number().int().min(1).default(30) }),
+  check(r, ctx) {
+    if (!isAppstackContainer(r) || serviceOf(r) !== "worker" || !isKnown(r.props.stopTimeout)) return;
+    const t = r.props.stopTimeout;
+    if (typeof t !== "number" || t < ctx.config.minSeconds) {
+      ctx.report(`stopTimeout is ${t === undefined ? "unset (Docker's default, 10 s)" : `${String(t)} s`}; the worker needs at least ${ctx.config.minSeconds} s to finish a job`);
+    }
+  },
+});
+
+export const CONTAINER_RULES = [
+  containerHasRole,
+  serviceHealthCheck,
+  serviceWaitsHealthy,
+  serviceRestartPolicy,
+  containerMemoryLimit,
+  containerCpuLimit,
+  containerLogRotation,
+  containerNotPrivileged,
+  jobRunsOnce,
+  workerGracefulStop,
+];

@@ -1,0 +1,177 @@
+import { defineStackRule } from "../rule";
+import { CADDYFILE, DATA_STORES, env, isAppstackContainer, isKnown, roleOf, serviceOf, TYPES, uploaded, type ResourceView } from "../view";
+import { frontendApiUrls, shown } from "./web";
+
+/** Rules that need more than one resource: deploy order and the wiring between API, edge and frontend. */
+
+/** Every URN a resource depends on, directly or through others. */
+function dependencyClosure(resources: ResourceView[]): (urn: string) => Set<string> {
+  const direct = new Map(resources.map((r) => [r.urn, r.dependencies]));
+  const memo = new Map<string, Set<string>>();
+  const visit = (urn: string, path: Set<string>): Set<string> => {
+    const known = memo.get(urn);
+    if (known) return known;
+    const all = new Set<string>();
+    for (const d of direct.get(urn) ?? []) {
+      if (path.has(d)) continue;
+      all.add(d);
+      for (const t of visit(d, new Set([...path, d]))) all.add(t);
+    }
+    memo.set(urn, all);
+    return all;
+  };
+  return (urn) => visit(urn, new Set([urn]));
+}
+
+const service = (names: string[], role: string) => (r: ResourceView) => isAppstackContainer(r) && names.includes(serviceOf(r) ?? "") && roleOf(r) === role;
+
+/** The seeds' deploy order, as stages; each waits for the nearest earlier stage the stack has. */
+const STAGES: { name: string; member: (r: ResourceView) => boolean }[] = [
+  { name: "the data stores", member: (r) => isAppstackContainer(r) && DATA_STORES.has(serviceOf(r) ?? "") && roleOf(r) === "service" },
+  { name: "the backup", member: service(["backup"], "job") },
+  { name: "the migrations", member: service(["migrate"], "job") },
+  { name: "the API", member: service(["api"], "service") },
+  { name: "the worker and the edge proxy", member: service(["worker", "edge"], "service") },
+  { name: "the frontend", member: (r) => r.type === "vercel:index/deployment:Deployment" || service(["frontend"], "service")(r) },
+];
+
+export const rolloutOrder = defineStackRule({
+  name: "rollout-order",
+  description:
+    "The deploy runs in the seeds' order: 'Database First' (data stores healthy; a backup, when the stack has one; migrations), 'Backend Second', " +
+    "'Worker Third', 'Frontend Last': each stage depends on the one before it, so a failed step stops everything after it.",
+  remediationSteps: "Keep the dependsOn chain components/app-stack.ts wires: data stores -> migrations -> API -> worker and edge -> frontend.",
+  severity: "high",
+  check(resources, ctx) {
+    const depsOf = dependencyClosure(resources);
+    let previous: { name: string; members: ResourceView[] } | undefined;
+    for (const stage of STAGES) {
+      const members = resources.filter(stage.member);
+      if (members.length === 0) continue;
+      if (previous) {
+        for (const m of members) {
+          const deps = depsOf(m.urn);
+          const missing = previous.members.filter((p) => !deps.has(p.urn));
+          if (missing.length > 0) {
+            ctx.report(`${m.name} does not wait for ${previous.name} (${missing.map((p) => p.name).join(", ")}): it could start before they are ready`, m.urn);
+          }
+        }
+      }
+      previous = { name: stage.name, members };
+    }
+  },
+});
+
+/** The frontend URLs the stack's resources declare: Vercel domains and project URL, or the dev container's published port. */
+function frontendUrls(resources: ResourceView[]): string[] {
+  const urls: string[] = [];
+  for (const r of resources) {
+    if (r.type === TYPES.vercelDomain && typeof r.props.domain === "string") urls.push(`https://${r.props.domain}`);
+    if (r.type === TYPES.vercelProject && typeof r.props.name === "string") urls.push(`https://${r.props.name}.vercel.app`);
+    if (isAppstackContainer(r) && serviceOf(r) === "frontend") urls.push(...publishedUrls(r));
+  }
+  return urls;
+}
+
+/** `http://localhost:<port>` for each port a container publishes (dev). */
+function publishedUrls(r: ResourceView): string[] {
+  const ports = r.props.ports;
+  if (!Array.isArray(ports)) return [];
+  return ports.flatMap((p) => (typeof (p as { external?: unknown })?.external === "number" ? [`http://localhost:${(p as { external: number }).external}`] : []));
+}
+
+const containersOf = (resources: ResourceView[], svc: string) => resources.filter(service([svc], "service"));
+
+export const corsMatchesFrontend = defineStackRule({
+  name: "cors-matches-frontend",
+  description:
+    "The API's CORS origin is the URL the frontend is actually served from (a Vercel domain or project URL, or the dev container's port), " +
+    "so the seeds' 'Check browser console for CORS errors (should be none)' holds by construction.",
+  remediationSteps: "Derive CORS_ORIGIN from the frontend component (frontend.domains); do not type it in the API's env.",
+  severity: "critical",
+  check(resources, ctx) {
+    const urls = frontendUrls(resources);
+    if (urls.length === 0) return;
+    for (const api of containersOf(resources, "api")) {
+      const cors = env(api, "CORS_ORIGIN");
+      if (!cors || !isKnown(cors.value) || cors.secret === true) continue;
+      if (!urls.includes(cors.value)) {
+        ctx.report(`${api.name}: CORS_ORIGIN "${cors.value}" is none of the frontend's URLs (${urls.join(", ")})`, api.urn);
+      }
+    }
+  },
+});
+
+/** The API's public URLs: the edge proxy's site address (https) or, in dev, the API's published ports. */
+function apiUrls(resources: ResourceView[]): string[] {
+  const urls: string[] = [];
+  for (const edge of containersOf(resources, "edge")) {
+    for (const line of (uploaded(edge, CADDYFILE) ?? "").split("\n")) {
+      const site = /^([a-z0-9-]+(?:\.[a-z0-9-]+)+) \{$/.exec(line.trim());
+      if (site) urls.push(`https://${site[1]}`);
+    }
+  }
+  for (const api of containersOf(resources, "api")) urls.push(...publishedUrls(api));
+  return urls;
+}
+
+const originOf = (url: string): string | undefined => {
+  try {
+    return new URL(url).origin;
+  } catch {
+    return undefined;
+  }
+};
+
+export const frontendApiUrlMatchesApi = defineStackRule({
+  name: "frontend-api-url-matches-api",
+  description:
+    "The frontend's API URL (VITE_API_URL) points at the API's public address, the edge proxy's domain or the dev port " +
+    "(the seeds: 'Set VITE_API_URL — Value: Your Railway API URL', 'Update VITE_API_URL to match your backend URL').",
+  remediationSteps: "Let appstack set frontend.apiUrlEnv from api.domain; never type the API URL in frontend.env.",
+  severity: "critical",
+  check(resources, ctx) {
+    const origins = apiUrls(resources).map(originOf);
+    if (origins.length === 0) return;
+    for (const r of resources) {
+      for (const u of frontendApiUrls(r)) {
+        if (!origins.includes(originOf(u.value))) {
+          ctx.report(`${shown(u)} does not point at the API (${apiUrls(resources).join(", ")})`, r.urn);
+        }
+      }
+    }
+  },
+});
+
+/** The response headers the seeds' checklists list (vercel.json, 'Security headers enabled'). */
+export const REQUIRED_HEADERS = ["X-Content-Type-Options", "X-Frame-Options", "Referrer-Policy"];
+
+export const securityHeaders = defineStackRule({
+  name: "security-headers",
+  description:
+    "Every public entry point sends the seeds' security headers (X-Content-Type-Options, X-Frame-Options, Referrer-Policy; HSTS on the HTTPS edge): " +
+    "the Vercel project through a headers route, the edge proxy and the dev frontend through their Caddyfile.",
+  remediationSteps: "Keep SECURITY_HEADERS (components/security-headers.ts) in the edge's and the frontend's configuration.",
+  severity: "high",
+  check(resources, ctx) {
+    const lacking = (text: string, names: string[]) => names.filter((h) => !new RegExp(`^\\s*${h}\\s`, "mi").test(text));
+    for (const r of resources.filter((x) => isAppstackContainer(x) && ["edge", "frontend"].includes(serviceOf(x) ?? ""))) {
+      const caddyfile = uploaded(r, CADDYFILE);
+      if (caddyfile === undefined) continue;
+      const missing = lacking(caddyfile, serviceOf(r) === "edge" ? [...REQUIRED_HEADERS, "Strict-Transport-Security"] : REQUIRED_HEADERS);
+      if (missing.length) ctx.report(`${r.name} does not send ${missing.join(", ")}`, r.urn);
+    }
+    const routes = resources.filter((r) => r.type === "vercel:index/projectRoute:ProjectRoute");
+    for (const project of resources.filter((r) => r.type === TYPES.vercelProject)) {
+      const headers = new Set(
+        routes
+          .filter((route) => route.dependencies.includes(project.urn))
+          .flatMap((route) => Object.keys(((route.props.route as { headers?: Record<string, unknown> } | undefined)?.headers ?? {}) as object)),
+      );
+      const missing = REQUIRED_HEADERS.filter((h) => !headers.has(h));
+      if (missing.length) ctx.report(`the Vercel project ${project.name} has no route that sends ${missing.join(", ")}`, project.urn);
+    }
+  },
+});
+
+export const STACK_RULES = [rolloutOrder, corsMatchesFrontend, frontendApiUrlMatchesApi, securityHeaders];

@@ -1,0 +1,130 @@
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import * as pulumi from "@pulumi/pulumi";
+import { describe, expect, it } from "vitest";
+import { BACKUP_SCRIPT, PostgresBackup } from "../components/backup";
+import { POSTGRES_ALIAS, POSTGRES_PORT } from "../components/postgres";
+import type { Plan, PlanResource } from "../ops/plan";
+import { restoreCommands, restoreTarget } from "../ops/restore";
+import { runOps } from "./helpers/cli";
+import { masked, mockStack, registered } from "./helpers/pulumi";
+import { STAGING_STACK, tempProject } from "./helpers/project";
+
+function plan(args: string[]): Plan {
+  const r = runOps(["plan", ...args, "--format", "json"]);
+  if (r.code !== 0) throw new Error(`plan ${args.join(" ")} exited ${r.code}: ${r.stderr}`);
+  return JSON.parse(r.stdout) as Plan;
+}
+
+const byName = (p: Plan, name: string): PlanResource => {
+  const found = p.resources.find((r) => r.name === name);
+  if (!found) throw new Error(`${name} not in plan: ${p.resources.map((r) => r.name).join(", ")}`);
+  return found;
+};
+
+describe("pre-deploy backup in the stack's plan", () => {
+  for (const stack of ["dev", "production"]) {
+    describe(`stack ${stack}`, () => {
+      const p = plan(["--stack", stack]);
+      const urn = (name: string) => byName(p, name).urn;
+
+      it("runs in the order data stores -> backup -> migrations -> api, through dependsOn", () => {
+        expect(byName(p, "backup-dump-run").options.dependsOn).toEqual(expect.arrayContaining([urn("postgres-server"), urn("redis-server")]));
+        expect(byName(p, "api-migrate-run").options.dependsOn).toContain(urn("backup-dump-run"));
+        const replicas = p.resources.filter((r) => /^api-\d+$/.test(r.name));
+        expect(replicas.length).toBeGreaterThan(0);
+        for (const api of replicas) expect(api.options.dependsOn).toContain(urn("api-migrate-run"));
+        // Nothing of the backup waits on the API: no cycle, the dump comes first.
+        expect(byName(p, "backup-dump-run").options.dependsOn).not.toContain(urn("api-migrate-run"));
+      });
+
+      it("dumps with pg_dump from the server's image, password in a secret env var, never in argv", () => {
+        const job = byName(p, "backup-dump-run");
+        const envs = job.inputs.envs as string[];
+        expect(job.inputs.command).toEqual(["sh", "-c", BACKUP_SCRIPT]);
+        expect(envs).toEqual(expect.arrayContaining(["PGHOST=postgres", "PGPORT=5432", "PGUSER=app", "PGDATABASE=app", "BACKUP_DIR=/backups", "BACKUP_KEEP=10"]));
+        expect(job.secretPaths).toEqual([`envs[${envs.indexOf("[secret]")}]`]);
+        expect(job.inputs).toMatchObject({ restart: "no", mustRun: false, attach: true, logs: true });
+        expect(job.inputs.labels).toEqual(expect.arrayContaining([{ label: "appstack.service", value: "backup" }, { label: "appstack.role", value: "job" }]));
+        expect(job.inputs.volumes).toEqual([{ containerPath: "/backups", volumeName: `appstack-${stack}-backup-data` }]);
+      });
+
+      it("a new API image or migrations command changes the job's env, which replaces the container (env is ForceNew in the Docker provider), so the dump runs again", () => {
+        const envs = byName(p, "backup-dump-run").inputs.envs as string[];
+        const api = byName(p, "api-1").inputs.labels as { label: string; value: string }[];
+        const apiImage = api.find((l) => l.label === "appstack.image")!.value;
+        expect(envs).toContain(`APPSTACK_TRIGGER_API_IMAGE=${apiImage}`);
+        expect(envs.find((e) => e.startsWith("APPSTACK_TRIGGER_MIGRATIONS="))).toMatch(/^APPSTACK_TRIGGER_MIGRATIONS=\[".+"\]$/);
+        expect(envs.find((e) => e.startsWith("BACKUP_PREFIX="))).toBe(`BACKUP_PREFIX=${stack}_${(p.outputs as { version: string }).version}`);
+      });
+
+      it(stack === "production" ? "production keeps the backup volume: protected, retained on delete" : "dev does not protect the backup volume", () => {
+        const vol = byName(p, "backup-data");
+        expect(vol.options.protect).toBe(stack === "production");
+        expect(vol.options.retainOnDelete).toBe(stack === "production");
+      });
+    });
+  }
+
+  it("an external Postgres gets no backup job: appstack cannot dump a managed database", () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "appstack-ext-"));
+    const file = path.join(dir, "Pulumi.ext.yaml");
+    const prod = fs.readFileSync(path.join(__dirname, "../Pulumi.production.yaml"), "utf8");
+    fs.writeFileSync(
+      file,
+      prod.replace(/ {2}appstack:postgres:\n(?: {4}.*\n)+/, "  appstack:postgres:\n    mode: external\n") +
+        "  appstack:postgresUrl:\n    secure: v1:YXBwc3RhY2stcGxhY2Vob2xkZXI=:cmVwbGFjZSB3aXRoIHB1bHVtaSBjb25maWcgc2V0IC0tc2VjcmV0\n",
+    );
+    const p = plan(["--stack-file", file]);
+    expect(p.resources.some((r) => r.name === "api-migrate-run")).toBe(true);
+    expect(p.resources.filter((r) => r.name.startsWith("backup"))).toEqual([]);
+  });
+});
+
+describe("PostgresBackup component", () => {
+  it("declares the volume and the job, parented to it, with a secret password", async () => {
+    const rt = await mockStack("staging");
+    new PostgresBackup("backup", {
+      stack: "staging",
+      release: "v1.4.2+build/7",
+      triggers: { API_IMAGE: "ghcr.io/acme/api:1.4.2" },
+      image: "sha256:abc",
+      imageReference: "postgres:17.6-alpine",
+      network: "appstack-staging",
+      host: "postgres",
+      port: 5432,
+      user: "app",
+      database: "app",
+      password: pulumi.secret("pw"),
+      protect: false,
+      keep: 3,
+      dependsOn: [],
+    });
+    const job = await registered(rt, "backup-dump-run");
+    const { inputs, secretPaths } = masked(job);
+    expect(inputs.envs).toEqual([
+      "PGHOST=postgres",
+      "PGPORT=5432",
+      "PGUSER=app",
+      "PGDATABASE=app",
+      "[secret]",
+      "BACKUP_DIR=/backups",
+      // The release is made safe for a file name.
+      "BACKUP_PREFIX=staging_v1.4.2-build-7",
+      "BACKUP_KEEP=3",
+      "APPSTACK_TRIGGER_API_IMAGE=ghcr.io/acme/api:1.4.2",
+    ]);
+    expect(secretPaths).toEqual(["envs[4]"]);
+    expect(job.parent).toContain("backup-dump");
+    expect((await registered(rt, "backup-data")).parent).toMatch(/PostgresBackup::backup$/);
+  });
+});
+
+describe("restore targets what the stack declares", () => {
+  it("the Postgres host and port restore uses are the component's", () => {
+    const t = restoreTarget(tempProject({ "Pulumi.staging.yaml": STAGING_STACK }), "staging");
+    expect([t.host, t.port]).toEqual([POSTGRES_ALIAS, POSTGRES_PORT]);
+    expect(restoreCommands(t, "x.dump").restore).toContain("--network");
+  });
+});

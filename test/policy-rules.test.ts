@@ -1,0 +1,348 @@
+import { describe, expect, it } from "vitest";
+import {
+  containerCpuLimit,
+  containerHasRole,
+  containerLogRotation,
+  containerMemoryLimit,
+  containerNotPrivileged,
+  jobRunsOnce,
+  serviceHealthCheck,
+  serviceRestartPolicy,
+  serviceWaitsHealthy,
+  workerGracefulStop,
+} from "../policy/rules/containers";
+import { dataStoreNoHostPort, onlyEdgePublishesPorts, pinnedImages, protectedDataVolumes, requiredEnvWired } from "../policy/rules/data";
+import { RULES } from "../policy/rules";
+import {
+  containerSecretEnv,
+  generatedSecretLength,
+  isSecretEnvName,
+  noSecretsInFrontendBundle,
+  vercelSecretEnvSensitive,
+} from "../policy/rules/secrets";
+import { corsMatchesFrontend, frontendApiUrlMatchesApi, rolloutOrder, securityHeaders } from "../policy/rules/stack";
+import { corsRestricted, edgeChecksApiHealth, httpsPublicUrls, nodeEnvProduction } from "../policy/rules/web";
+import { TYPES, UNKNOWN } from "../policy/view";
+import { check, checkStack, container, labels, readyApi, resource } from "./helpers/policy";
+
+const urls = { DATABASE_URL: "postgresql://app:pw@postgres:5432/app", REDIS_URL: "redis://default:pw@redis:6379/0" };
+const worker = (props: Record<string, unknown> = {}) =>
+  container("worker-1", "worker", "service", { props: { stopTimeout: 60, ...props }, env: { NODE_ENV: "production", APP_VERSION: "1.4.2" }, secretEnv: urls });
+const migrate = (props: Record<string, unknown> = {}) =>
+  container("api-migrate", "migrate", "job", { props, env: { NODE_ENV: "production" }, secretEnv: urls });
+const postgres = (props: Record<string, unknown> = {}) => container("postgres-server", "postgres", "service", { props, image: "postgres:17.6-alpine" });
+
+describe("policy rules: every container", () => {
+  it("the ready API, worker, job and data store pass every container rule", () => {
+    for (const c of [readyApi(), worker(), migrate(), postgres()]) {
+      for (const rule of [containerHasRole, serviceHealthCheck, serviceWaitsHealthy, serviceRestartPolicy, containerMemoryLimit, containerCpuLimit, containerLogRotation, containerNotPrivileged, jobRunsOnce, workerGracefulStop, requiredEnvWired]) {
+        expect(check(rule, c), `${rule.name} on ${c.name}`).toEqual([]);
+      }
+    }
+  });
+
+  it("a container without an appstack.role label is reported, since the role decides which checks apply", () => {
+    const unlabelled = container("api-1", "api", undefined);
+    expect(check(containerHasRole, unlabelled)).toEqual(['label appstack.role is missing; expected "service" or "job"']);
+    const odd = resource(TYPES.container, "x", { labels: [...labels("api", undefined), { label: "appstack.role", value: "daemon" }] });
+    expect(check(containerHasRole, odd)[0]).toContain('"daemon"');
+  });
+
+  it("containers that are not appstack's (no appstack.project label) are left alone", () => {
+    const foreign = resource(TYPES.container, "other", { privileged: true });
+    for (const rule of RULES.filter((r) => r.kind === "resource")) expect(check(rule, foreign)).toEqual([]);
+  });
+
+  it("a long-running container needs a health check with a test command", () => {
+    expect(check(serviceHealthCheck, readyApi({ props: { healthcheck: undefined } }))[0]).toMatch(/no health check/);
+    expect(check(serviceHealthCheck, readyApi({ props: { healthcheck: { tests: ["NONE"] } } }))[0]).toMatch(/no test command/);
+    expect(check(serviceHealthCheck, readyApi({ props: { healthcheck: { tests: [] } } }))[0]).toMatch(/no test command/);
+    // A one-shot job has no health check and needs none.
+    expect(check(serviceHealthCheck, migrate())).toEqual([]);
+  });
+
+  it("a long-running container makes the deploy wait until it is healthy", () => {
+    expect(check(serviceWaitsHealthy, readyApi({ props: { wait: false } }))).toHaveLength(1);
+    expect(check(serviceWaitsHealthy, readyApi({ props: { wait: undefined } }))).toHaveLength(1);
+  });
+
+  it("a long-running container restarts after a crash", () => {
+    for (const restart of ["unless-stopped", "always", "on-failure"]) expect(check(serviceRestartPolicy, readyApi({ props: { restart } }))).toEqual([]);
+    expect(check(serviceRestartPolicy, readyApi({ props: { restart: "no" } }))[0]).toContain('"no"');
+    expect(check(serviceRestartPolicy, readyApi({ props: { restart: undefined } }))[0]).toContain("unset");
+  });
+
+  it("every container, job or service, has a memory limit", () => {
+    expect(check(containerMemoryLimit, readyApi({ props: { memory: undefined } }))).toHaveLength(1);
+    expect(check(containerMemoryLimit, migrate({ memory: 0 }))).toHaveLength(1);
+  });
+
+  it("every container has a CPU limit", () => {
+    expect(check(containerCpuLimit, readyApi({ props: { cpus: undefined } }))).toHaveLength(1);
+    expect(check(containerCpuLimit, migrate({ cpus: "0" }))).toHaveLength(1);
+    expect(check(containerCpuLimit, readyApi({ props: { cpus: "0.5" } }))).toEqual([]);
+  });
+
+  it("json-file logs need max-size; drivers that keep no local file pass", () => {
+    expect(check(containerLogRotation, readyApi({ props: { logOpts: undefined } }))).toHaveLength(1);
+    expect(check(containerLogRotation, readyApi({ props: { logDriver: undefined, logOpts: undefined } }))[0]).toContain("json-file");
+    expect(check(containerLogRotation, readyApi({ props: { logDriver: "journald", logOpts: undefined } }))).toEqual([]);
+  });
+
+  it("no container runs privileged", () => {
+    expect(check(containerNotPrivileged, readyApi({ props: { privileged: true } }))).toHaveLength(1);
+    expect(check(containerNotPrivileged, readyApi({ props: { privileged: false } }))).toEqual([]);
+  });
+
+  it("a one-shot job runs once: no restart, mustRun false, no health wait", () => {
+    expect(check(jobRunsOnce, migrate({ restart: "on-failure" }))[0]).toMatch(/run again/);
+    expect(check(jobRunsOnce, migrate({ mustRun: undefined }))[0]).toMatch(/defaults it to true/);
+    expect(check(jobRunsOnce, migrate({ mustRun: true }))).toHaveLength(1);
+    expect(check(jobRunsOnce, migrate({ wait: true }))[0]).toMatch(/never reaches/);
+    expect(check(jobRunsOnce, migrate({ restart: undefined }))).toEqual([]);
+  });
+
+  it("the worker gets time to finish its job on SIGTERM, configurable per stack", () => {
+    expect(check(workerGracefulStop, worker({ stopTimeout: undefined }))[0]).toMatch(/10 s/);
+    expect(check(workerGracefulStop, worker({ stopTimeout: 20 }))).toHaveLength(1);
+    expect(check(workerGracefulStop, worker({ stopTimeout: 60 }), { minSeconds: 90 })[0]).toMatch(/at least 90 s/);
+    expect(check(workerGracefulStop, readyApi({ props: { stopTimeout: 1 } }))).toEqual([]);
+  });
+
+  it("a value only a deploy knows is not judged (it is not known to be wrong)", () => {
+    expect(check(containerMemoryLimit, readyApi({ props: { memory: UNKNOWN } }))).toEqual([]);
+    expect(check(serviceRestartPolicy, readyApi({ props: { restart: UNKNOWN } }))).toEqual([]);
+  });
+});
+
+describe("policy rules: images and data", () => {
+  it("images must be pinned by digest or major.minor tag, wherever the reference shows", () => {
+    expect(check(pinnedImages, resource(TYPES.remoteImage, "api-image", { name: "ghcr.io/acme/api:1.4.2" }))).toEqual([]);
+    expect(check(pinnedImages, resource(TYPES.remoteImage, "api-image", { name: `ghcr.io/acme/api@sha256:${"a".repeat(64)}` }))).toEqual([]);
+    for (const ref of ["ghcr.io/acme/api:latest", "ghcr.io/acme/api", "postgres:17", "postgres:alpine"]) {
+      expect(check(pinnedImages, resource(TYPES.remoteImage, "x-image", { name: ref }))[0]).toContain(`"${ref}" is not pinned`);
+    }
+    expect(check(pinnedImages, container("api-1", "api", "service", { image: "ghcr.io/acme/api:main" }))[0]).toContain("label appstack.image");
+    expect(check(pinnedImages, resource(TYPES.container, "c", { image: "nginx:latest", labels: labels("frontend", "service", "nginx:1.27") }))).toHaveLength(1);
+    expect(check(pinnedImages, resource("docker:index/image:Image", "api-build", { imageName: "appstack-dev-api:0a1b2c3d4e5f" }))).toHaveLength(1);
+  });
+
+  it("data stores publish no host port", () => {
+    expect(check(dataStoreNoHostPort, postgres())).toEqual([]);
+    expect(check(dataStoreNoHostPort, postgres({ ports: [{ internal: 5432, external: 5432, ip: "127.0.0.1" }] }))).toEqual([
+      "postgres publishes 127.0.0.1:5432->5432 on the Docker host",
+    ]);
+    expect(check(dataStoreNoHostPort, readyApi({ props: { ports: [{ internal: 3000, external: 3000 }] } }))).toEqual([]);
+  });
+
+  it("only the edge proxy publishes host ports", () => {
+    expect(check(onlyEdgePublishesPorts, readyApi({ props: { ports: [{ internal: 3000, external: 3000 }] } }))[0]).toMatch(/only the edge proxy/);
+    expect(check(onlyEdgePublishesPorts, container("edge-proxy", "edge", "service", { props: { ports: [{ internal: 443, external: 443 }] } }))).toEqual([]);
+    expect(check(onlyEdgePublishesPorts, readyApi())).toEqual([]);
+  });
+
+  it("the stack's volumes are protected and retained", () => {
+    const volume = (protect: boolean, retainOnDelete?: boolean, service = "postgres") =>
+      resource(TYPES.volume, `${service}-data`, { labels: labels(service, undefined) }, { protect, retainOnDelete });
+    expect(check(protectedDataVolumes, volume(true, true))).toEqual([]);
+    expect(check(protectedDataVolumes, volume(false, false))).toHaveLength(2);
+    expect(check(protectedDataVolumes, volume(true, false))[0]).toMatch(/not retained/);
+    expect(check(protectedDataVolumes, volume(false, true, "edge"))).toEqual(["the edge volume is not protected: pulumi destroy or a replacement would delete its data"]);
+    // Under CrossGuard retainOnDelete is not visible: protect alone is judged.
+    expect(check(protectedDataVolumes, volume(true, undefined))).toEqual([]);
+    expect(check(protectedDataVolumes, resource(TYPES.volume, "scratch", {}))).toEqual([]);
+  });
+
+  it("the API, worker and migrations get the connection URLs", () => {
+    expect(check(requiredEnvWired, readyApi())).toEqual([]);
+    const noRedis = container("worker-1", "worker", "service", { env: { APP_VERSION: "1.4.2" }, secretEnv: { DATABASE_URL: "postgresql://x" } });
+    expect(check(requiredEnvWired, noRedis)).toEqual(["worker gets no REDIS_URL"]);
+    const unversioned = container("api-1", "api", "service", { env: { PORT: "3000" }, secretEnv: urls });
+    expect(check(requiredEnvWired, unversioned)).toEqual(["api gets no APP_VERSION"]);
+    expect(check(requiredEnvWired, container("api-migrate-run", "migrate", "job", { env: { NODE_ENV: "production" } }))).toEqual(["migrate gets no DATABASE_URL"]);
+    // In a first preview a secret built from a password generated on this deploy is unknown whole: names cannot be read, nothing is claimed.
+    expect(check(requiredEnvWired, resource(TYPES.container, "api-1", { labels: labels("api", "service"), envs: ["PORT=3000", UNKNOWN] }))).toEqual([]);
+  });
+});
+
+describe("policy rules: secrets", () => {
+  it("credential names are recognised as the seeds spell them", () => {
+    for (const n of ["OPENAI_API_KEY", "PRIVY_APP_SECRET", "JWT_SECRET", "GITHUB_TOKEN", "REDIS_PASSWORD", "POSTGRES_PASSWORD", "DATABASE_URL", "REDIS_URL", "REDISCLI_AUTH"]) {
+      expect(isSecretEnvName(n), n).toBe(true);
+    }
+    for (const n of ["PORT", "NODE_ENV", "FRONTEND_URL", "CORS_ORIGIN", "MEMORY_CACHE_TTL_SECONDS", "KEYCLOAK_REALM"]) expect(isSecretEnvName(n), n).toBe(false);
+  });
+
+  it("a credential in a container env must be a secret input", () => {
+    expect(check(containerSecretEnv, readyApi())).toEqual([]);
+    const leaked = readyApi({ env: { OPENAI_API_KEY: "sk-test" } });
+    expect(check(containerSecretEnv, leaked)).toEqual(["OPENAI_API_KEY (envs[5]) is a plain string; it must be a secret"]);
+  });
+
+  it("a container holding credentials keeps envs secret in its state", () => {
+    expect(check(containerSecretEnv, readyApi({ additionalSecretOutputs: [] }))[0]).toMatch(/additionalSecretOutputs/);
+    // Under CrossGuard secrecy is not visible: the name and additionalSecretOutputs are still judged.
+    expect(check(containerSecretEnv, readyApi({ secretPaths: undefined }))).toEqual([]);
+    expect(check(containerSecretEnv, readyApi({ secretPaths: undefined, additionalSecretOutputs: [] }))).toHaveLength(1);
+    // A wholly unknown entry (a secret built from a password generated on this deploy) counts as a credential.
+    expect(check(containerSecretEnv, resource(TYPES.container, "c", { envs: ["PORT=1", UNKNOWN] }))).toHaveLength(1);
+  });
+
+  const vercelVar = (key: string, sensitive: boolean, secret: boolean) =>
+    resource(TYPES.vercelEnv, `frontend-env-${key}`, { key, value: "v", sensitive, targets: ["production"] }, { secretPaths: new Set(secret ? ["value"] : []) });
+
+  it("Vercel variables with credential names are sensitive and secret", () => {
+    expect(check(vercelSecretEnvSensitive, vercelVar("STRIPE_SECRET_KEY", true, true))).toEqual([]);
+    expect(check(vercelSecretEnvSensitive, vercelVar("STRIPE_SECRET_KEY", false, true))[0]).toMatch(/not sensitive/);
+    expect(check(vercelSecretEnvSensitive, vercelVar("STRIPE_SECRET_KEY", true, false))[0]).toMatch(/plain string/);
+    expect(check(vercelSecretEnvSensitive, vercelVar("VITE_API_URL", false, false))).toEqual([]);
+    const bulk = resource(TYPES.vercelEnvs, "envs", { variables: [{ key: "A_TOKEN", value: "x", sensitive: false }] });
+    expect(check(vercelSecretEnvSensitive, bulk)).toEqual(["A_TOKEN is not sensitive: its value can be read in the Vercel dashboard and API"]);
+  });
+
+  it("no credential is compiled into the browser bundle, unless allowed by config", () => {
+    expect(check(noSecretsInFrontendBundle, vercelVar("VITE_API_URL", false, false))).toEqual([]);
+    expect(check(noSecretsInFrontendBundle, vercelVar("VITE_OPENAI_API_KEY", true, true))[0]).toMatch(/public bundle/);
+    // The Vercel SDK makes every value a secret: a public variable is judged by its name and `sensitive`.
+    expect(check(noSecretsInFrontendBundle, vercelVar("VITE_FEATURE", false, true))).toEqual([]);
+    expect(check(noSecretsInFrontendBundle, vercelVar("VITE_FEATURE", true, true))[0]).toMatch(/marked sensitive/);
+    expect(check(noSecretsInFrontendBundle, vercelVar("VITE_SUPABASE_ANON_KEY", false, false), { allow: ["VITE_SUPABASE_ANON_KEY"] })).toEqual([]);
+    const dev = container("frontend-server", "frontend", "service", { env: { VITE_API_URL: "http://localhost:3000" }, secretEnv: { VITE_ADMIN_TOKEN: "t" } });
+    expect(check(noSecretsInFrontendBundle, dev)).toEqual(["VITE_ADMIN_TOKEN is compiled into the public bundle but holds a credential"]);
+  });
+
+  it("generated secrets are long enough and generated as secrets", () => {
+    expect(check(generatedSecretLength, resource(TYPES.randomPassword, "jwt-secret", { length: 48 }))).toEqual([]);
+    expect(check(generatedSecretLength, resource(TYPES.randomPassword, "jwt-secret", { length: 16 }))).toEqual(["length 16 is below 32"]);
+    expect(check(generatedSecretLength, resource(TYPES.randomPassword, "jwt-secret", { length: 40 }), { minLength: 64 })).toHaveLength(1);
+    expect(check(generatedSecretLength, resource(TYPES.randomString, "session-secret", { length: 64 }))[0]).toMatch(/RandomPassword/);
+    expect(check(generatedSecretLength, resource(TYPES.randomString, "suffix", { length: 6 }))).toEqual([]);
+  });
+});
+
+describe("policy rules: API and frontend", () => {
+  it("CORS is one origin, not a wildcard, and the frontend URL", () => {
+    expect(check(corsRestricted, readyApi())).toEqual([]);
+    expect(check(corsRestricted, readyApi({ env: { CORS_ORIGIN: "*" } }))[0]).toContain('"*"');
+    expect(check(corsRestricted, readyApi({ env: { CORS_ORIGIN: "https://*.example.com", FRONTEND_URL: "https://*.example.com" } }))).toHaveLength(1);
+    expect(check(corsRestricted, readyApi({ env: { CORS_ORIGIN: "https://a.example.com,https://b.example.com" } }))[0]).toMatch(/single origin/);
+    expect(check(corsRestricted, readyApi({ env: { CORS_ORIGIN: "https://staging.example.com" } }))[0]).toMatch(/differs from FRONTEND_URL/);
+    const without = container("api-1", "api", "service", { env: { PORT: "3000" } });
+    expect(check(corsRestricted, without)[0]).toMatch(/not set/);
+  });
+
+  it("public URLs are https", () => {
+    expect(check(httpsPublicUrls, readyApi())).toEqual([]);
+    const dev = readyApi({ env: { CORS_ORIGIN: "http://localhost:8080", FRONTEND_URL: "http://localhost:8080" } });
+    expect(check(httpsPublicUrls, dev)).toHaveLength(2);
+    const apiUrl = (value: string) => resource(TYPES.vercelEnv, "frontend-env-VITE_API_URL", { key: "VITE_API_URL", value, sensitive: false }, { secretPaths: new Set() });
+    expect(check(httpsPublicUrls, apiUrl("https://api.example.com"))).toEqual([]);
+    expect(check(httpsPublicUrls, apiUrl("http://api.example.com"))).toEqual(['VITE_API_URL "http://api.example.com" is not an https:// URL']);
+  });
+
+  it("the edge proxy health-checks the API replicas it routes to", () => {
+    const edge = (caddyfile?: string) =>
+      container("edge-proxy", "edge", "service", caddyfile === undefined ? {} : { props: { uploads: [{ file: "/etc/caddy/Caddyfile", content: caddyfile }] } });
+    expect(check(edgeChecksApiHealth, edge("api.example.com {\n\treverse_proxy api-1:3000 {\n\t\thealth_uri /api/v1/health/ready\n\t}\n}\n"))).toEqual([]);
+    expect(check(edgeChecksApiHealth, edge("api.example.com {\n\treverse_proxy api-1:3000\n}\n"))[0]).toMatch(/without an active health check/);
+    expect(check(edgeChecksApiHealth, edge("api.example.com {\n\trespond 200\n}\n"))[0]).toMatch(/no reverse_proxy/);
+    expect(check(edgeChecksApiHealth, edge())[0]).toMatch(/no \/etc\/caddy\/Caddyfile/);
+    expect(check(edgeChecksApiHealth, readyApi())).toEqual([]);
+  });
+
+  it("Node services run with NODE_ENV=production", () => {
+    expect(check(nodeEnvProduction, readyApi())).toEqual([]);
+    expect(check(nodeEnvProduction, readyApi({ env: { NODE_ENV: "development" } }))[0]).toContain('"development"');
+    expect(check(nodeEnvProduction, container("api-1", "api", "service", { env: { PORT: "1" } }))[0]).toMatch(/not set/);
+    expect(check(nodeEnvProduction, postgres())).toEqual([]);
+  });
+});
+
+describe("policy rules: the stack as a whole", () => {
+  const store = postgres();
+  const job = { ...migrate(), dependencies: [store.urn] };
+  const api = { ...readyApi(), dependencies: [job.urn] };
+  const w = { ...worker(), dependencies: [api.urn] };
+  const edge = { ...container("edge-proxy", "edge", "service"), dependencies: [api.urn] };
+  const deployment = resource("vercel:index/deployment:Deployment", "frontend-deployment", {}, { dependencies: [w.urn, edge.urn] });
+
+  it("each stage waits for the one before: data stores, migrations, API, worker and edge, frontend", () => {
+    expect(checkStack(rolloutOrder, [store, job, api, w, edge, deployment])).toEqual([]);
+    const early = { ...job, dependencies: [] };
+    expect(checkStack(rolloutOrder, [store, early, api])).toEqual([
+      { urn: early.urn, message: expect.stringContaining("api-migrate does not wait for the data stores (postgres-server)") },
+    ]);
+    const eager = { ...api, dependencies: [store.urn] };
+    expect(checkStack(rolloutOrder, [store, job, eager])).toEqual([{ urn: eager.urn, message: expect.stringContaining("does not wait for the migrations (api-migrate)") }]);
+    const hasty = { ...deployment, dependencies: [edge.urn] };
+    expect(checkStack(rolloutOrder, [store, job, api, w, edge, hasty])[0].message).toContain("the worker and the edge proxy (worker-1)");
+  });
+
+  it("a missing stage is skipped: without migrations the API waits for the data stores; a backup job, when present, comes before migrations", () => {
+    expect(checkStack(rolloutOrder, [store, { ...api, dependencies: [store.urn] }])).toEqual([]);
+    expect(checkStack(rolloutOrder, [store, { ...api, dependencies: [] }])).toHaveLength(1);
+    const backup = { ...container("db-backup", "backup", "job"), dependencies: [store.urn] };
+    expect(checkStack(rolloutOrder, [store, backup, job, api])[0].message).toContain("api-migrate does not wait for the backup (db-backup)");
+    expect(checkStack(rolloutOrder, [store, backup, { ...job, dependencies: [backup.urn] }, api])).toEqual([]);
+  });
+
+  it("the API's CORS origin is a URL the frontend is served from", () => {
+    const domain = resource(TYPES.vercelDomain, "frontend-domain-1", { domain: "app.example.com" });
+    const project = resource(TYPES.vercelProject, "frontend-project", { name: "acme-web" });
+    expect(checkStack(corsMatchesFrontend, [api, project, domain])).toEqual([]);
+    const other = { ...api, props: readyApi({ env: { CORS_ORIGIN: "https://old.example.com", FRONTEND_URL: "https://old.example.com" } }).props };
+    const [mismatch] = checkStack(corsMatchesFrontend, [other, project, domain]);
+    expect(mismatch.urn).toBe(api.urn);
+    expect(mismatch.message).toContain('"https://old.example.com" is none of the frontend\'s URLs');
+    expect(mismatch.message).toContain("https://app.example.com");
+    const devFrontend = container("frontend-server", "frontend", "service", { props: { ports: [{ internal: 8080, external: 8080, ip: "127.0.0.1" }] } });
+    const devApi = readyApi({ env: { CORS_ORIGIN: "http://localhost:8080", FRONTEND_URL: "http://localhost:8080" } });
+    expect(checkStack(corsMatchesFrontend, [devApi, devFrontend])).toEqual([]);
+    expect(checkStack(corsMatchesFrontend, [api])).toEqual([]);
+  });
+
+  const caddy = (body: string) => ({ uploads: [{ file: "/etc/caddy/Caddyfile", content: body }] });
+  const edgeFor = (domain: string, headers = ["Strict-Transport-Security", "X-Content-Type-Options", "X-Frame-Options", "Referrer-Policy"]) =>
+    container("edge-proxy", "edge", "service", { props: caddy(`{\n\temail ops@example.com\n}\n\n${domain} {\n\theader {\n${headers.map((h) => `\t\t${h} "x"`).join("\n")}\n\t}\n}\n`) });
+  const apiUrlVar = (value: string) =>
+    resource(TYPES.vercelEnv, "frontend-env-VITE_API_URL", { key: "VITE_API_URL", value, sensitive: false }, { secretPaths: new Set(["value"]) });
+
+  it("the frontend's API URL points at the API's public address", () => {
+    expect(checkStack(frontendApiUrlMatchesApi, [edgeFor("api.example.com"), apiUrlVar("https://api.example.com")])).toEqual([]);
+    expect(checkStack(frontendApiUrlMatchesApi, [edgeFor("api.example.com"), apiUrlVar("https://api.example.com/api/v1")])).toEqual([]);
+    const [wrong] = checkStack(frontendApiUrlMatchesApi, [edgeFor("api.example.com"), apiUrlVar("https://api.staging.example.com")]);
+    // Vercel values are secrets: the variable is named, its value not shown.
+    expect(wrong.message).toBe("VITE_API_URL does not point at the API (https://api.example.com)");
+    const devApi = readyApi({ props: { ports: [{ internal: 3000, external: 3000, ip: "127.0.0.1" }] } });
+    const devFrontend = container("frontend-server", "frontend", "service", { env: { VITE_API_URL: "http://localhost:3001" } });
+    expect(checkStack(frontendApiUrlMatchesApi, [devApi, devFrontend])[0].message).toBe('VITE_API_URL "http://localhost:3001" does not point at the API (http://localhost:3000)');
+  });
+
+  it("every public entry point sends the security headers", () => {
+    expect(checkStack(securityHeaders, [edgeFor("api.example.com")])).toEqual([]);
+    expect(checkStack(securityHeaders, [edgeFor("api.example.com", ["X-Frame-Options"])])[0].message).toBe(
+      "edge-proxy does not send X-Content-Type-Options, Referrer-Policy, Strict-Transport-Security",
+    );
+    const project = resource(TYPES.vercelProject, "frontend-project", { name: "acme-web" });
+    const route = (headers: Record<string, string>) =>
+      resource("vercel:index/projectRoute:ProjectRoute", "frontend-security-headers", { route: { src: "/(.*)", headers } }, { dependencies: [project.urn] });
+    const all = { "X-Content-Type-Options": "nosniff", "X-Frame-Options": "DENY", "Referrer-Policy": "strict-origin-when-cross-origin" };
+    expect(checkStack(securityHeaders, [project, route(all)])).toEqual([]);
+    expect(checkStack(securityHeaders, [project])[0].message).toContain("has no route that sends X-Content-Type-Options, X-Frame-Options, Referrer-Policy");
+    expect(checkStack(securityHeaders, [project, route({ "X-Frame-Options": "DENY" })])[0].message).toContain("X-Content-Type-Options, Referrer-Policy");
+  });
+});
+
+describe("policy rules: the pack", () => {
+  it("names are unique kebab-case and every rule cites its reason and its fix", () => {
+    const names = RULES.map((r) => r.name);
+    expect(new Set(names).size).toBe(names.length);
+    for (const r of RULES) {
+      expect(r.name).toMatch(/^[a-z0-9]+(-[a-z0-9]+)*$/);
+      expect(r.name).not.toBe("all");
+      expect(r.description.length).toBeGreaterThan(60);
+      expect(r.description).toMatch(/seeds/);
+      expect(r.remediationSteps.length).toBeGreaterThan(10);
+    }
+  });
+});
