@@ -104,6 +104,9 @@ export class Redis extends pulumi.ComponentResource {
       name: `appstack-${args.stack}-${name}`,
       image: image.imageId,
       command: redisServerCommand(cfg),
+      // The image's entrypoint drops to the redis user only when the command is redis-server itself;
+      // ours is `sh -c`, so say it here. A new volume takes /data's redis ownership from the image.
+      user: "redis",
       envs: [
         pulumi.secret(pulumi.interpolate`REDIS_PASSWORD=${password.result}`),
         pulumi.secret(pulumi.interpolate`REDISCLI_AUTH=${password.result}`),

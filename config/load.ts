@@ -34,7 +34,8 @@ export function loadConfig(cfg: pulumi.Config = new pulumi.Config()): AppConfig 
   const ns = cfg.name;
   const stack = pulumi.getStack();
   const problems: ConfigProblem[] = [];
-  const raw: Record<string, unknown> = {};
+  // No prototype: a key named "__proto__" must be an unknown setting, not a prototype swap that hides it.
+  const raw: Record<string, unknown> = Object.create(null);
   const secureKeys = new Set<string>();
   const withStack = (fix: string) => fix.replace(/^pulumi config (set|rm) /, `pulumi config $1 -s ${stack} `);
 

@@ -148,7 +148,7 @@ describe("Redis component", () => {
     const { inputs } = masked(await registered(rt, "redis-server"));
     const script = (inputs.command as string[])[2];
     expect(script).toContain("--maxmemory 100mb --maxmemory-policy allkeys-lru --appendonly yes --appendfsync everysec");
-    expect(inputs).toMatchObject({ restart: "unless-stopped", memory: 512, wait: true });
+    expect(inputs).toMatchObject({ restart: "unless-stopped", memory: 512, wait: true, user: "redis" });
     expect(inputs.volumes).toEqual([{ containerPath: "/data", volumeName: "appstack-dev-redis-data" }]);
   });
 

@@ -4,7 +4,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import Redis from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { containerEnv, evaluateStack, PROJECT_ROOT, resource, type Declared } from "../helpers/declared-stack";
+import { containerEnv, evaluateStack, PROJECT_ROOT, resource, SETUP_TIMEOUT_MS, type Declared } from "../helpers/declared-stack";
 import {
   dockerfileHealthcheck,
   freePort,
@@ -20,30 +20,44 @@ import {
 } from "./servers";
 
 /**
- * The example API and worker (examples/app) against the dev stack's declared
- * Postgres and Redis, run for real. Each process gets the env its container
- * would get, with the stack's service hosts rewritten to 127.0.0.1 and their
- * ports to the throwaway servers'.
+ * The example app (examples/app) as the dev stack declares it, run for real:
+ * the API, its migrations job, the worker and the frontend server each get the
+ * env of their container (api-migrate-run, api-1, worker-1, frontend-server),
+ * against Postgres and Redis started from the stack's declared containers, and
+ * each declared health check runs as Docker would run it.
  *
- * Until the Api and Worker components land (issue 3), their env follows the
- * conventions they will declare (PORT, DATABASE_URL and REDIS_URL from the
- * stack's connection outputs, CORS_ORIGIN, FRONTEND_URL, NODE_ENV,
- * APP_VERSION), and the health checks are the images' own (their Dockerfiles'
- * HEALTHCHECK).
+ * Host adaptations, and nothing else: service hosts (postgres, redis) become
+ * 127.0.0.1 and their ports the throwaway servers'; each container port
+ * (PORT, and the same number in its health check) becomes a free port; the
+ * worker's heartbeat path becomes a file in a temporary directory (in the env
+ * and in the health check alike).
  */
 
 const APP = path.join(PROJECT_ROOT, "examples", "app");
-const FRONTEND_URL = "http://localhost:5173";
+const FRONTEND = path.join(APP, "frontend");
 
 let declared: Declared;
 let pgServer: PostgresServer;
 let redisServer: RedisServer;
 let api: ServiceProcess | undefined;
 let worker: ServiceProcess | undefined;
+let frontend: ServiceProcess | undefined;
 let apiPort: number;
 let apiEnv: Record<string, string>;
+let apiHealth: string[];
 let workerEnv: Record<string, string>;
-let heartbeatDir: string;
+let workerHealth: string[];
+let tmp: string;
+
+/** The declared health check of a container, as Docker's `tests`. */
+const healthOf = (name: string) => (resource(declared, name).inputs.healthcheck as { tests: string[] }).tests;
+
+/** Replaces `from` by `to` in a health check; it must occur exactly once. */
+function rewriteOnce(tests: string[], from: string, to: string): string[] {
+  const count = tests.map((t) => t.split(from).length - 1).reduce((a, b) => a + b, 0);
+  if (count !== 1) throw new Error(`expected "${from}" exactly once in ${JSON.stringify(tests)}`);
+  return tests.map((t) => t.replace(from, to));
+}
 
 /** A URL that names a stack service (postgres:5432) points at the local server instead. */
 function toLocal(url: string, ports: Record<string, number>): string {
@@ -84,6 +98,13 @@ async function answering503(): Promise<{ port: number; close(): Promise<void> }>
   return { port: (srv.address() as { port: number }).port, close: () => new Promise((r) => srv.close(() => r())) };
 }
 
+/** A container's declared env with its service URLs pointed at the local servers. */
+function localEnv(name: string, ports: Record<string, number>): Record<string, string> {
+  const env = containerEnv(resource(declared, name));
+  for (const key of ["DATABASE_URL", "REDIS_URL"]) if (env[key]) env[key] = toLocal(env[key], ports);
+  return env;
+}
+
 beforeAll(async () => {
   declared = await evaluateStack({ stack: "dev", values: "contract" });
   const [pgPort, redisPort] = [await freePort(), await freePort()];
@@ -91,86 +112,93 @@ beforeAll(async () => {
   const redisContainer = resource(declared, "redis-server");
   const [sh, c, script] = redisContainer.inputs.command as string[];
   redisServer = await startRedis([sh, c, `${script} --port ${redisPort} --bind 127.0.0.1`], containerEnv(redisContainer), redisPort);
-
-  const connections = declared.outputs.connections as { databaseUrl: string; redisUrl: string };
   const local = { postgres: pgPort, redis: redisPort };
-  apiPort = await freePort();
-  apiEnv = {
-    PORT: String(apiPort),
-    DATABASE_URL: toLocal(connections.databaseUrl, local),
-    REDIS_URL: toLocal(connections.redisUrl, local),
-    CORS_ORIGIN: FRONTEND_URL,
-    FRONTEND_URL,
-    NODE_ENV: "production",
-    APP_VERSION: "contract-test",
-  };
-  heartbeatDir = fs.mkdtempSync(path.join(os.tmpdir(), "appstack-worker-"));
-  workerEnv = {
-    DATABASE_URL: apiEnv.DATABASE_URL,
-    REDIS_URL: apiEnv.REDIS_URL,
-    NODE_ENV: "production",
-    HEARTBEAT_FILE: path.join(heartbeatDir, "heartbeat"),
-    POLL_SECONDS: "1",
-  };
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), "appstack-app-"));
 
-  // The stack's order: data stores healthy -> migrations -> API -> worker.
-  const migrate = await run(process.execPath, ["api/migrate.js"], { cwd: APP, env: { ...apiEnv, PATH: process.env.PATH } });
+  apiEnv = localEnv("api-1", local);
+  const declaredPort = apiEnv.PORT;
+  apiPort = await freePort();
+  apiEnv.PORT = String(apiPort);
+  apiHealth = rewriteOnce(healthOf("api-1"), `:${declaredPort}/`, `:${apiPort}/`);
+
+  workerEnv = localEnv("worker-1", local);
+  const heartbeat = path.join(tmp, "heartbeat");
+  workerHealth = rewriteOnce(healthOf("worker-1"), JSON.stringify(workerEnv.HEARTBEAT_FILE), JSON.stringify(heartbeat));
+  workerEnv.HEARTBEAT_FILE = heartbeat;
+
+  // The stack's order: data stores healthy -> migrations -> API -> worker -> frontend.
+  const migrateContainer = resource(declared, "api-migrate-run");
+  const [program, ...args] = migrateContainer.inputs.command as string[];
+  expect(program).toBe("node");
+  const migrate = await run(process.execPath, args, { cwd: APP, env: { ...localEnv("api-migrate-run", local), PATH: process.env.PATH } });
   expect(migrate.code, migrate.stdout + migrate.stderr).toBe(0);
   api = startNodeService("api/server.js", apiEnv, APP);
   await waitUntil("the API to listen", async () => (await get(apiPort, "/api/v1/health/live").catch(() => ({ status: 0 }))).status === 200);
-});
+}, SETUP_TIMEOUT_MS);
 
 afterAll(async () => {
-  await Promise.allSettled([api?.stop("SIGKILL"), worker?.stop("SIGKILL")]);
+  await Promise.allSettled([api?.stop("SIGKILL"), worker?.stop("SIGKILL"), frontend?.stop("SIGKILL")]);
   await Promise.allSettled([pgServer?.destroy(), redisServer?.destroy()]);
-  if (heartbeatDir) fs.rmSync(heartbeatDir, { recursive: true, force: true });
+  if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
 });
 
 describe("contract: the example API with the stack's env", () => {
   it("is live and ready: Postgres and Redis both answer through the declared URLs", async () => {
     const ready = await get(apiPort, "/api/v1/health/ready");
     expect(ready.status, JSON.stringify(ready.body)).toBe(200);
-    expect(ready.body).toMatchObject({ status: "ready", version: "contract-test", checks: { postgres: "ok", redis: "ok" } });
+    expect(ready.body).toMatchObject({ status: "ready", version: apiEnv.APP_VERSION, checks: { postgres: "ok", redis: "ok" } });
   });
 
-  it("allows the frontend's origin (CORS_ORIGIN) and no other", async () => {
-    const ok = await get(apiPort, "/api/v1/health/live", { origin: FRONTEND_URL });
-    expect(ok.headers.get("access-control-allow-origin")).toBe(FRONTEND_URL);
+  it("allows the frontend's origin (the declared CORS_ORIGIN) and no other", async () => {
+    const frontendUrl = (declared.outputs.endpoints as { frontend: { url: string } }).frontend.url;
+    expect(apiEnv.CORS_ORIGIN).toBe(frontendUrl);
+    const ok = await get(apiPort, "/api/v1/health/live", { origin: frontendUrl });
+    expect(ok.headers.get("access-control-allow-origin")).toBe(frontendUrl);
     const other = await get(apiPort, "/api/v1/health/live", { origin: "https://evil.example.com" });
     expect(other.headers.get("access-control-allow-origin")).toBeNull();
   });
 
-  it("the image's health check passes against it", async () => {
+  it("the declared health check passes against it, without curl", async () => {
+    expect(apiHealth.join(" ")).not.toMatch(/\b(curl|wget)\b/);
+    const result = await runHealthcheck(apiHealth, apiEnv, undefined, APP);
+    expect(result.code, result.stderr).toBe(0);
+  });
+
+  it("the declared health check fails against a server answering 503, and against nothing", async () => {
+    const down = await answering503();
+    try {
+      const r503 = await runHealthcheck(rewriteOnce(apiHealth, `:${apiPort}/`, `:${down.port}/`), apiEnv, undefined, APP);
+      expect(r503.code).not.toBe(0);
+    } finally {
+      await down.close();
+    }
+    const nothing = await runHealthcheck(rewriteOnce(apiHealth, `:${apiPort}/`, `:${await freePort()}/`), apiEnv, undefined, APP);
+    expect(nothing.code).not.toBe(0);
+  });
+
+  it("the image's own HEALTHCHECK (for a plain docker run) passes too", async () => {
     const tests = dockerfileHealthcheck(path.join(APP, "api", "Dockerfile"));
     expect(tests.join(" ")).not.toMatch(/\b(curl|wget)\b/);
     const result = await runHealthcheck(tests, apiEnv, undefined, APP);
     expect(result.code, result.stderr).toBe(0);
   });
-
-  it("the health check fails against a server answering 503, and against nothing", async () => {
-    const tests = dockerfileHealthcheck(path.join(APP, "api", "Dockerfile"));
-    const down = await answering503();
-    try {
-      const r503 = await runHealthcheck(tests, { ...apiEnv, PORT: String(down.port) }, undefined, APP);
-      expect(r503.code).not.toBe(0);
-    } finally {
-      await down.close();
-    }
-    const nothing = await runHealthcheck(tests, { ...apiEnv, PORT: String(await freePort()) }, undefined, APP);
-    expect(nothing.code).not.toBe(0);
-  });
 });
 
 describe("contract: the example worker with the stack's env", () => {
   const heartbeatAge = () => (Date.now() - fs.statSync(workerEnv.HEARTBEAT_FILE).mtimeMs) / 1000;
-  const healthcheck = () => runHealthcheck(dockerfileHealthcheck(path.join(APP, "worker", "Dockerfile")), workerEnv, undefined, APP);
+  const healthcheck = () => runHealthcheck(workerHealth, workerEnv, undefined, APP);
+  const imageHealthcheck = () => runHealthcheck(dockerfileHealthcheck(path.join(APP, "worker", "Dockerfile")), workerEnv, undefined, APP);
 
-  it("starts, writes a fresh heartbeat, and its health check passes", async () => {
-    worker = startNodeService("worker/worker.js", workerEnv, APP);
+  it("starts with the declared command, writes a fresh heartbeat, and its declared health check passes", async () => {
+    const [program, script, ...rest] = resource(declared, "worker-1").inputs.command as string[];
+    expect([program, rest]).toEqual(["node", []]);
+    worker = startNodeService(script, workerEnv, APP);
     await waitUntil("the worker's heartbeat", () => fs.existsSync(workerEnv.HEARTBEAT_FILE));
     expect(heartbeatAge()).toBeLessThan(5);
     const result = await healthcheck();
     expect(result.code, result.stderr).toBe(0);
+    const own = await imageHealthcheck();
+    expect(own.code, own.stderr).toBe(0);
   });
 
   it("takes a job the API queued and records its result", async () => {
@@ -179,18 +207,22 @@ describe("contract: the example worker with the stack's env", () => {
     expect((await get(apiPort, `/api/v1/jobs/${id}`)).body).toMatchObject({ status: "done", result: "HELLO FROM THE CONTRACT TEST", attempts: 1 });
   });
 
-  it("on SIGTERM finishes the job in hand, leaves the rest queued, and exits 0", async () => {
-    const slow = await postJob("slow", 1500);
-    await waitUntil(`job ${slow} to start`, async () => (await jobStatus(slow)) === "processing");
+  it("on SIGTERM finishes the jobs in hand, leaves the rest queued, and exits 0", async () => {
+    // One slow job per slot (the declared concurrency), so every slot has a job in hand at the stop.
+    const slots = Number(workerEnv.WORKER_CONCURRENCY);
+    expect(slots).toBeGreaterThanOrEqual(1);
+    const slow = await Promise.all(Array.from({ length: slots }, (_, i) => postJob(`slow ${i}`, 1500)));
+    await waitUntil("every slot to take a job", async () => (await Promise.all(slow.map(jobStatus))).every((s) => s === "processing"));
+    const stopped = worker!.stop("SIGTERM");
     const next = await postJob("after the stop");
-    const code = await worker!.stop("SIGTERM");
-    expect(code, worker!.output()).toBe(0);
-    expect(await jobStatus(slow)).toBe("done");
+    expect(await stopped, worker!.output()).toBe(0);
+    for (const id of slow) expect(await jobStatus(id)).toBe("done");
     expect(await jobStatus(next)).toBe("queued");
     const redis = new Redis(apiEnv.REDIS_URL, { maxRetriesPerRequest: 0 });
     try {
       expect(await redis.lrange("appstack:jobs", 0, -1)).toEqual([next]);
-      expect(await redis.keys("appstack:jobs:processing:*").then((keys) => Promise.all(keys.map((k) => redis.llen(k))))).not.toContain(1);
+      const inFlight = await redis.keys("appstack:jobs:processing:*").then((keys) => Promise.all(keys.map((k) => redis.llen(k))));
+      expect(inFlight.every((n) => n === 0)).toBe(true);
     } finally {
       redis.disconnect();
     }
@@ -199,9 +231,12 @@ describe("contract: the example worker with the stack's env", () => {
   it("its health check fails once the heartbeat is stale", async () => {
     const old = new Date(Date.now() - 120_000);
     fs.utimesSync(workerEnv.HEARTBEAT_FILE, old, old);
-    const result = await healthcheck();
-    expect(result.code).not.toBe(0);
-    expect(result.stderr).toMatch(/heartbeat .* old/);
+    expect((await healthcheck()).code).not.toBe(0);
+    const own = await imageHealthcheck();
+    expect(own.code).not.toBe(0);
+    expect(own.stderr).toMatch(/heartbeat .* old/);
+    fs.rmSync(workerEnv.HEARTBEAT_FILE);
+    expect((await healthcheck()).code).not.toBe(0);
   });
 
   it("the API reports not ready (503) when Redis is down", async () => {
@@ -211,5 +246,34 @@ describe("contract: the example worker with the stack's env", () => {
     expect(ready.body.checks.postgres).toBe("ok");
     expect(ready.body.checks.redis).toMatch(/unavailable/);
     expect(JSON.stringify(ready.body)).not.toContain(new URL(apiEnv.REDIS_URL).password);
+  });
+});
+
+describe("contract: the example frontend with the stack's build args and env", () => {
+  let port: number;
+
+  it("builds with the declared VITE_API_URL, serves it, and its declared health check passes", async () => {
+    const build = resource(declared, "frontend-build").inputs.build as { context: string; args: Record<string, string> };
+    expect(build.context).toBe(FRONTEND);
+    const apiUrl = (declared.outputs.endpoints as { api: { url: string } }).api.url;
+    expect(build.args.VITE_API_URL).toBe(apiUrl);
+    const built = await run(process.execPath, ["build.js"], { cwd: FRONTEND, env: { ...build.args, PATH: process.env.PATH } });
+    expect(built.code, built.stderr).toBe(0);
+
+    const env = containerEnv(resource(declared, "frontend-server"));
+    expect(env.VITE_API_URL).toBe(apiUrl);
+    port = await freePort();
+    const health = rewriteOnce(healthOf("frontend-server"), `:${env.PORT}/`, `:${port}/`);
+    frontend = startNodeService("serve.js", { ...env, PORT: String(port) }, FRONTEND);
+    await waitUntil("the frontend to listen", async () => (await get(port, "/healthz").catch(() => ({ status: 0 }))).status === 200);
+
+    const result = await runHealthcheck(health, env, undefined, FRONTEND);
+    expect(result.code, result.stderr).toBe(0);
+    const config = await fetch(`http://127.0.0.1:${port}/config.js`);
+    expect(await config.text()).toBe(`window.APPSTACK_CONFIG = ${JSON.stringify({ apiUrl })};\n`);
+    const page = await fetch(`http://127.0.0.1:${port}/`);
+    expect(page.headers.get("x-frame-options")).toBe("DENY");
+    expect(page.headers.get("x-content-type-options")).toBe("nosniff");
+    expect(page.headers.get("content-security-policy")).toContain(`connect-src 'self' ${new URL(apiUrl).origin}`);
   });
 });

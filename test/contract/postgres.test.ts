@@ -1,6 +1,6 @@
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { containerEnv, evaluateStack, resource, URL_SPECIALS, type Declared, type DeclaredResource } from "../helpers/declared-stack";
+import { containerEnv, evaluateStack, resource, SETUP_TIMEOUT_MS, URL_SPECIALS, type Declared, type DeclaredResource } from "../helpers/declared-stack";
 import { freePort, postgresBin, run, runHealthcheck, startPostgres, type PostgresServer } from "./servers";
 
 /**
@@ -51,7 +51,7 @@ beforeAll(async () => {
   env = containerEnv(container);
   port = await freePort();
   server = await startPostgres(env, port);
-});
+}, SETUP_TIMEOUT_MS);
 
 afterAll(async () => {
   await server?.destroy();

@@ -2,7 +2,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import Redis from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { containerEnv, evaluateStack, resource, type Declared, type DeclaredResource } from "../helpers/declared-stack";
+import { containerEnv, evaluateStack, resource, SETUP_TIMEOUT_MS, type Declared, type DeclaredResource } from "../helpers/declared-stack";
 import { freePort, processArgv, redisBin, runHealthcheck, startRedis, type RedisServer } from "./servers";
 
 /**
@@ -41,7 +41,7 @@ beforeAll(async () => {
   // The script ends by exec'ing redis-server with its flags; ours go last.
   expect(script).toMatch(/; exec redis-server "\$conf" [^;]*$/);
   server = await startRedis([shell, flag, `${script} --port ${port} --bind 127.0.0.1`], env, port);
-});
+}, SETUP_TIMEOUT_MS);
 
 afterAll(async () => {
   await server?.destroy();

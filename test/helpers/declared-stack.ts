@@ -21,6 +21,12 @@ import { SECURE_PLACEHOLDER } from "../../ops/stack-files";
 
 export const PROJECT_ROOT = path.resolve(__dirname, "..", "..");
 
+/**
+ * Time for a test file's setup (evaluations in child processes, servers to
+ * start): generous, because CI machines are shared and a slow start is not a failure.
+ */
+export const SETUP_TIMEOUT_MS = 300_000;
+
 /** Every character with a meaning in a URL, plus space: the worst case for a password inside DATABASE_URL. */
 export const URL_SPECIALS = "!#$%&'()*+,/:;=?@[] ";
 
@@ -58,7 +64,7 @@ export interface Declared {
 }
 
 /** Evaluates the program for one stack in a child process; see the module comment. */
-export function evaluateStack(request: EvaluateRequest, timeoutMs = 60_000): Promise<Declared> {
+export function evaluateStack(request: EvaluateRequest, timeoutMs = 150_000): Promise<Declared> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [path.join(__dirname, "declared-stack-child.js")], {
       cwd: PROJECT_ROOT,
@@ -148,9 +154,15 @@ export async function childMain(): Promise<void> {
 
   for (const key of sc.secretKeys) {
     if (sc.config[key] === SECURE_PLACEHOLDER) {
-      const value = request.secure?.[key] ?? canary(key);
+      if (request.secure?.[key] !== undefined) {
+        sc.config[key] = request.secure[key];
+        secrets.push({ source: `config ${key}`, value: sc.config[key] });
+        continue;
+      }
+      // A connection URL must parse: the canary is its password.
+      const value = canary(key);
       secrets.push({ source: `config ${key}`, value });
-      sc.config[key] = value;
+      sc.config[key] = /url$/i.test(key) ? `${/redis/i.test(key) ? "redis" : "postgresql"}://canary:${value}@store.example.com:6000/app` : value;
       continue;
     }
     // Secure values nested in an object: each placeholder gets its own canary (JSON-safe: letters and digits).

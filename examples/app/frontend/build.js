@@ -6,7 +6,7 @@ import * as path from "node:path";
 import { checkApiUrl, configScript } from "./config.js";
 
 const here = path.dirname(new URL(import.meta.url).pathname);
-const out = path.join(here, process.env.OUT_DIR || "dist");
+const out = path.resolve(here, process.env.OUT_DIR || "dist");
 
 let apiUrl;
 try {

@@ -1,0 +1,553 @@
+import * as pulumi from "@pulumi/pulumi";
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { AppStack } from "../components/app-stack";
+import { ConfigError, imageReference, loadConfig, type ConfigProblem } from "../config";
+import { waitForRegistrations } from "../ops/offline-runtime";
+import { PROJECT_ROOT } from "./helpers/declared-stack";
+import { mockStack } from "./helpers/pulumi";
+
+/**
+ * Config fuzzing: stack configs generated from the schema's rules, valid ones
+ * and ones broken in one of the ways a person breaks them. Every broken config
+ * must give the project's ConfigError, with a problem at the key that was
+ * broken, and register nothing; every valid one must load. A failure prints
+ * fast-check's seed and the shrunk config.
+ */
+
+const INVALID_RUNS = 1200;
+const VALID_RUNS = 300;
+const PROGRAM_SAMPLE = 15;
+
+type Env = "dev" | "staging" | "production";
+/** A stack's settings: keys without a namespace are `appstack:` keys. Secrets are secure keys. */
+interface Case {
+  config: Record<string, unknown>;
+  secrets: Record<string, string>;
+}
+interface BrokenCase extends Case {
+  kind: string;
+  /** The key path (without `appstack:`) where a problem must be reported, or a full foreign key. */
+  expect: string;
+}
+
+// --- valid configs ---------------------------------------------------------
+
+const identifier = fc.stringMatching(/^[a-z_][a-z0-9_]{0,20}$/);
+const secretName = fc.stringMatching(/^[a-z][A-Za-z0-9]{2,15}Url$/);
+const pinnedImage = fc.oneof(
+  fc.constantFrom("postgres:17.6-alpine", "redis:7.4.6-alpine", "ghcr.io/acme/db:v1.2.3", "registry.example.com:5000/team/cache:8.0"),
+  fc.stringMatching(/^[0-9a-f]{64}$/).map((d) => `postgres@sha256:${d}`),
+  fc.tuple(fc.nat(30), fc.nat(30)).map(([a, b]) => `redis:${a}.${b}`),
+);
+const cpus = fc.constantFrom("1", "0.5", "2", "4");
+
+function containerCommon(env: Env) {
+  return {
+    cpus,
+    healthTimeoutSeconds: fc.integer({ min: 5, max: 3600 }),
+    hostPort: env === "dev" ? fc.integer({ min: 1, max: 65535 }) : fc.constant(undefined),
+    protectVolume: env === "production" ? fc.constant(true) : fc.boolean(),
+  };
+}
+
+function postgresSection(env: Env) {
+  const container = fc.record(
+    {
+      mode: fc.constant("container"),
+      image: pinnedImage,
+      database: identifier,
+      user: identifier,
+      memoryMb: fc.integer({ min: 16, max: 65536 }),
+      ...containerCommon(env),
+    },
+    { requiredKeys: ["mode"] },
+  );
+  const external = fc.record({ mode: fc.constant("external"), urlSecret: secretName }, { requiredKeys: ["mode"] });
+  return fc.oneof(container, external);
+}
+
+function redisSection(env: Env) {
+  // maxmemoryMb must stay below memoryMb, whose default is 512 (and maxmemoryMb's 256).
+  const memory = fc.oneof(
+    fc.record({ memoryMb: fc.integer({ min: 32, max: 8192 }) }).chain(({ memoryMb }) =>
+      fc.record(
+        { memoryMb: fc.constant(memoryMb), maxmemoryMb: fc.integer({ min: 1, max: memoryMb - 1 }) },
+        { requiredKeys: memoryMb > 256 ? ["memoryMb"] : ["memoryMb", "maxmemoryMb"] },
+      ),
+    ),
+    fc.record({ maxmemoryMb: fc.integer({ min: 1, max: 511 }) }, { requiredKeys: [] }),
+  );
+  const container = fc
+    .tuple(
+      fc.record(
+        {
+          mode: fc.constant("container"),
+          image: pinnedImage,
+          maxmemoryPolicy: fc.constantFrom("noeviction", "allkeys-lru", "volatile-ttl"),
+          appendonly: fc.boolean(),
+          ...containerCommon(env),
+        },
+        { requiredKeys: ["mode"] },
+      ),
+      memory,
+    )
+    .map(([section, mem]) => ({ ...section, ...mem }));
+  const external = fc.record({ mode: fc.constant("external"), urlSecret: secretName }, { requiredKeys: ["mode"] });
+  return fc.oneof(container, external);
+}
+
+const dockerSection = fc.record(
+  {
+    host: fc.constantFrom("unix:///var/run/docker.sock", "ssh://deploy@host.example.com", "tcp://10.0.0.5:2376"),
+    sshOpts: fc.array(fc.constantFrom("-o", "StrictHostKeyChecking=yes", "ServerAliveInterval=30"), { maxLength: 4 }),
+  },
+  { requiredKeys: [] },
+);
+
+/** Drops keys whose generated value is undefined (an absent optional setting). */
+function compact<T extends Record<string, unknown>>(o: T): T {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
+}
+
+const FLAGS = ["MEMORY_SYSTEM_ENABLED", "FEATURE_SEARCH", "LOG_LEVEL"];
+const USER_SECRETS = ["OPENAI_API_KEY", "STRIPE_API_KEY"];
+const GENERATED = ["JWT_SECRET", "SESSION_SECRET"];
+
+const plainEnv = fc.dictionary(fc.constantFrom(...FLAGS), fc.oneof(fc.boolean(), fc.nat(10_000), fc.constantFrom("info", "debug")), { maxKeys: 3 });
+const secretEnv = fc.subarray(USER_SECRETS);
+const httpPath = fc.constantFrom("/api/v1/health", "/api/v1/health/live", "/healthz");
+
+/** An image or (dev only) a local build of the example app. */
+function imageSource(env: Env, build: { context: string; dockerfile?: string }) {
+  return env === "dev" ? fc.oneof(pinnedImage.map((image) => ({ image })), fc.constant({ build })) : pinnedImage.map((image) => ({ image }));
+}
+
+function apiSection(env: Env) {
+  return fc
+    .tuple(
+      imageSource(env, { context: "examples/app", dockerfile: "api/Dockerfile" }),
+      fc.record(
+        {
+          port: fc.integer({ min: 1024, max: 65535 }),
+          replicas: fc.integer({ min: 1, max: 3 }),
+          memoryMb: fc.integer({ min: 64, max: 4096 }),
+          health: fc.record({ path: httpPath, readyPath: httpPath, retries: fc.integer({ min: 1, max: 10 }) }, { requiredKeys: ["path"] }),
+          domain: env === "dev" ? fc.constant(undefined) : fc.constantFrom("api.example.com", "api.staging.example.org"),
+          hostPort: env === "dev" ? fc.integer({ min: 1, max: 65535 }) : fc.constant(undefined),
+          env: plainEnv,
+          secretEnv,
+          migrations: fc.record({ command: fc.constant(["node", "api/migrate.js"]), timeoutSeconds: fc.integer({ min: 1, max: 3600 }) }, { requiredKeys: ["command"] }),
+        },
+        { requiredKeys: env === "dev" ? ["health"] : ["health", "domain"] },
+      ),
+    )
+    .map(([image, rest]) => compact({ ...image, ...rest }));
+}
+
+function workerSection(env: Env, hasApi: boolean) {
+  const image = hasApi ? fc.oneof(fc.constant({}), imageSource(env, { context: "examples/app", dockerfile: "worker/Dockerfile" })) : imageSource(env, { context: "examples/app", dockerfile: "worker/Dockerfile" });
+  return fc
+    .tuple(
+      image,
+      fc.record(
+        {
+          command: fc.constant(["node", "worker/worker.js"]),
+          replicas: fc.integer({ min: 1, max: 3 }),
+          concurrency: fc.integer({ min: 1, max: 100 }),
+          health: fc.oneof(
+            fc.record({ type: fc.constant("heartbeat"), file: fc.constantFrom("/tmp/hb", "/var/run/worker/hb"), maxAgeSeconds: fc.integer({ min: 1, max: 600 }) }, { requiredKeys: ["type"] }),
+            fc.record({ type: fc.constant("process"), pattern: fc.constantFrom("node worker", "worker.js") }),
+          ),
+          stopGracePeriodSeconds: fc.integer({ min: 1, max: 600 }),
+          env: plainEnv,
+          secretEnv,
+        },
+        { requiredKeys: ["command"] },
+      ),
+    )
+    .map(([img, rest]) => compact({ ...img, ...rest }));
+}
+
+function frontendSection(env: Env) {
+  const domains = fc.array(fc.constantFrom("app.example.com", "www.example.org"), { maxLength: 2 });
+  if (env === "dev") {
+    return fc
+      .tuple(imageSource(env, { context: "examples/app/frontend" }), fc.record({ domains, hostPort: fc.integer({ min: 1, max: 65535 }), env: plainEnv }, { requiredKeys: [] }))
+      .map(([img, rest]) => compact({ ...img, ...rest }));
+  }
+  return fc.record(
+    {
+      domains,
+      vercel: fc.record({ projectName: fc.constantFrom("web", "acme-web-staging"), gitRepository: fc.constant({ repo: "acme/web" }), outputDirectory: fc.constantFrom("build", "dist") }, { requiredKeys: ["projectName", "gitRepository"] }),
+      secretEnv: fc.subarray(["SENTRY_AUTH_TOKEN"]),
+    },
+    { requiredKeys: ["vercel"] },
+  );
+}
+
+/** The secure keys a generated config needs, each with a value. */
+function neededSecrets(config: Record<string, unknown>): Record<string, string> {
+  const secrets: Record<string, string> = {};
+  for (const [section, fallback] of [["postgres", "postgresUrl"], ["redis", "redisUrl"]] as const) {
+    const s = config[section] as { mode?: string; urlSecret?: string } | undefined;
+    if (s?.mode === "external") secrets[s.urlSecret ?? fallback] = `${section}://u:p@${section}.example.com/0`;
+  }
+  for (const section of ["api", "worker", "frontend"]) {
+    for (const name of (config[section] as { secretEnv?: string[] } | undefined)?.secretEnv ?? []) secrets[name] = "a-secret-value";
+  }
+  if ((config.frontend as { vercel?: unknown } | undefined)?.vercel) secrets.vercelApiToken = "a-vercel-token";
+  return secrets;
+}
+
+const validCase: fc.Arbitrary<Case & { environment: Env }> = fc
+  .constantFrom<Env>("dev", "staging", "production")
+  .chain((environment) =>
+    fc
+      .record(
+        {
+          docker: dockerSection,
+          postgres: postgresSection(environment).map(compact),
+          redis: redisSection(environment).map(compact),
+          generatedSecrets: fc.subarray(GENERATED),
+          api: apiSection(environment),
+          frontend: frontendSection(environment),
+        },
+        { requiredKeys: [] },
+      )
+      .chain((settings) =>
+        fc.option(workerSection(environment, settings.api !== undefined), { nil: undefined }).map((worker) => {
+          // Outside dev an API needs the edge proxy; in dev the edge is an error.
+          const edge = settings.api && environment !== "dev" ? { acmeEmail: "ops@example.com" } : undefined;
+          return compact({ environment, ...settings, worker, edge }) as Record<string, unknown>;
+        }),
+      )
+      .map((config) => ({ config, secrets: neededSecrets(config), environment })),
+  );
+
+// --- broken configs --------------------------------------------------------
+
+const KNOWN_KEYS = new Set(["environment", "docker", "postgres", "redis", "host", "sshOpts", "mode", "image", "database", "user",
+  "memoryMb", "cpus", "hostPort", "protectVolume", "healthTimeoutSeconds", "urlSecret", "maxmemoryMb", "maxmemoryPolicy", "appendonly"]);
+
+const unknownKeyName = fc
+  .oneof(
+    fc.constantFrom("__proto__", "constructor", "toString", "hasOwnProperty", "versoin", "imgae", "Image", "mode ", "port", "password", "a.b", ""),
+    fc.string({ minLength: 1, maxLength: 12 }),
+  )
+  .filter((k) => !KNOWN_KEYS.has(k) && !k.includes(":"));
+
+/** A value of a different JSON type than `v`. */
+function wrongTypeFor(v: unknown): fc.Arbitrary<unknown> {
+  const all: [string, fc.Arbitrary<unknown>][] = [
+    ["string", fc.string({ maxLength: 8 })],
+    ["number", fc.oneof(fc.integer(), fc.double({ noNaN: true, noDefaultInfinity: true }))],
+    ["boolean", fc.boolean()],
+    ["null", fc.constant(null)],
+    ["array", fc.array(fc.integer(), { maxLength: 2 })],
+    ["object", fc.dictionary(fc.constantFrom("x", "y"), fc.integer(), { maxKeys: 2 })],
+  ];
+  const kind = v === null ? "null" : Array.isArray(v) ? "array" : typeof v;
+  return fc.oneof(...all.filter(([k]) => k !== kind).map(([, a]) => a));
+}
+
+/** Every settings path of a case, for the generic mutations. */
+function paths(config: Record<string, unknown>): string[][] {
+  const out: string[][] = [];
+  const walk = (v: unknown, at: string[]) => {
+    if (at.length > 0) out.push(at);
+    if (v !== null && typeof v === "object" && !Array.isArray(v)) for (const [k, inner] of Object.entries(v)) walk(inner, [...at, k]);
+  };
+  walk(config, []);
+  return out;
+}
+
+function setAt(config: Record<string, unknown>, path: string[], value: unknown): Record<string, unknown> {
+  const copy = structuredClone(config);
+  let cur = copy as Record<string, unknown>;
+  for (const seg of path.slice(0, -1)) cur = cur[seg] as Record<string, unknown>;
+  Object.defineProperty(cur, path[path.length - 1], { value, enumerable: true, writable: true, configurable: true });
+  return copy;
+}
+
+const dotted = (path: string[]) => path.join(".");
+
+/** Maps whose keys are the user's (env names, build args): not settings with a fixed set of keys and types. */
+const FREE_FORM = new Set(["env", "args"]);
+const inFreeForm = (p: string[]) => p.slice(0, -1).some((k) => FREE_FORM.has(k));
+
+const wrongType = validCase.chain(({ config, secrets }) =>
+  fc
+    .constantFrom(...paths(config).filter((p) => !inFreeForm(p)))
+    .chain((p) => {
+      const current = p.reduce<unknown>((o, k) => (o as Record<string, unknown>)[k], config);
+      return wrongTypeFor(current).map((value) => ({ kind: "wrong type", config: setAt(config, p, value), secrets, expect: dotted(p) }));
+    }),
+);
+
+const unknownKey = validCase.chain(({ config, secrets }) => {
+  const objects = [[], ...paths(config).filter((p) => {
+    const v = p.reduce<unknown>((o, k) => (o as Record<string, unknown>)[k], config);
+    return v !== null && typeof v === "object" && !Array.isArray(v) && !FREE_FORM.has(p[p.length - 1]) && !inFreeForm(p);
+  })];
+  return fc.tuple(fc.constantFrom(...objects), unknownKeyName, fc.jsonValue({ maxDepth: 1 })).map(([at, key, value]) => ({
+    kind: "unknown key",
+    config: setAt(config, [...at, key], value),
+    secrets,
+    expect: dotted([...at, key]),
+  }));
+}).filter((c) => !(c.expect in c.secrets));
+
+/** Keys that name Object.prototype members: an unknown setting like any other, never a prototype swap. */
+const prototypeKey = validCase.chain(({ config, secrets }) => {
+  const objects = [[], ...["docker", "postgres", "redis", "api", "worker", "frontend"].filter((s) => config[s]).map((s) => [s])];
+  return fc
+    .tuple(fc.constantFrom(...objects), fc.constantFrom("__proto__", "constructor", "prototype", "toString", "valueOf"), fc.jsonValue({ maxDepth: 1 }))
+    .map(([at, key, value]) => ({ kind: "prototype-named key", config: setAt(config, [...at, key], value), secrets, expect: dotted([...at, key]) }));
+});
+
+const missingKey = validCase.chain(({ config, secrets }) => {
+  const required = [
+    ["environment"],
+    ...["postgres", "redis"].filter((s) => config[s]).map((s) => [s, "mode"]),
+    ...(config.api ? [["api", "health"]] : []),
+    ...(config.worker ? [["worker", "command"]] : []),
+  ];
+  return fc.constantFrom(...required).map((p) => {
+    const copy = structuredClone(config);
+    if (p.length === 1) delete copy[p[0]];
+    else delete (copy[p[0]] as Record<string, unknown>)[p[1]];
+    return { kind: "missing key", config: copy, secrets: p.length === 1 ? {} : secrets, expect: dotted(p) };
+  });
+});
+
+const storeSection = fc.constantFrom("postgres", "redis");
+
+/** A section forced into container mode with one setting overridden. */
+function withContainerSetting(config: Record<string, unknown>, section: string, key: string, value: unknown) {
+  const current = config[section] as { mode?: string } | undefined;
+  const base = current?.mode === "container" ? { ...current } : { mode: "container" };
+  return { ...config, [section]: { ...base, [key]: value } };
+}
+
+function secretsFor(config: Record<string, unknown>, secrets: Record<string, string>): Record<string, string> {
+  // A section turned into container mode no longer uses its URL secret.
+  const used = new Set<string>();
+  for (const [section, fallback] of [["postgres", "postgresUrl"], ["redis", "redisUrl"]] as const) {
+    const s = config[section] as { mode?: string; urlSecret?: string } | undefined;
+    if (s?.mode === "external") used.add(s.urlSecret ?? fallback);
+  }
+  return Object.fromEntries(Object.entries(secrets).filter(([k]) => used.has(k)));
+}
+
+const outOfRange = fc
+  .tuple(
+    validCase,
+    storeSection,
+    fc.oneof(
+      fc.record({ key: fc.constant("hostPort"), value: fc.oneof(fc.integer({ max: 0 }), fc.integer({ min: 65536 }), fc.constantFrom(1.5, 80.25)) }),
+      fc.record({ key: fc.constant("memoryMb"), value: fc.integer({ min: -10, max: 15 }) }),
+      fc.record({ key: fc.constant("healthTimeoutSeconds"), value: fc.oneof(fc.integer({ max: 4 }), fc.integer({ min: 3601 })) }),
+    ),
+  )
+  .map(([{ config, secrets }, section, { key, value }]) => {
+    const broken = withContainerSetting(config, section, key, value);
+    return { kind: "out of range", config: broken, secrets: secretsFor(broken, secrets), expect: `${section}.${key}` };
+  });
+
+const badImage = fc
+  .tuple(
+    validCase,
+    storeSection,
+    fc.oneof(
+      fc.constantFrom("", "Redis Latest!", "postgres:", ":17", "postgres@sha256:abc", "/postgres", "postgres::17", "UPPER/case:1.0", "a b"),
+      fc.string({ maxLength: 20 }),
+    ).filter((s) => !imageReference.safeParse(s).success),
+  )
+  .map(([{ config, secrets }, section, image]) => {
+    const broken = withContainerSetting(config, section, "image", image);
+    return { kind: "bad image", config: broken, secrets: secretsFor(broken, secrets), expect: `${section}.image` };
+  });
+
+const environmentRule = fc
+  .tuple(validCase, storeSection, fc.constantFrom("unpinned image", "unprotected volume", "host port", "maxmemory"))
+  .chain(([{ config, secrets, environment }, section, rule]): fc.Arbitrary<BrokenCase> => {
+    const set = (env: Env, key: string, value: unknown, s = section) => {
+      const broken = withContainerSetting({ ...config, environment: env }, s, key, value);
+      return { config: broken, secrets: secretsFor(broken, secrets) };
+    };
+    switch (rule) {
+      case "unpinned image":
+        return fc.constantFrom("postgres", "postgres:latest", "redis:7", "ghcr.io/acme/db:alpine").map((img) => ({
+          kind: rule, ...set("production", "image", img), expect: `${section}.image`,
+        }));
+      case "unprotected volume":
+        return fc.constant({ kind: rule, ...set("production", "protectVolume", false), expect: `${section}.protectVolume` });
+      case "host port":
+        return fc.tuple(fc.constantFrom<Env>("staging", "production"), fc.integer({ min: 1, max: 65535 })).map(([env, port]) => ({
+          kind: rule, ...set(env, "hostPort", port), expect: `${section}.hostPort`,
+        }));
+      default:
+        return fc.integer({ min: 32, max: 4096 }).chain((memoryMb) =>
+          fc.integer({ min: memoryMb, max: memoryMb * 2 }).map((maxmemoryMb) => {
+            const withMem = withContainerSetting({ ...config, environment }, "redis", "memoryMb", memoryMb);
+            const broken = withContainerSetting(withMem, "redis", "maxmemoryMb", maxmemoryMb);
+            return { kind: rule, config: broken, secrets: secretsFor(broken, secrets), expect: "redis.maxmemoryMb" };
+          }),
+        );
+    }
+  });
+
+const secretRule = fc
+  .tuple(validCase, storeSection, secretName, fc.constantFrom("missing", "plain text", "unused", "settings as secret"))
+  .map(([{ config, secrets }, section, name, rule]) => {
+    const external = { ...config, [section]: { mode: "external", urlSecret: name } };
+    const others = secretsFor(external, secrets);
+    delete others[name];
+    switch (rule) {
+      case "missing":
+        return { kind: "secret missing", config: external, secrets: others, expect: name };
+      case "plain text":
+        return { kind: "secret in plain text", config: { ...external, [name]: "postgresql://u:p@db/app" }, secrets: others, expect: name };
+      case "unused":
+        return { kind: "unused secret", config, secrets: { ...secrets, [`${name}Typo`]: "x" }, expect: `${name}Typo` };
+      default:
+        return { kind: "settings as secret", config: { ...config, [section]: undefined }, secrets: { ...secrets, [section]: '{"mode":"container"}' }, expect: section };
+    }
+  })
+  .map((c) => ({ ...c, config: compact(c.config) }));
+
+const foreignNamespace = fc
+  .tuple(validCase, fc.stringMatching(/^[a-z][a-z0-9-]{0,8}$/).filter((ns) => ns !== "appstack" && ns !== "pulumi"), fc.constantFrom("host", "region", "token"))
+  .map(([{ config, secrets }, ns, key]) => ({ kind: "foreign namespace", config: { ...config, [`${ns}:${key}`]: "x" }, secrets, expect: `${ns}:${key}` }));
+
+/** The service rules: what issue 3 names as bad input, and the wiring rules. */
+const serviceRule = fc
+  .tuple(validCase, fc.constantFrom("worker without command", "api without health path", "secretEnv not set", "frontend domain not a hostname", "wired env name", "build outside dev", "unpinned api image"))
+  .chain(([{ config, environment }, rule]): fc.Arbitrary<BrokenCase> => {
+    const api = { image: "ghcr.io/acme/api:1.2.3", health: { path: "/health" }, ...(environment === "dev" ? {} : { domain: "api.example.com" }) };
+    const base = { ...config, api, ...(environment === "dev" ? {} : { edge: { acmeEmail: "ops@example.com" } }) };
+    const withSecrets = (kind: string, c: Record<string, unknown>, expect: string, omit?: string): BrokenCase => {
+      const needed = neededSecrets(c);
+      if (omit) delete needed[omit];
+      return { kind, config: c, secrets: needed, expect };
+    };
+    const broken = (kind: string, c: Record<string, unknown>, expect: string, omit?: string) => fc.constant(withSecrets(kind, c, expect, omit));
+    switch (rule) {
+      case "worker without command":
+        return broken(rule, { ...base, worker: { replicas: 1 } }, "worker.command");
+      case "api without health path":
+        return broken(rule, { ...base, api: { ...api, health: {} } }, "api.health.path");
+      case "secretEnv not set":
+        return broken(rule, { ...base, api: { ...api, secretEnv: ["OPENAI_API_KEY"] } }, "OPENAI_API_KEY", "OPENAI_API_KEY");
+      case "frontend domain not a hostname":
+        return fc.constantFrom("https://app.example.com", "app.example.com:443", "App.Example.com", "localhost", "a b.com").map((d) =>
+          withSecrets(rule, {
+            ...base,
+            frontend: environment === "dev" ? { image: "web:1.0", domains: [d] } : { domains: [d], vercel: { projectName: "web", gitRepository: { repo: "acme/web" } } },
+          }, "frontend.domains"),
+        );
+      case "wired env name":
+        return fc.constantFrom("PORT", "DATABASE_URL", "REDIS_URL", "CORS_ORIGIN", "NODE_ENV").map((name) =>
+          withSecrets(rule, { ...base, api: { ...api, env: { [name]: "x" } } }, `api.env.${name}`),
+        );
+      case "build outside dev":
+        return broken(rule, { ...base, environment: "staging", edge: { acmeEmail: "ops@example.com" }, api: { ...api, image: undefined, domain: "api.example.com", build: { context: "examples/app" } } }, "api.build");
+      default:
+        return broken(rule, { ...base, environment: "production", edge: { acmeEmail: "ops@example.com" }, api: { ...api, image: "ghcr.io/acme/api:latest", domain: "api.example.com" } }, "api.image");
+    }
+  })
+  .map((c) => ({ ...c, config: JSON.parse(JSON.stringify(c.config)) as Record<string, unknown> }));
+
+const brokenCase: fc.Arbitrary<BrokenCase> = fc.oneof(
+  wrongType, unknownKey, prototypeKey, missingKey, outOfRange, badImage, environmentRule, secretRule, foreignNamespace, serviceRule,
+);
+
+// --- checks ----------------------------------------------------------------
+
+/** The problem is reported at the broken key, or at the section that holds it, or below it. */
+function reportedAt(problems: ConfigProblem[], expected: string): boolean {
+  const full = expected.includes(":") ? expected : `appstack:${expected}`;
+  return problems.some((p) => p.key === full || full.startsWith(`${p.key}.`) || p.key.startsWith(`${full}.`) || p.key.startsWith(`${full}[`));
+}
+
+async function loadBroken(c: BrokenCase, program: boolean): Promise<void> {
+  const env = c.config.environment;
+  const stack = (typeof env === "string" && /^[A-Za-z0-9_.-]+$/.test(env) && env) || "dev";
+  const rt = await mockStack(stack, c.config, c.secrets);
+  let error: unknown;
+  try {
+    const config = loadConfig(new pulumi.Config("appstack"));
+    if (program) new AppStack("appstack", { config, root: PROJECT_ROOT });
+  } catch (err) {
+    error = err;
+  }
+  await waitForRegistrations();
+  expect(rt.resources, `${c.kind}: registered resources`).toEqual([]);
+  expect(ConfigError.isInstance(error), `${c.kind}: expected a ConfigError, got ${String(error)}`).toBe(true);
+  const problems = (error as ConfigError).problems;
+  const foreign = Object.keys(c.config).filter((k) => k.includes(":"));
+  for (const p of problems) {
+    expect(p.key.startsWith("appstack:") || foreign.includes(p.key), `${c.kind}: problem key ${p.key}`).toBe(true);
+    expect(p.fix, `${c.kind}: fix for ${p.key}`).toMatch(/\S/);
+  }
+  expect(reportedAt(problems, c.expect), `${c.kind}: no problem at ${c.expect}; got ${problems.map((p) => p.key).join(", ")}`).toBe(true);
+}
+
+describe("config fuzzing (fast-check)", () => {
+  it("a top-level key named __proto__ is an unknown setting, not silently dropped (found by this fuzzer)", async () => {
+    for (const value of [{ environment: "production" }, 5]) {
+      await loadBroken({ kind: "regression", config: { environment: "dev", ["__proto__"]: value }, secrets: {}, expect: "__proto__" }, true);
+    }
+  });
+
+
+  it(`every generated broken config gives a ConfigError at the broken key and registers nothing`, async () => {
+    const kinds = new Map<string, number>();
+    let runs = 0;
+    await fc.assert(
+      fc.asyncProperty(brokenCase, async (c) => {
+        runs++;
+        kinds.set(c.kind, (kinds.get(c.kind) ?? 0) + 1);
+        await loadBroken(c, false);
+      }),
+      { numRuns: INVALID_RUNS },
+    );
+    console.log(`config fuzz: ${runs} broken configs, each a ConfigError with its key, none registered a resource`);
+    console.log(`config fuzz: by kind: ${[...kinds].map(([k, n]) => `${k} ${n}`).join(", ")}`);
+    expect(runs).toBeGreaterThanOrEqual(1000);
+    expect(kinds.size).toBe(22);
+  });
+
+  it("every generated valid config loads", async () => {
+    let runs = 0;
+    await fc.assert(
+      fc.asyncProperty(validCase, async ({ config, secrets, environment }) => {
+        runs++;
+        await mockStack(environment, config, secrets);
+        const cfg = loadConfig(new pulumi.Config("appstack"));
+        expect(cfg.environment).toBe(environment);
+      }),
+      { numRuns: VALID_RUNS },
+    );
+    console.log(`config fuzz: ${runs} valid configs loaded`);
+  });
+
+  it("the whole program, on a sample: broken configs register nothing, valid ones build the stack", async () => {
+    await fc.assert(
+      fc.asyncProperty(brokenCase, (c) => loadBroken(c, true)),
+      { numRuns: PROGRAM_SAMPLE },
+    );
+    await fc.assert(
+      fc.asyncProperty(validCase, async ({ config, secrets, environment }) => {
+        const rt = await mockStack(environment, config, secrets);
+        const app = new AppStack("appstack", { config: loadConfig(new pulumi.Config("appstack")), root: PROJECT_ROOT });
+        await waitForRegistrations();
+        expect(app.outputs.environment).toBe(environment);
+        expect(rt.resources.map((r) => r.name)).toContain("appstack");
+      }),
+      { numRuns: PROGRAM_SAMPLE },
+    );
+    console.log(`config fuzz: the program evaluated for ${PROGRAM_SAMPLE} broken and ${PROGRAM_SAMPLE} valid configs`);
+  });
+});
