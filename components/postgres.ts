@@ -42,7 +42,7 @@ export interface PostgresArgs {
  * managed database whose URL comes from secure config.
  */
 export class Postgres extends pulumi.ComponentResource {
-  /** `postgresql://<user>:<password>@<host>:<port>/<db>`, the password URL-encoded. Secret. */
+  /** The postgresql:// connection URL, its password URL-encoded. Secret. */
   public readonly url: pulumi.Output<string>;
   /** Host name on the stack network (container mode) or of the managed service. */
   public readonly host: pulumi.Output<string>;

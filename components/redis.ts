@@ -59,7 +59,7 @@ export interface RedisArgs {
  * whose URL comes from secure config.
  */
 export class Redis extends pulumi.ComponentResource {
-  /** `redis://default:<password>@<host>:<port>/0`. Secret. */
+  /** The redis:// connection URL (user default, database 0). Secret. */
   public readonly url: pulumi.Output<string>;
   public readonly host: pulumi.Output<string>;
   public readonly port: pulumi.Output<number>;
