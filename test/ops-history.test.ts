@@ -1,23 +1,13 @@
 import type { ConfigMap, ConfigValue, UpdateSummary } from "@pulumi/pulumi/automation";
 import { describe, expect, it } from "vitest";
-import { EXIT, UserError } from "../ops/errors";
+import { EXIT } from "../ops/errors";
+import { failure } from "./helpers/errors";
 import { chooseRollbackTarget, recordedImages, rollbackConfig } from "../ops/history";
 import { historyFixture, updateEntry } from "./helpers/automation";
 
 const C1 = "1".repeat(40);
 const C2 = "2".repeat(40);
 const C3 = "3".repeat(40);
-
-/** The error a call throws, for asserting its message and exit code. */
-function failure(fn: () => unknown): UserError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(UserError);
-    return err as UserError;
-  }
-  throw new Error("expected a UserError");
-}
 
 const update = updateEntry;
 

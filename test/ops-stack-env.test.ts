@@ -1,20 +1,11 @@
 import { describe, expect, it } from "vitest";
-import { EXIT, UserError } from "../ops/errors";
+import { EXIT } from "../ops/errors";
+import { failure } from "./helpers/errors";
 import { stackEnv } from "../ops/stack-env";
 import { STAGING_STACK, tempProject } from "./helpers/project";
 
 const SALTED = "encryptionsalt: v1:c2FsdA==:v1:bm9uY2U=:Y2hlY2s=\n" + STAGING_STACK;
 const root = tempProject({ "Pulumi.staging.yaml": SALTED, "Pulumi.dev.yaml": "encryptionsalt: v1:c2FsdA==:v1:bm9uY2U=:Y2hlY2s=\nconfig:\n  appstack:environment: dev\n", "Pulumi.cloud.yaml": STAGING_STACK });
-
-function failure(fn: () => unknown): UserError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(UserError);
-    return err as UserError;
-  }
-  throw new Error("expected a UserError");
-}
 
 describe("the passphrase each stack gets", () => {
   it("dev without a passphrase: an empty one, said out loud", () => {

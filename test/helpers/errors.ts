@@ -1,0 +1,13 @@
+import { expect } from "vitest";
+import { UserError } from "../../ops/errors";
+
+/** The UserError a call throws, for asserting its message and exit code; fails if it throws nothing or something else. */
+export function failure(fn: () => unknown): UserError {
+  try {
+    fn();
+  } catch (err) {
+    expect(err).toBeInstanceOf(UserError);
+    return err as UserError;
+  }
+  throw new Error("expected a UserError");
+}
