@@ -75,7 +75,7 @@ export function decodeWire(value: unknown, at = "", secretPaths: Set<string> = n
   return { value: decode(value, at), secretPaths };
 }
 
-/** The register request fields the offline runtime records (ops/offline-runtime.ts RecordedResource). */
+/** The register request fields the offline runtime records (ops/offline/offline-runtime.ts RecordedResource). */
 export interface WireResource {
   urn: string;
   type: string;

@@ -3,7 +3,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { AppStack } from "../components/app-stack";
 import { ConfigError, imageReference, loadConfig, type ConfigProblem } from "../config";
-import { waitForRegistrations } from "../ops/offline-runtime";
+import { waitForRegistrations } from "../ops/offline/offline-runtime";
 import { PROJECT_ROOT } from "./helpers/declared-stack";
 import { mockStack } from "./helpers/pulumi";
 

@@ -1,8 +1,8 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { EXIT } from "../ops/errors";
-import { SECURE_PLACEHOLDER } from "../ops/stack-files";
+import { EXIT } from "../ops/shared/errors";
+import { SECURE_PLACEHOLDER } from "../ops/offline/stack-files";
 import { STACK_TRACE } from "./helpers/cli";
 import { ThrowawayRepo } from "./helpers/git-repo";
 

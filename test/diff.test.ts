@@ -1,9 +1,9 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
-import { compareStacks, destructiveChanges, hasChanges, relocate, type ResourceChange, type StackDiff } from "../ops/diff";
-import { renderDiffJson, renderDiffMarkdown } from "../ops/diff-render";
-import { renderRulesTable } from "../ops/replacement-rules";
+import { compareStacks, destructiveChanges, hasChanges, relocate, type ResourceChange, type StackDiff } from "../ops/diff/diff";
+import { renderDiffJson, renderDiffMarkdown } from "../ops/diff/diff-render";
+import { renderRulesTable } from "../ops/diff/replacement-rules";
 import { labels, plan, postgresStack, resource, TYPES } from "./helpers/plan-fixtures";
 
 const SIDES = { baseRef: "main", baseCommit: "0123456789abcdef0123456789abcdef01234567", head: "the working tree" };

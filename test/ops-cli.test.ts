@@ -2,7 +2,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
-import { EXIT } from "../ops/errors";
+import { EXIT } from "../ops/shared/errors";
 import { runOps, STACK_TRACE } from "./helpers/cli";
 
 /** A PATH with nothing on it: no pulumi, wherever the tests run. */

@@ -4,10 +4,10 @@ import type { AddressInfo } from "node:net";
 import * as path from "node:path";
 import type { Deployment, OutputMap } from "@pulumi/pulumi/automation";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { deploy, type DeployOptions } from "../ops/deploy";
-import { EXIT, UserError } from "../ops/errors";
-import { REPOSITORY_PLACEHOLDER } from "../ops/stack-files";
-import { validateStack } from "../ops/validate";
+import { deploy, type DeployOptions } from "../ops/operations/deploy";
+import { EXIT, UserError } from "../ops/shared/errors";
+import { REPOSITORY_PLACEHOLDER } from "../ops/offline/stack-files";
+import { validateStack } from "../ops/offline/validate";
 import { commandError, concurrentUpdateError, DIY_LOCK_STDERR, FakeAutomation, FakeClock, testContext, updateEntry } from "./helpers/automation";
 import { commitAll, git, STAGING_STACK, tempProject } from "./helpers/project";
 

@@ -2,8 +2,8 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
-import { drift, driftCounts, renderDriftSummary } from "../ops/drift";
-import { EXIT } from "../ops/errors";
+import { drift, driftCounts, renderDriftSummary } from "../ops/operations/drift";
+import { EXIT } from "../ops/shared/errors";
 import { commandError, FakeAutomation, testContext } from "./helpers/automation";
 import { STAGING_STACK, tempProject } from "./helpers/project";
 

@@ -2,8 +2,8 @@ import * as http from "node:http";
 import type { AddressInfo } from "node:net";
 import type { OutputMap } from "@pulumi/pulumi/automation";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { UserError } from "../ops/errors";
-import { endpointsFromOutputs, probe, probeAll, renderStatusTable, smokeCheck, type Endpoint } from "../ops/health";
+import { UserError } from "../ops/shared/errors";
+import { endpointsFromOutputs, probe, probeAll, renderStatusTable, smokeCheck, type Endpoint } from "../ops/operations/health";
 
 /** A real server on 127.0.0.1: /ok 200, /down 503, /hang never answers, /flaky 503 twice then 200, /stall sends headers then stalls. */
 let server: http.Server;

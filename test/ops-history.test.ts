@@ -1,8 +1,8 @@
 import type { ConfigMap, ConfigValue, UpdateSummary } from "@pulumi/pulumi/automation";
 import { describe, expect, it } from "vitest";
-import { EXIT } from "../ops/errors";
+import { EXIT } from "../ops/shared/errors";
 import { failure } from "./helpers/errors";
-import { chooseRollbackTarget, recordedImages, rollbackConfig } from "../ops/history";
+import { chooseRollbackTarget, recordedImages, rollbackConfig } from "../ops/operations/history";
 import { historyFixture, updateEntry } from "./helpers/automation";
 
 const C1 = "1".repeat(40);

@@ -1,8 +1,8 @@
 import { ConcurrentUpdateError } from "@pulumi/pulumi/automation";
 import { describe, expect, it } from "vitest";
-import { isConcurrentUpdate } from "../ops/automation";
-import { EXIT, UserError } from "../ops/errors";
-import { withLockWait } from "../ops/lock-wait";
+import { isConcurrentUpdate } from "../ops/operations/automation";
+import { EXIT, UserError } from "../ops/shared/errors";
+import { withLockWait } from "../ops/operations/lock-wait";
 import { commandError, concurrentUpdateError, DIY_LOCK_STDERR, FakeClock } from "./helpers/automation";
 
 const CLOUD_CONFLICT = "error: [409] Conflict: Another update is currently in progress.";

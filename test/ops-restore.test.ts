@@ -1,7 +1,7 @@
 import type { OutputMap } from "@pulumi/pulumi/automation";
 import { describe, expect, it } from "vitest";
-import { EXIT, UserError } from "../ops/errors";
-import { restore, restoreCommands, restoreTarget, type DockerCli } from "../ops/restore";
+import { EXIT, UserError } from "../ops/shared/errors";
+import { restore, restoreCommands, restoreTarget, type DockerCli } from "../ops/operations/restore";
 import { FakeAutomation, testContext } from "./helpers/automation";
 import { STAGING_STACK, tempProject } from "./helpers/project";
 

@@ -2,9 +2,9 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import type { ConfigMap, ConfigValue, UpdateSummary } from "@pulumi/pulumi/automation";
 import { beforeEach, describe, expect, it } from "vitest";
-import { EXIT, UserError } from "../ops/errors";
-import { composeRollbackStackFile, rollback, type RollbackOptions } from "../ops/rollback";
-import { REPOSITORY_PLACEHOLDER } from "../ops/stack-files";
+import { EXIT, UserError } from "../ops/shared/errors";
+import { composeRollbackStackFile, rollback, type RollbackOptions } from "../ops/operations/rollback";
+import { REPOSITORY_PLACEHOLDER } from "../ops/offline/stack-files";
 import { FakeAutomation, testContext, updateEntry } from "./helpers/automation";
 import { commitAll, git, STAGING_STACK, tempProject, writeFiles } from "./helpers/project";
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { EXIT } from "../ops/errors";
+import { EXIT } from "../ops/shared/errors";
 import { failure } from "./helpers/errors";
-import { stackEnv } from "../ops/stack-env";
+import { stackEnv } from "../ops/operations/stack-env";
 import { STAGING_STACK, tempProject } from "./helpers/project";
 
 const SALTED = "encryptionsalt: v1:c2FsdA==:v1:bm9uY2U=:Y2hlY2s=\n" + STAGING_STACK;

@@ -3,8 +3,8 @@ import * as os from "node:os";
 import * as path from "node:path";
 import type { Deployment, Stack } from "@pulumi/pulumi/automation";
 import { describe, expect, it } from "vitest";
-import { exportEncrypted } from "../ops/automation";
-import { backupTimestamp, plaintextSecretPaths, writeStateBackup } from "../ops/state-backup";
+import { exportEncrypted } from "../ops/operations/automation";
+import { backupTimestamp, plaintextSecretPaths, writeStateBackup } from "../ops/operations/state-backup";
 
 const FIXTURES = path.join(__dirname, "fixtures/automation");
 const SIG = "4dabf18193072939515e22adb298388d";

@@ -8,7 +8,7 @@ import { UnknownValueError, unknownCheckingProxy, type ResourceValidationArgs, t
 import { Empty } from "google-protobuf/google/protobuf/empty_pb";
 import { Struct } from "google-protobuf/google/protobuf/struct_pb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { RecordedResource } from "../ops/offline-runtime";
+import type { RecordedResource } from "../ops/offline/offline-runtime";
 import { loadPolicyConfig, type RuleSettings } from "../policy/config";
 import { configSchemaOf, fromPolicyProps, PACK_NAME, toCrossGuardPolicies } from "../policy/crossguard";
 import { evaluateRules } from "../policy/evaluate";

@@ -1,7 +1,7 @@
 import * as path from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
-import { EXIT } from "../ops/errors";
-import type { RecordedResource } from "../ops/offline-runtime";
+import { EXIT } from "../ops/shared/errors";
+import type { RecordedResource } from "../ops/offline/offline-runtime";
 import { loadPolicyConfig } from "../policy/config";
 import { evaluateRules } from "../policy/evaluate";
 import { RULES } from "../policy/rules";

@@ -3,7 +3,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { EXIT } from "../ops/errors";
+import { EXIT } from "../ops/shared/errors";
 import { repoStacks, ROOT } from "./helpers/cli";
 import { actionRef, effectivePermissions, events, loadWorkflow, matrixValues, stepsUsing, type Job, type Step, type Workflow } from "./helpers/workflows";
 

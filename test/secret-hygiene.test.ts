@@ -3,8 +3,8 @@ import * as path from "node:path";
 import * as os from "node:os";
 import { parse, stringify } from "yaml";
 import { beforeAll, describe, expect, it } from "vitest";
-import { renderPlanMarkdown } from "../ops/plan";
-import { listStacks } from "../ops/stack-files";
+import { renderPlanMarkdown } from "../ops/offline/plan";
+import { listStacks } from "../ops/offline/stack-files";
 import { evaluateStack, PROJECT_ROOT, SETUP_TIMEOUT_MS, type Declared } from "./helpers/declared-stack";
 
 /**

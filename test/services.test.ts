@@ -10,7 +10,7 @@ import { checkJobExit } from "../components/job";
 import { SECURITY_HEADERS } from "../components/security-headers";
 import { workerHealthTest } from "../components/worker";
 import { ConfigError, loadConfig, parseAppConfig, type ConfigProblem } from "../config";
-import { waitForRegistrations, type MockOutputs, type MockRuntime, type RecordedResource } from "../ops/offline-runtime";
+import { waitForRegistrations, type MockOutputs, type MockRuntime, type RecordedResource } from "../ops/offline/offline-runtime";
 import { isSecret, masked, mockStack, promise } from "./helpers/pulumi";
 
 const API = { image: "ghcr.io/acme/api:1.4.2", health: { path: "/api/v1/health/live", readyPath: "/api/v1/health/ready" } };

@@ -1,7 +1,7 @@
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
-import type { Plan, PlanResource } from "../ops/plan";
-import { SECURE_PLACEHOLDER } from "../ops/stack-files";
+import type { Plan, PlanResource } from "../ops/offline/plan";
+import { SECURE_PLACEHOLDER } from "../ops/offline/stack-files";
 import { repoStacks, ROOT, runOps, STACK_TRACE } from "./helpers/cli";
 
 const plans = new Map<string, { plan: Plan; raw: string }>();

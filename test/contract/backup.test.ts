@@ -5,7 +5,7 @@ import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BACKUP_DIR } from "../../components/backup-names";
 import { checkJobExit } from "../../components/job";
-import { restoreCommands, type RestoreTarget } from "../../ops/restore";
+import { restoreCommands, type RestoreTarget } from "../../ops/operations/restore";
 import { containerEnv, evaluateStack, resource, type Declared } from "../helpers/declared-stack";
 import { freePort, postgresBin, run, startPostgres, type PostgresServer } from "./servers";
 

@@ -1,10 +1,10 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import type { ConcurrentUpdateError, ConfigMap, Deployment, OpMap, OutputMap, UpdateSummary } from "@pulumi/pulumi/automation";
-import type { Automation, OpenStackOptions, StackHandle } from "../../ops/automation";
-import type { OpsContext } from "../../ops/context";
-import { localGit } from "../../ops/git";
-import type { Clock } from "../../ops/lock-wait";
+import type { Automation, OpenStackOptions, StackHandle } from "../../ops/operations/automation";
+import type { OpsContext } from "../../ops/operations/context";
+import { localGit } from "../../ops/shared/git";
+import type { Clock } from "../../ops/operations/lock-wait";
 
 const FIXTURES = path.join(__dirname, "../fixtures/automation");
 

@@ -15,9 +15,9 @@ import { randomBytes, randomInt } from "node:crypto";
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import * as rpc from "@pulumi/pulumi/runtime/rpc";
-import { evaluateProgram, inspectOutput } from "../../ops/offline-runtime";
-import { loadStack, planFromEvaluation, UNKNOWN, type Plan } from "../../ops/plan";
-import { SECURE_PLACEHOLDER } from "../../ops/stack-files";
+import { evaluateProgram, inspectOutput } from "../../ops/offline/offline-runtime";
+import { loadStack, planFromEvaluation, UNKNOWN, type Plan } from "../../ops/offline/plan";
+import { SECURE_PLACEHOLDER } from "../../ops/offline/stack-files";
 
 export const PROJECT_ROOT = path.resolve(__dirname, "..", "..");
 

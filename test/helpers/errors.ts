@@ -1,5 +1,5 @@
 import { expect } from "vitest";
-import { UserError } from "../../ops/errors";
+import { UserError } from "../../ops/shared/errors";
 
 /** The UserError a call throws, for asserting its message and exit code; fails if it throws nothing or something else. */
 export function failure(fn: () => unknown): UserError {

@@ -1,4 +1,4 @@
-import type { Plan, PlanResource } from "../../ops/plan";
+import type { Plan, PlanResource } from "../../ops/offline/plan";
 
 /**
  * Plans shaped exactly like `npm run plan -- --format json` prints them (with

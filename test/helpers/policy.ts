@@ -1,8 +1,8 @@
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { vi } from "vitest";
-import { inspectOutput, installMockRuntime, waitForRegistrations, type RecordedResource } from "../../ops/offline-runtime";
-import { loadStack } from "../../ops/plan";
+import { inspectOutput, installMockRuntime, waitForRegistrations, type RecordedResource } from "../../ops/offline/offline-runtime";
+import { loadStack } from "../../ops/offline/plan";
 import type { Rule, ResourceRule, StackRule } from "../../policy/rule";
 import { ROOT } from "./cli";
 import { TYPES, type ResourceView } from "../../policy/view";

@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
-import { inspectOutput, installMockRuntime, waitForRegistrations, type MockOutputs, type MockRuntime, type RecordedResource } from "../../ops/offline-runtime";
-import { maskValue } from "../../ops/plan";
+import { inspectOutput, installMockRuntime, waitForRegistrations, type MockOutputs, type MockRuntime, type RecordedResource } from "../../ops/offline/offline-runtime";
+import { maskValue } from "../../ops/offline/plan";
 
 /** Resolves an Output for an assertion. Always await it: an expect inside apply can never fail. */
 export async function promise<T>(o: pulumi.Output<T>): Promise<T> {

@@ -8,7 +8,7 @@
 require("node:module").enableCompileCache?.();
 const path = require("path");
 
-const root = path.resolve(__dirname, "..");
+const root = path.resolve(__dirname, "../..");
 const tsConfigPath = path.join(root, "tsconfig.json");
 const tsutils = require("@pulumi/pulumi/tsutils");
 const compilerOptions = tsutils.loadTypeScriptCompilerOptions(tsConfigPath);

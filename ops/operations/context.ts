@@ -1,5 +1,5 @@
 import { localAutomation, type Automation } from "./automation";
-import { localGit, type Git } from "./git";
+import { localGit, type Git } from "../shared/git";
 import { realClock, type Clock } from "./lock-wait";
 import { confirmOnTerminal } from "./prompt";
 

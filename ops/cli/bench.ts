@@ -2,8 +2,8 @@ import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { EXIT, UserError } from "./errors";
-import { listStacks } from "./stack-files";
+import { EXIT, UserError } from "../shared/errors";
+import { listStacks } from "../offline/stack-files";
 
 /**
  * Times `plan` and `diff` per stack the way a user runs them (a fresh process

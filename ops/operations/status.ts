@@ -1,6 +1,6 @@
 import { step } from "./automation";
 import type { OpsContext } from "./context";
-import { EXIT } from "./errors";
+import { EXIT } from "../shared/errors";
 import { endpointsFromOutputs, probeAll, renderStatusTable } from "./health";
 import { stackEnv } from "./stack-env";
 

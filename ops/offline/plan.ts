@@ -1,8 +1,8 @@
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import * as rpc from "@pulumi/pulumi/runtime/rpc";
-import { EXIT, UserError } from "./errors";
-import { SECRET, UNKNOWN } from "./masks";
+import { EXIT, UserError } from "../shared/errors";
+import { SECRET, UNKNOWN } from "../shared/masks";
 import { evaluateProgram, inspectOutput, type Evaluation, type MockOutputs, type RecordedResource } from "./offline-runtime";
 import { digest, takeDigestKey, type DigestKey } from "./secret-digest";
 import { readProject, readStackConfig, resolveStackFile, SECURE_PLACEHOLDER, type StackConfig } from "./stack-files";

@@ -2,11 +2,11 @@ import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import type { DiffSides } from "./diff-render";
-import { EXIT, UserError } from "./errors";
-import { repositoryRoot, resolveBaseRef, withWorktree } from "./git";
-import type { Plan } from "./plan";
-import { newDigestKey } from "./secret-digest";
-import { listStacks } from "./stack-files";
+import { EXIT, UserError } from "../shared/errors";
+import { repositoryRoot, resolveBaseRef, withWorktree } from "../shared/git";
+import type { Plan } from "../offline/plan";
+import { newDigestKey } from "../offline/secret-digest";
+import { listStacks } from "../offline/stack-files";
 
 export interface DiffOptions {
   /** The project root of this checkout (Pulumi.yaml, ops/run.js). */

@@ -1,6 +1,6 @@
 import * as path from "node:path";
 import { parseArgs, type ParseArgsConfig } from "node:util";
-import { EXIT, UserError } from "./errors";
+import { EXIT, UserError } from "../shared/errors";
 
 /**
  * Loads a command's module on first use: `diff` and `bench` only spawn plans,
@@ -13,24 +13,24 @@ async function load<T>(specifier: string): Promise<T> {
   if (typeof require === "function" && require.extensions?.[".ts"]) return require(specifier) as T;
   return (await import(specifier)) as T;
 }
-const plan = () => load<typeof import("./plan")>("./plan");
-const validate = () => load<typeof import("./validate")>("./validate");
-const policy = () => load<typeof import("./policy")>("./policy");
-const diffCommand = () => load<typeof import("./diff-command")>("./diff-command");
+const plan = () => load<typeof import("../offline/plan")>("../offline/plan");
+const validate = () => load<typeof import("../offline/validate")>("../offline/validate");
+const policy = () => load<typeof import("../offline/policy")>("../offline/policy");
+const diffCommand = () => load<typeof import("../diff/diff-command")>("../diff/diff-command");
 const bench = () => load<typeof import("./bench")>("./bench");
 
 // The operations commands load on use too, so plan and validate start no slower for them.
 const ops = {
-  context: () => load<typeof import("./context")>("./context"),
-  deploy: () => load<typeof import("./deploy")>("./deploy"),
-  rollback: () => load<typeof import("./rollback")>("./rollback"),
-  status: () => load<typeof import("./status")>("./status"),
-  drift: () => load<typeof import("./drift")>("./drift"),
-  restore: () => load<typeof import("./restore")>("./restore"),
+  context: () => load<typeof import("../operations/context")>("../operations/context"),
+  deploy: () => load<typeof import("../operations/deploy")>("../operations/deploy"),
+  rollback: () => load<typeof import("../operations/rollback")>("../operations/rollback"),
+  status: () => load<typeof import("../operations/status")>("../operations/status"),
+  drift: () => load<typeof import("../operations/drift")>("../operations/drift"),
+  restore: () => load<typeof import("../operations/restore")>("../operations/restore"),
 };
 
 /** The checkout this CLI belongs to: Pulumi.yaml and index.ts sit one level up. */
-export const PROJECT_ROOT = path.resolve(__dirname, "..");
+export const PROJECT_ROOT = path.resolve(__dirname, "../..");
 
 type Values = Record<string, string | boolean | string[] | undefined>;
 
@@ -155,7 +155,7 @@ export const COMMANDS: Record<string, Command> = {
         if (values.stack || values["stack-file"] || values["policy-config"] || format !== "text") {
           throw new UserError("--all checks every stack file with its own policy config and prints text; it takes no --stack, --stack-file, --policy-config or --format json.");
         }
-        return (await policy()).runPolicyAllStacks(PROJECT_ROOT, path.join(__dirname, "run.js"));
+        return (await policy()).runPolicyAllStacks(PROJECT_ROOT, path.join(__dirname, "..", "run.js"));
       }
       const { runPolicy, renderPolicyJson, renderPolicyText, exitCodeOf } = await policy();
       const report = await runPolicy({

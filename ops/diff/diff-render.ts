@@ -1,5 +1,5 @@
 import { destructiveChanges, hasChanges, summarize, type InputChange, type ResourceChange, type StackDiff } from "./diff";
-import { SECRET, UNKNOWN } from "./masks";
+import { SECRET, UNKNOWN } from "../shared/masks";
 import { REPLACEMENT_RULES } from "./replacement-rules";
 
 /** Where the two sides of a diff came from, for the heading. */

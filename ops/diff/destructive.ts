@@ -1,4 +1,4 @@
-import type { PlanResource } from "./plan";
+import type { PlanResource } from "../offline/plan";
 
 /**
  * Which resources hold state that a delete or a replacement destroys or cuts

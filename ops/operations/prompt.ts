@@ -1,5 +1,5 @@
 import * as readline from "node:readline/promises";
-import { EXIT, UserError } from "./errors";
+import { EXIT, UserError } from "../shared/errors";
 
 /** Asks a yes/no question on the terminal; without one, the caller must have been given --yes. */
 export async function confirmOnTerminal(question: string): Promise<boolean> {

@@ -1,5 +1,5 @@
 import { commandErrorText, isConcurrentUpdate } from "./automation";
-import { EXIT, UserError } from "./errors";
+import { EXIT, UserError } from "../shared/errors";
 
 export interface Clock {
   now(): number;

@@ -1,6 +1,6 @@
 import * as fs from "node:fs";
-import { EXIT, UserError } from "./errors";
-import { readProject, readStackConfig, resolveStackFile } from "./stack-files";
+import { EXIT, UserError } from "../shared/errors";
+import { readProject, readStackConfig, resolveStackFile } from "../offline/stack-files";
 
 /** The backend `up:dev` always uses: a local file backend under ~/.pulumi, no account. */
 export const LOCAL_BACKEND_URL = "file://~";

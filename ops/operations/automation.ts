@@ -10,7 +10,7 @@ import {
   type Stack,
   type UpdateSummary,
 } from "@pulumi/pulumi/automation";
-import { EXIT, UserError } from "./errors";
+import { EXIT, UserError } from "../shared/errors";
 
 /**
  * Every call the ops commands make to the Pulumi CLI goes through this

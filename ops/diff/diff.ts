@@ -1,6 +1,6 @@
 import { destructiveReason } from "./destructive";
-import { SECRET, UNKNOWN } from "./masks";
-import type { Plan, PlanResource } from "./plan";
+import { SECRET, UNKNOWN } from "../shared/masks";
+import type { Plan, PlanResource } from "../offline/plan";
 import { inputVerdict, pathMatches, topLevelInput } from "./replacement-rules";
 
 /**

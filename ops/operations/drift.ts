@@ -2,7 +2,7 @@ import * as fs from "node:fs";
 import type { OpMap } from "@pulumi/pulumi/automation";
 import { commandErrorText } from "./automation";
 import type { OpsContext } from "./context";
-import { EXIT, UserError } from "./errors";
+import { EXIT, UserError } from "../shared/errors";
 import { stackEnv } from "./stack-env";
 
 /** Operations of a refresh preview other than "same": each is a resource that changed outside Pulumi. */

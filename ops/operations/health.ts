@@ -1,5 +1,5 @@
 import type { OutputMap } from "@pulumi/pulumi/automation";
-import { EXIT, UserError } from "./errors";
+import { EXIT, UserError } from "../shared/errors";
 import { realClock, type Clock } from "./lock-wait";
 
 /** One service the stack exposes, as its `endpoints` output names it. */

@@ -1,12 +1,12 @@
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { loadPolicyConfig, policyConfigFile, PolicyConfigError, stacksWithPolicyConfig, type RuleSettings } from "../policy/config";
-import { PACK_NAME } from "../policy/crossguard";
-import { evaluateRules, type Evaluation, type LeveledViolation } from "../policy/evaluate";
-import { RULES } from "../policy/rules";
-import { viewFromWire } from "../policy/view";
-import { EXIT, UserError } from "./errors";
+import { loadPolicyConfig, policyConfigFile, PolicyConfigError, stacksWithPolicyConfig, type RuleSettings } from "../../policy/config";
+import { PACK_NAME } from "../../policy/crossguard";
+import { evaluateRules, type Evaluation, type LeveledViolation } from "../../policy/evaluate";
+import { RULES } from "../../policy/rules";
+import { viewFromWire } from "../../policy/view";
+import { EXIT, UserError } from "../shared/errors";
 import { evaluateProgram } from "./offline-runtime";
 import { loadStack, programFailure } from "./plan";
 import { listStacks } from "./stack-files";

@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
-import { loadConfig } from "../config";
-import { EXIT, UserError } from "./errors";
+import { loadConfig } from "../../config";
+import { EXIT, UserError } from "../shared/errors";
 import { installMockRuntime } from "./offline-runtime";
 import { loadStack } from "./plan";
 

@@ -1,5 +1,5 @@
 import type { ConfigMap, UpdateSummary } from "@pulumi/pulumi/automation";
-import { EXIT, UserError } from "./errors";
+import { EXIT, UserError } from "../shared/errors";
 
 /** Keys the CLI records in an update's `environment` (pkg/backend/updates.go). */
 export const GIT_HEAD = "git.head";

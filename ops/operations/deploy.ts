@@ -1,7 +1,7 @@
 import * as path from "node:path";
 import { commandErrorText, step } from "./automation";
 import type { OpsContext } from "./context";
-import { EXIT, UserError } from "./errors";
+import { EXIT, UserError } from "../shared/errors";
 import { endpointsFromOutputs, renderStatusTable, smokeCheck } from "./health";
 import { withLockWait } from "./lock-wait";
 import { rollback } from "./rollback";
@@ -28,7 +28,7 @@ export interface DeployOptions {
   rollbackOnFailure: boolean;
   lockTimeoutSeconds: number;
   smoke: SmokeSettings;
-  /** Refuses a stack whose config does not validate (validateStack from ops/validate.ts). */
+  /** Refuses a stack whose config does not validate (validateStack from ops/offline/validate.ts). */
   validate(): Promise<string>;
 }
 

@@ -1,7 +1,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { parseDocument } from "yaml";
-import { UserError } from "./errors";
+import { UserError } from "../shared/errors";
 
 /** The project this checkout deploys, read from its Pulumi.yaml. */
 export interface Project {

@@ -1,10 +1,10 @@
 import { spawn } from "node:child_process";
-import { BACKUP_DIR, BACKUP_NAME, BACKUP_SUFFIX, backupVolumeName } from "../components/backup-names";
-import { appConfigSchema, postgresSchema } from "../config/schema";
+import { BACKUP_DIR, BACKUP_NAME, BACKUP_SUFFIX, backupVolumeName } from "../../components/backup-names";
+import { appConfigSchema, postgresSchema } from "../../config/schema";
 import { step } from "./automation";
 import type { OpsContext } from "./context";
-import { EXIT, UserError } from "./errors";
-import { readProject, readStackConfig, resolveStackFile } from "./stack-files";
+import { EXIT, UserError } from "../shared/errors";
+import { readProject, readStackConfig, resolveStackFile } from "../offline/stack-files";
 import { stackEnv } from "./stack-env";
 
 /** The docker CLI, against the stack's Docker host. Secrets travel in `env`, never in `args`. */

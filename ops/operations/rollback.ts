@@ -3,10 +3,10 @@ import * as path from "node:path";
 import { parseDocument } from "yaml";
 import { step, type StackHandle } from "./automation";
 import type { OpsContext } from "./context";
-import { EXIT, UserError } from "./errors";
+import { EXIT, UserError } from "../shared/errors";
 import { chooseRollbackTarget, describeUpdate, recordedImages, rollbackConfig } from "./history";
 import { withLockWait } from "./lock-wait";
-import { readProject, readStackConfig } from "./stack-files";
+import { readProject, readStackConfig } from "../offline/stack-files";
 import { stackEnv } from "./stack-env";
 
 export interface RollbackOptions {
