@@ -230,9 +230,9 @@ describe("render", () => {
   });
 });
 
-describe("README", () => {
+describe("docs/pull-requests.md", () => {
   it("documents the replacement rules exactly as the code applies them", () => {
-    const readme = fs.readFileSync(path.join(__dirname, "..", "README.md"), "utf8");
+    const readme = fs.readFileSync(path.join(__dirname, "..", "docs", "pull-requests.md"), "utf8");
     expect(readme).toContain(renderRulesTable());
   });
 });

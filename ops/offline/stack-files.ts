@@ -74,7 +74,7 @@ export function resolveStackFile(root: string, opts: { stack?: string; stackFile
   throw new UserError(
     `Unknown stack "${opts.stack}": there is no Pulumi.${opts.stack}.yaml.\n` +
       `Stacks in this project: ${known.length ? known.join(", ") : "(none)"}.\n` +
-      `To add one: pulumi stack init ${opts.stack}, then set appstack:environment (see README "Configuration").`,
+      `To add one: pulumi stack init ${opts.stack}, then set appstack:environment (see the README, "Configuration").`,
   );
 }
 
