@@ -85,7 +85,7 @@ describe("deploy", () => {
     const err = await deploy(testContext(root, auto), options(root)).catch((e) => e);
     expect(err.exitCode).toBe(EXIT.invalidConfig);
     expect(err.message).toContain("still hold the repository's placeholder");
-    expect(err.message).toMatch(/pulumi config set -s staging --secret \w+ <value>/);
+    expect(err.message).toMatch(/pulumi config set -s staging --secret \w+$/m);
     expect(auto.calls).toEqual([]);
   });
 

@@ -14,7 +14,7 @@ export async function validateStack(opts: { root: string; stack?: string; stackF
     const lines = [`Stack "${sc.stack}" (${sc.file}): configuration is valid. environment=${cfg.environment}, ${secrets} secret${secrets === 1 ? "" : "s"}.`];
     for (const key of sc.placeholderKeys) {
       const name = key.slice(key.indexOf(":") + 1);
-      lines.push(`  not yet deployable: ${key} holds the repository's placeholder; set it: pulumi config set -s ${sc.stack} --secret ${name} <value>`);
+      lines.push(`  not yet deployable: ${key} holds the repository's placeholder; set it: pulumi config set -s ${sc.stack} --secret ${name}`);
     }
     return lines.join("\n");
   } catch (err) {

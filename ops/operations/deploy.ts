@@ -43,7 +43,7 @@ export async function deploy(ctx: OpsContext, opts: DeployOptions): Promise<numb
   if (env.placeholderKeys.length > 0) {
     throw new UserError(
       `Stack "${opts.stack}" is not deployable yet: ${env.placeholderKeys.join(", ")} still hold the repository's placeholder, which Pulumi cannot decrypt. Set each first:\n` +
-        env.placeholderKeys.map((k) => `  pulumi config set -s ${opts.stack} --secret ${k.slice(k.indexOf(":") + 1)} <value>`).join("\n"),
+        env.placeholderKeys.map((k) => `  pulumi config set -s ${opts.stack} --secret ${k.slice(k.indexOf(":") + 1)}`).join("\n"),
       EXIT.invalidConfig,
     );
   }
