@@ -20,7 +20,7 @@ interface Def {
   entries?: Record<string, string>;
   values?: unknown[];
   format?: string;
-  checks?: { _zod: { def: { check: string; value?: number; minimum?: number; maximum?: number; format?: string } } }[];
+  checks?: { _zod: { def: { check: string; value?: number; inclusive?: boolean; format?: string } } }[];
   readonly defaultValue?: unknown;
 }
 
@@ -80,17 +80,21 @@ export function choicesOf(schema: Schema): string[] | undefined {
   return undefined;
 }
 
-function numberRange(def: Def): { min?: number; max?: number; integer: boolean } {
+function numberRange(def: Def): { min?: number; max?: number; integer: boolean; exclusiveMin: boolean } {
   let integer = false;
+  let exclusiveMin = false;
   let min: number | undefined;
   let max: number | undefined;
   for (const c of def.checks ?? []) {
     const d = c._zod.def;
     if (d.check === "number_format" && d.format === "safeint") integer = true;
-    if (d.check === "greater_than") min = d.value;
+    if (d.check === "greater_than") {
+      min = d.value;
+      exclusiveMin = d.inclusive === false;
+    }
     if (d.check === "less_than") max = d.value;
   }
-  return { min, max, integer };
+  return { min, max, integer, exclusiveMin };
 }
 
 /** A type in words, for the reference and for notes in fixes: "integer, 1 to 50", "list of string". */
@@ -101,10 +105,10 @@ export function typeName(schema: Schema): string {
     case "string":
       return def.format === "email" ? "e-mail address" : "string";
     case "number": {
-      const { min, max, integer } = numberRange(def);
+      const { min, max, integer, exclusiveMin } = numberRange(def);
       const base = integer ? "integer" : "number";
       if (min !== undefined && max !== undefined) return `${base}, ${min} to ${max}`;
-      if (min !== undefined) return `${base}, at least ${min}`;
+      if (min !== undefined) return exclusiveMin ? `${base} above ${min}` : `${base}, at least ${min}`;
       return base;
     }
     case "boolean":
@@ -176,6 +180,8 @@ export interface Setting {
   when?: { key: string; value: string };
   optional: boolean;
   default?: { value: unknown };
+  /** A union's discriminator (`mode`): the values that select its options. */
+  options?: string[];
 }
 
 /** Every setting under an object schema, depth first, in declaration order. */
@@ -187,7 +193,14 @@ export function settingsOf(root: Schema): Setting[] {
     if (options) {
       const key = discriminatorOf(s)!;
       const chosen = (parentDefault as Record<string, unknown> | undefined)?.[key];
-      out.push({ path: [...path, key], schema: unionDiscriminator(s), when, optional: false, default: chosen === undefined ? undefined : { value: chosen } });
+      out.push({
+        path: [...path, key],
+        schema: unionDiscriminator(s),
+        when,
+        optional: false,
+        default: chosen === undefined ? undefined : { value: chosen },
+        options: options.map((o) => o.value),
+      });
       for (const o of options) {
         for (const [name, child] of Object.entries(shapeOf(o.schema)!)) {
           if (name !== key) add(child, [...path, name], { key, value: o.value });

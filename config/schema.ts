@@ -272,24 +272,7 @@ const apiSchema = z.strictObject({
   healthTimeoutSeconds: seconds(180),
 });
 
-/**
- * How Docker decides a worker container is healthy; `pulumi up` waits until
- * it is (`wait: true`).
- *
- * The default, `process`, asks nothing of the worker: it passes once a
- * process whose command line contains `pattern` (by default the worker's own
- * `command`) has run for `upSeconds`, so a worker that crashes at start, or
- * soon after, fails the deploy. It cannot see a worker that hangs with its
- * process alive; for that, opt in to `heartbeat` and have the worker touch
- * the file named by `$HEARTBEAT_FILE` at least every `maxAgeSeconds`. The
- * heartbeat is not the default because a worker that does not write one is
- * never healthy: every deploy of it would fail after the health timeout,
- * with the migrations run and the API already replaced.
- *
- * `process` and `heartbeat` run `node` inside the container (no shell, no
- * `pgrep`), as the API's default probe does. An image without Node sets
- * `{type: command, command: [...]}` with a program the image has.
- */
+/** The worker health check: one of three kinds, by `type` (see `worker.health`). */
 const workerHealth = z.discriminatedUnion(
   "type",
   [
@@ -338,7 +321,24 @@ const workerSchema = z.strictObject({
   concurrency: z.number().int().min(1).max(1000).default(5),
   /** The env var that carries `concurrency`. */
   concurrencyEnv: envName.default("WORKER_CONCURRENCY"),
-  /** How Docker decides a worker container is healthy: `process` (the default), `heartbeat` or `command`; see below. */
+  /**
+   * How Docker decides a worker container is healthy; `pulumi up` waits until
+   * it is (`wait: true`).
+   *
+   * The default, `process`, asks nothing of the worker: it passes once a
+   * process whose command line contains `pattern` (by default the worker's own
+   * `command`) has run for `upSeconds`, so a worker that crashes at start, or
+   * soon after, fails the deploy. It cannot see a worker that hangs with its
+   * process alive; for that, opt in to `heartbeat` and have the worker touch
+   * the file named by `$HEARTBEAT_FILE` at least every `maxAgeSeconds`. The
+   * heartbeat is not the default because a worker that does not write one is
+   * never healthy: every deploy of it would fail after the health timeout,
+   * with the migrations run and the API already replaced.
+   *
+   * `process` and `heartbeat` run `node` inside the container (no shell, no
+   * `pgrep`), as the API's default probe does. An image without Node sets
+   * `{type: command, command: [...]}` with a program the image has.
+   */
   health: workerHealth.default({ type: "process", upSeconds: 10 }),
   /**
    * How long `pulumi up` waits for a new worker container to turn healthy.
@@ -382,7 +382,7 @@ export function vercelOutputDirectory(vc: { framework: string; outputDirectory?:
 const frontendSchema = z.strictObject({
   /** `vercel` (staging, production) or a local `container` (dev). @default container in dev, vercel elsewhere */
   mode: z.enum(["vercel", "container"]).optional(),
-  /** Custom domains; the first is the public URL. @default none: the URL is https://<projectName>.vercel.app */
+  /** Custom domains; the first is the public URL. Without one, the URL is https://<projectName>.vercel.app. */
   domains: z.array(hostname).default([]),
   /** The env var the build reads the API URL from. */
   apiUrlEnv: envName.default("VITE_API_URL"),

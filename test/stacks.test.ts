@@ -1,5 +1,7 @@
+import * as fs from "node:fs";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
+import { exampleBlock, exampleById, renderExample } from "../ops/cli/docs";
 import type { Plan, PlanResource } from "../ops/offline/plan";
 import { SECURE_PLACEHOLDER } from "../ops/offline/stack-files";
 import { repoStacks, ROOT, runOps, STACK_TRACE } from "./helpers/cli";
@@ -179,8 +181,10 @@ describe("plan", () => {
 });
 
 describe("bad input: a clear message, a non-zero exit, no stack trace, no partial plan", () => {
-  it("validate names all three mistakes of a stack file", () => {
-    const r = runOps(["validate", "--stack-file", path.join(ROOT, "test/fixtures/Pulumi.three-mistakes.yaml")]);
+  it("validate names all three mistakes of a stack file, exactly as the README's example shows", () => {
+    const example = exampleById("validate-three-mistakes");
+    const r = runOps(example.argv);
+    expect(exampleBlock(fs.readFileSync(path.join(ROOT, example.file), "utf8"), example.id), "stale example: run npm run docs").toBe(renderExample(example, r));
     expect(r.code).toBe(1);
     expect(r.stderr).toContain("has 3 problems");
     expect(r.stderr).toContain('appstack:postgres.image = "postgres:latest"');

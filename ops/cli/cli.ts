@@ -18,6 +18,7 @@ const validate = () => load<typeof import("../offline/validate")>("../offline/va
 const policy = () => load<typeof import("../offline/policy")>("../offline/policy");
 const diffCommand = () => load<typeof import("../diff/diff-command")>("../diff/diff-command");
 const bench = () => load<typeof import("./bench")>("./bench");
+const docs = () => load<typeof import("./docs")>("./docs");
 
 // The operations commands load on use too, so plan and validate start no slower for them.
 const ops = {
@@ -142,6 +143,16 @@ export const COMMANDS: Record<string, Command> = {
       const { runBench, renderBench } = await bench();
       const rows = runBench({ root: PROJECT_ROOT, stacks: values.stack as string[] | undefined, ...opts }, (line) => console.error(line));
       console.log(renderBench(rows, opts));
+      return EXIT.ok;
+    },
+  },
+  docs: {
+    summary: "regenerate docs/configuration.md from the schema and the docs' example outputs from real runs",
+    usage: "docs",
+    options: {},
+    async run() {
+      const changed = await (await docs()).writeDocs(PROJECT_ROOT, runCli);
+      console.log(changed.length ? `Updated: ${changed.join(", ")}` : "The generated docs are up to date.");
       return EXIT.ok;
     },
   },
