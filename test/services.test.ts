@@ -188,6 +188,15 @@ describe("worker", () => {
     expect(inputs.labels).toContainEqual({ label: "appstack.image", value: "ghcr.io/acme/api:1.4.2" });
   });
 
+  it("gets the API's wiring and generated secrets, and its own env and secretEnv, but not the API's", async () => {
+    const api = { ...(productionConfig().api as object), secretEnv: ["OPENAI_API_KEY", "STRIPE_API_KEY"], env: { API_ONLY_FLAG: "1" } };
+    const worker = { command: ["node", "worker.js"], secretEnv: ["OPENAI_API_KEY"], env: { WORKER_FLAG: "on" } };
+    const { get } = await evaluate("production", productionConfig({ api, worker }), { ...productionSecrets, STRIPE_API_KEY: "sk-stripe-value" });
+    const names = (r: RecordedResource) => (r.inputs.envs as unknown[]).map((e) => JSON.stringify(e).match(/"?([A-Z_]+)=/)?.[1]).sort();
+    expect(names(get("worker-1"))).toEqual(["APP_VERSION", "DATABASE_URL", "JWT_SECRET", "NODE_ENV", "OPENAI_API_KEY", "REDIS_URL", "WORKER_CONCURRENCY", "WORKER_FLAG"]);
+    expect(names(get("api-1"))).toEqual(expect.arrayContaining(["API_ONLY_FLAG", "OPENAI_API_KEY", "STRIPE_API_KEY"]));
+  });
+
   it("a heartbeat is opt-in: the file path goes to the worker as HEARTBEAT_FILE, and the wait covers its age", async () => {
     const worker = { command: ["node", "worker.js"], health: { type: "heartbeat", maxAgeSeconds: 45 } };
     const { get } = await evaluate("production", productionConfig({ worker }), productionSecrets);
