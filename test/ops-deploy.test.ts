@@ -45,6 +45,7 @@ const options = (root: string, over: Partial<DeployOptions> = {}): DeployOptions
   lockTimeoutSeconds: 60,
   smoke: { timeoutMs: 500, budgetMs: 300, intervalMs: 100 },
   validate: () => validateStack({ root, stack: over.stack ?? "staging" }),
+  preflight: async () => "Docker engine at ssh://deploy@staging.example.com: Docker 27.5.1, API 1.47 (linux/amd64).",
   ...over,
 });
 
@@ -66,6 +67,24 @@ describe("deploy", () => {
     expect(out).toContain("State before the update: backups/staging/20250603T090000.000Z.json (secrets stay encrypted)");
     expect(out).toMatch(/ok +api +http:\/\/127\.0\.0\.1:\d+\/health +200/);
     expect(out).toContain('Deployed stack "staging" (version 12); every service is healthy.');
+  });
+
+  it("stops at the Docker preflight, before Pulumi is called or anything changes", async () => {
+    const root = tempProject({ "Pulumi.staging.yaml": STAGING_STACK });
+    const auto = new FakeAutomation(() => ({ state: STATE }));
+    const refused = new UserError("The Docker engine at docker.host (ssh://deploy@staging.example.com) does not answer", EXIT.dockerHost);
+    const err = await deploy(testContext(root, auto), options(root, { preflight: () => Promise.reject(refused) })).catch((e) => e);
+    expect(err).toBe(refused);
+    expect(auto.calls).toEqual([]);
+    expect(fs.existsSync(path.join(root, "backups"))).toBe(false);
+  });
+
+  it("prints the preflight's engine line before it deploys", async () => {
+    const root = tempProject({ "Pulumi.staging.yaml": STAGING_STACK });
+    const auto = new FakeAutomation(() => ({ state: STATE, up: () => ({ outputs: outputs("/health"), version: 12 }) }));
+    const ctx = testContext(root, auto);
+    await deploy(ctx, options(root));
+    expect(ctx.lines).toContain("Docker engine at ssh://deploy@staging.example.com: Docker 27.5.1, API 1.47 (linux/amd64).");
   });
 
   it("refuses a stack whose config does not validate: nothing reaches Pulumi", async () => {

@@ -24,6 +24,8 @@ const docs = () => load<typeof import("./docs")>("./docs");
 const ops = {
   context: () => load<typeof import("../operations/context")>("../operations/context"),
   deploy: () => load<typeof import("../operations/deploy")>("../operations/deploy"),
+  preflight: () => load<typeof import("../operations/preflight")>("../operations/preflight"),
+  unhealthy: () => load<typeof import("../operations/unhealthy")>("../operations/unhealthy"),
   rollback: () => load<typeof import("../operations/rollback")>("../operations/rollback"),
   status: () => load<typeof import("../operations/status")>("../operations/status"),
   drift: () => load<typeof import("../operations/drift")>("../operations/drift"),
@@ -75,7 +77,8 @@ async function runDeploy(values: Values, dev: boolean): Promise<number> {
   const stack = dev ? "dev" : requireStack(values);
   const lockTimeoutSeconds = intOption(values, "lock-timeout", 300, 0, 86_400)!;
   const smokeSeconds = intOption(values, "smoke-timeout", 60, 0, 3600)!;
-  const [{ defaultContext }, { DEFAULT_SMOKE, deploy }, { validateStack }] = await Promise.all([ops.context(), ops.deploy(), validate()]);
+  const [{ defaultContext }, { DEFAULT_SMOKE, deploy }, { validateStack }, { dockerPreflight, stackDockerTarget, stackSecretNames }, { diagnoseUnhealthy }] =
+    await Promise.all([ops.context(), ops.deploy(), validate(), ops.preflight(), ops.unhealthy()]);
   return deploy(defaultContext(PROJECT_ROOT), {
     stack,
     init: dev || values.init === true,
@@ -85,6 +88,8 @@ async function runDeploy(values: Values, dev: boolean): Promise<number> {
     lockTimeoutSeconds,
     smoke: { ...DEFAULT_SMOKE, budgetMs: smokeSeconds * 1000 },
     validate: () => validateStack({ root: PROJECT_ROOT, stack }),
+    preflight: async () => (await dockerPreflight(stackDockerTarget(PROJECT_ROOT, stack), { stack })).line,
+    diagnose: () => diagnoseUnhealthy(stackDockerTarget(PROJECT_ROOT, stack), stack, stackSecretNames(PROJECT_ROOT, stack)),
   });
 }
 
