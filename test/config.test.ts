@@ -1,6 +1,8 @@
 import * as pulumi from "@pulumi/pulumi";
 import { describe, expect, it } from "vitest";
 import { ConfigError, isPinnedImage, loadConfig, vercelOutputDirectory, type ConfigProblem } from "../config";
+import { workerHealthNote } from "../ops/offline/validate";
+import { parseFix } from "./helpers/pulumi-config-cli";
 import { mockStack, isSecret, promise } from "./helpers/pulumi";
 
 async function problemsOf(
@@ -252,5 +254,32 @@ describe("config: what an adopter writes first", () => {
   it("cpus may be a number: `pulumi config set --path api.cpus 2` stores an integer", async () => {
     const cfg = await load(staging({ api: { image: "ghcr.io/acme/api:1.0.0", health: { path: "/health" }, domain: "api.acme.dev", cpus: 2 } }));
     expect(cfg.api!.cpus).toBe("2");
+  });
+});
+
+describe("validate's note on a worker that may have no Node for its default check", () => {
+  const staging = (worker: Record<string, unknown>) => ({
+    environment: "staging",
+    worker: { image: "ghcr.io/acme/worker:1.0.0", ...worker },
+  });
+  const note = async (worker: Record<string, unknown>) => {
+    await mockStack("staging", staging(worker));
+    return workerHealthNote(loadConfig(new pulumi.Config("appstack")), JSON.stringify(staging(worker).worker));
+  };
+
+  it("a Python worker on the default check is told what to set, as pasteable commands", async () => {
+    const text = await note({ command: ["python", "-m", "worker"] });
+    expect(text).toContain('the worker runs "python"');
+    const fix = /check the image can run: (.*?) {2}\(/.exec(text!)![1];
+    expect(parseFix(fix).map((c) => [c.stack, c.path])).toEqual([
+      ["staging", ["worker", "health", "type"]],
+      ["staging", ["worker", "health", "command", 0]],
+    ]);
+  });
+
+  it("a Node worker, or one with a check of its own, gets no note", async () => {
+    expect(await note({ command: ["node", "dist/worker.js"] })).toBeUndefined();
+    expect(await note({ command: ["/usr/local/bin/npm", "run", "worker"] })).toBeUndefined();
+    expect(await note({ command: ["python", "-m", "worker"], health: { type: "process", pattern: "worker" } })).toBeUndefined();
   });
 });
