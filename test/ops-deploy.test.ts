@@ -4,11 +4,11 @@ import type { AddressInfo } from "node:net";
 import * as path from "node:path";
 import type { Deployment, OutputMap } from "@pulumi/pulumi/automation";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { deploy, type DeployOptions } from "../ops/operations/deploy";
+import { deploy } from "../ops/operations/deploy";
 import { EXIT, UserError } from "../ops/shared/errors";
 import { REPOSITORY_PLACEHOLDER } from "../ops/offline/stack-files";
-import { validateStack } from "../ops/offline/validate";
 import { commandError, concurrentUpdateError, DIY_LOCK_STDERR, FakeAutomation, FakeClock, testContext, updateEntry } from "./helpers/automation";
+import { deployOptions } from "./helpers/deploy-options";
 import { commitAll, git, STAGING_STACK, tempProject } from "./helpers/project";
 
 const STATE: Deployment = JSON.parse(fs.readFileSync(path.join(__dirname, "fixtures/automation/state-export.staging.json"), "utf8"));
@@ -36,18 +36,7 @@ function outputs(healthPath: string): OutputMap {
   };
 }
 
-const options = (root: string, over: Partial<DeployOptions> = {}): DeployOptions => ({
-  stack: "staging",
-  init: false,
-  localBackend: false,
-  yes: true,
-  rollbackOnFailure: false,
-  lockTimeoutSeconds: 60,
-  smoke: { timeoutMs: 500, budgetMs: 300, intervalMs: 100 },
-  validate: () => validateStack({ root, stack: over.stack ?? "staging" }),
-  preflight: async () => "Docker engine at ssh://deploy@staging.example.com: Docker 27.5.1, API 1.47 (linux/amd64).",
-  ...over,
-});
+const options = deployOptions;
 
 describe("deploy", () => {
   it("validates, backs up the state, runs up with streamed output, then smoke-checks every service", async () => {

@@ -7,9 +7,9 @@ import { stackSecretEnv } from "../config";
 import { deploy } from "../ops/operations/deploy";
 import { diagnoseUnhealthy, LEFT_BEHIND, masker } from "../ops/operations/unhealthy";
 import { EXIT } from "../ops/shared/errors";
-import { validateStack } from "../ops/offline/validate";
 import { commandError, FakeAutomation, testContext } from "./helpers/automation";
 import { ROOT } from "./helpers/cli";
+import { deployOptions } from "./helpers/deploy-options";
 import { STAGING_STACK, tempProject } from "./helpers/project";
 
 /**
@@ -105,18 +105,7 @@ describe("deploy: an update that fails on an unhealthy container", () => {
         throw commandError("error: update failed\n  docker:index/container:Container (worker-1):\n    error: container failed to be in healthy state");
       },
     }));
-    const err = await deploy(testContext(root, auto), {
-      stack: "staging",
-      init: false,
-      localBackend: false,
-      yes: true,
-      rollbackOnFailure: false,
-      lockTimeoutSeconds: 60,
-      smoke: { timeoutMs: 500, budgetMs: 300, intervalMs: 100 },
-      validate: () => validateStack({ root, stack: "staging" }),
-      preflight: async () => "Docker engine at ...",
-      diagnose: () => diagnoseUnhealthy({ host }, "staging", isSecret),
-    }).catch((e) => e);
+    const err = await deploy(testContext(root, auto), deployOptions(root, { diagnose: () => diagnoseUnhealthy({ host }, "staging", isSecret) })).catch((e) => e);
     expect(err.exitCode).toBe(EXIT.updateFailed);
     const message: string = err.message;
     const order = ["container failed to be in healthy state", "- worker: container appstack-i15fx-worker-1", "to change: the worker writes no heartbeat", "npm run rollback -- --stack staging"];
