@@ -70,7 +70,6 @@ export function unionOptions(schema: Schema): { value: string; schema: Schema }[
 export const discriminatorOf = (schema: Schema) => defOf(schema).discriminator;
 export const shapeOf = (schema: Schema) => defOf(schema).shape;
 export const kindOf = (schema: Schema) => defOf(schema).type;
-export const elementOf = (schema: Schema) => defOf(schema).element;
 
 /** The choices of an enum or literal, if it is one. */
 export function choicesOf(schema: Schema): string[] | undefined {
