@@ -142,6 +142,8 @@ export function schemaAt(root: Schema, raw: unknown, path: readonly PropertyKey[
   for (const seg of path) {
     let s = current.schema;
     const options = unionOptions(s);
+    // The discriminator itself: every option's value is a valid choice.
+    if (options && seg === discriminatorOf(s)) return { schema: unionDiscriminator(s), optional: false };
     if (options) {
       const value = (data as Record<string, unknown> | undefined)?.[discriminatorOf(s)!];
       s = (options.find((o) => o.value === value) ?? options[0]).schema;

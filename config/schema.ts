@@ -78,7 +78,9 @@ const memoryMb = z.number().int().min(16).max(1024 * 1024);
  * stores an integer, and that must not be an error.
  */
 const cpus = z
-  .union([z.number().positive(), z.string().regex(/^\d+(\.\d+)?$/)], { error: () => ({ message: 'expected a number of CPUs, e.g. 2 or "0.5"' }) })
+  .union([z.number().positive(), z.string().regex(/^\d+(\.\d+)?$/, { message: 'expected a number of CPUs, e.g. 2 or "0.5"' })], {
+    error: () => ({ message: 'expected a number of CPUs, e.g. 2 or "0.5"' }),
+  })
   .transform(String);
 
 const dockerSchema = z
