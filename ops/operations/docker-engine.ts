@@ -68,25 +68,39 @@ export function sshDialCommand(target: DockerTarget, timeoutMs = 10_000): string
   ];
 }
 
-function connection(target: DockerTarget, opts: EngineOptions): { options: http.RequestOptions; stderr: () => string; close: () => void } {
+interface Connection {
+  options: http.RequestOptions;
+  /** What the dial command printed, once it has exited (ssh's reason for a failed connection). */
+  stderr: () => Promise<string>;
+  close: () => void;
+}
+
+const direct = (options: http.RequestOptions): Connection => ({ options, stderr: async () => "", close: () => undefined });
+
+function connection(target: DockerTarget, opts: EngineOptions): Connection {
   const url = new URL(target.host);
   switch (url.protocol) {
     case "unix:":
-      return { options: { socketPath: url.pathname }, stderr: () => "", close: () => undefined };
+      return direct({ socketPath: url.pathname });
     case "npipe:":
-      return { options: { socketPath: url.pathname.replace(/^\/\//, "\\\\").replace(/\//g, "\\") }, stderr: () => "", close: () => undefined };
+      return direct({ socketPath: url.pathname.replace(/^\/\//, "\\\\").replace(/\//g, "\\") });
     case "tcp:":
-      return { options: { host: url.hostname, port: Number(url.port || 2375) }, stderr: () => "", close: () => undefined };
+      return direct({ host: url.hostname, port: Number(url.port || 2375) });
     case "ssh:": {
       const [cmd, ...args] = (opts.dialCommand ?? ((t) => sshDialCommand(t, opts.timeoutMs)))(target);
       const child = spawn(cmd, args, { stdio: ["pipe", "pipe", "pipe"] });
       let err = "";
       child.stderr.on("data", (d: Buffer) => (err += d.toString()));
       child.on("error", (e) => (err += `${e.message}\n`));
+      // stdin may break (EPIPE) before ssh's reason reaches stderr: read it once ssh has exited.
+      const exited = new Promise<void>((resolve) => child.once("close", () => resolve()));
       const socket = Duplex.from({ readable: child.stdout, writable: child.stdin });
       return {
         options: { createConnection: () => socket as unknown as import("node:net").Socket },
-        stderr: () => err.trim(),
+        stderr: async () => {
+          await Promise.race([exited, new Promise((r) => setTimeout(r, 2000).unref())]);
+          return err.trim();
+        },
         close: () => child.kill("SIGTERM"),
       };
     }
@@ -110,8 +124,7 @@ export function engineRequest(target: DockerTarget, method: string, path: string
     });
     const timer = setTimeout(() => req.destroy(Object.assign(new Error(`no answer within ${Math.round(timeoutMs / 1000)} s`), { code: "ETIMEDOUT" })), timeoutMs);
     req.on("error", (err: NodeJS.ErrnoException) => {
-      const ssh = conn.stderr();
-      reject(new EngineUnreachable(ssh ? `${err.message}: ${ssh}` : err.message, ssh ? "SSH" : (err.code ?? "ERROR")));
+      void conn.stderr().then((ssh) => reject(new EngineUnreachable(ssh ? `${err.message}: ${ssh}` : err.message, ssh ? "SSH" : (err.code ?? "ERROR"))));
     });
     req.on("close", () => clearTimeout(timer));
     req.end();
