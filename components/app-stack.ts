@@ -2,7 +2,7 @@ import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import { apiHostPort, frontendMode, publicUrls, releaseOf, type AppConfig } from "../config";
-import { Api } from "./api";
+import { Api, readinessPath } from "./api";
 import { PostgresBackup } from "./backup";
 import { serviceLabels } from "./container-defaults";
 import { Edge } from "./edge";
@@ -39,7 +39,8 @@ export interface AppStackOutputs {
 
 /**
  * The whole application for one stack, in the order
- * data stores healthy -> backup -> migrations succeeded -> API healthy -> worker -> edge -> frontend.
+ * data stores healthy -> backup -> migrations succeeded -> API ready -> worker, and the edge switched to the new API -> frontend.
+ * Containers of an API release that is no longer declared are stopped (SIGTERM, drain) and removed at the end of the update.
  * The API's CORS origin is the frontend's URL and the frontend's API URL is
  * the API's: both come from `publicUrls(config)`.
  */
@@ -143,7 +144,7 @@ export class AppStack extends pulumi.ComponentResource {
       );
     }
 
-    if (cfg.edge && cfg.api && cfg.environment !== "dev") {
+    if (cfg.edge && cfg.api && this.api && cfg.environment !== "dev") {
       this.edge = new Edge(
         "edge",
         {
@@ -151,14 +152,11 @@ export class AppStack extends pulumi.ComponentResource {
           environment: cfg.environment,
           stack: cfg.stack,
           network,
-          caddy: {
-            domain: cfg.api.domain!,
-            acmeEmail: cfg.edge.acmeEmail,
-            apiPort: cfg.api.port,
-            replicas: cfg.api.replicas,
-            readyPath: cfg.api.health.readyPath ?? cfg.api.health.path,
-          },
-          dependsOn: this.api!.containers,
+          domain: cfg.api.domain!,
+          readyPath: readinessPath(cfg.api),
+          upstreams: this.api.upstreams,
+          // The config names the new API containers: it is applied once they are healthy, before the old ones stop.
+          dependsOn: this.api.containers,
         },
         childOpts,
       );
@@ -180,7 +178,7 @@ export class AppStack extends pulumi.ComponentResource {
           network,
           root: args.root,
           hostPort: cfg.frontend.hostPort,
-          dependsOn: [...(this.worker?.containers ?? []), ...(this.edge ? [this.edge.container] : []), ...(this.api?.containers ?? [])],
+          dependsOn: [...(this.worker?.containers ?? []), ...(this.edge ? [this.edge.config.completed] : []), ...(this.api?.containers ?? [])],
         },
         childOpts,
       );

@@ -5,6 +5,7 @@ import { exampleBlock, exampleById, renderExample } from "../ops/cli/docs";
 import type { Plan, PlanResource } from "../ops/offline/plan";
 import { SECURE_PLACEHOLDER } from "../ops/offline/stack-files";
 import { repoStacks, ROOT, runOps, STACK_TRACE } from "./helpers/cli";
+import { logicalName } from "./helpers/pulumi";
 
 const plans = new Map<string, { plan: Plan; raw: string }>();
 
@@ -20,7 +21,7 @@ function plan(args: string[]): { plan: Plan; raw: string } {
 }
 
 const byName = (p: Plan, name: string): PlanResource => {
-  const found = p.resources.find((r) => r.name === name);
+  const found = p.resources.find((r) => r.name === name || logicalName(r.name) === name);
   if (!found) throw new Error(`${name} not in plan: ${p.resources.map((r) => r.name).join(", ")}`);
   return found;
 };
@@ -57,7 +58,7 @@ describe("every stack file in the repository", () => {
 
       it("every long-running container has a health check, restart policy, memory limit, log rotation and waits healthy", () => {
         const servers = containers(p).filter((c) => label(c, "appstack.role") === "service");
-        expect(servers.map((c) => c.name)).toEqual(expect.arrayContaining(["postgres-server", "redis-server", "api-1", "worker-1"]));
+        expect(servers.map((c) => logicalName(c.name))).toEqual(expect.arrayContaining(["postgres-server", "redis-server", "api-1", "worker-1"]));
         for (const c of servers) {
           const hc = c.inputs.healthcheck as { tests: string[] };
           expect(hc.tests.length).toBeGreaterThan(1);
@@ -105,6 +106,11 @@ describe("every stack file in the repository", () => {
         expect(deps("worker-1")).toContain(urn("api-1"));
         const frontend = p.resources.find((r) => r.name === "frontend-deployment" || r.name === "frontend-server")!;
         expect(frontend.options.dependsOn).toEqual(expect.arrayContaining([urn("api-1"), urn("worker-1")]));
+        if (stack !== "dev") {
+          // The edge is switched to the new API containers once they are ready, and the frontend waits for that.
+          expect(deps("edge-config-run")).toEqual(expect.arrayContaining([urn("api-1"), urn("edge-proxy")]));
+          expect(frontend.options.dependsOn).toContain(urn("edge-config-run"));
+        }
       });
 
       it("the API's CORS origin is the frontend's public URL", () => {
