@@ -43,6 +43,12 @@ export const EXIT = {
   baseDoesNotEvaluate: 13,
   /** `diff`: the stack exists on one side only. */
   stackOnOneSide: 14,
-  /** `deploy`'s preflight: the Docker engine at `docker.host` does not answer, or an ssh:// host's key is not known. Nothing was changed. */
+  /** The Docker engine at `docker.host` does not answer, or an ssh:// host's key is not known (`deploy`'s preflight, `logs`, `exec`). Nothing was changed. */
   dockerHost: 15,
+  /** `logs`, `exec`: the stack has no deployment (no stack in the backend, or no outputs yet), or the service has no container on the Docker host. */
+  notDeployed: 16,
+  /** `release --tag`: no registry answered for the image, or it does not know the tag; the stack file was not changed. */
+  registry: 17,
+  /** `exec`: the Docker engine could not create or start the one-off container (the code `docker run` uses for its own failures). Once the command runs, exec exits with the command's own code. */
+  oneOffFailed: 125,
 } as const;
