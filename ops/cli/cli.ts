@@ -19,6 +19,7 @@ const policy = () => load<typeof import("../offline/policy")>("../offline/policy
 const diffCommand = () => load<typeof import("../diff/diff-command")>("../diff/diff-command");
 const bench = () => load<typeof import("./bench")>("./bench");
 const docs = () => load<typeof import("./docs")>("./docs");
+const releaseCommand = () => load<typeof import("./release")>("./release");
 
 // The operations commands load on use too, so plan and validate start no slower for them.
 const ops = {
@@ -254,6 +255,26 @@ export const COMMANDS: Record<string, Command> = {
       const opts = { stack: requireStack(values), backup: values.backup as string | undefined, yes: values.yes === true };
       const { localDocker, restore } = await ops.restore();
       return restore((await ops.context()).defaultContext(PROJECT_ROOT), localDocker, opts);
+    },
+  },
+  release: {
+    summary: "set a service's image in Pulumi.<stack>.yaml (that line only), check it, and show the offline diff against HEAD",
+    usage: "release --stack <name> --service api|worker --image <repo@sha256:digest | repo:tag> | --image <repo> --tag <tag> [--no-diff]",
+    options: { stack: deployOptions.stack, service: { type: "string" }, image: { type: "string" }, tag: { type: "string" }, "no-diff": { type: "boolean" } },
+    async run(values) {
+      const stack = requireStack(values);
+      if (typeof values.service !== "string" || typeof values.image !== "string") {
+        throw new UserError(`Name the service and the image: npm run release -- --stack ${stack} --service api --image ghcr.io/acme/api@sha256:<digest>`);
+      }
+      return (await releaseCommand()).release({
+        root: PROJECT_ROOT,
+        stack,
+        service: values.service,
+        image: values.image,
+        tag: values.tag as string | undefined,
+        diff: values["no-diff"] !== true,
+        registry: { username: process.env.REGISTRY_USERNAME || undefined, password: process.env.REGISTRY_PASSWORD || undefined },
+      });
     },
   },
   logs: {
