@@ -1,11 +1,11 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { runDiff } from "../diff/diff-command";
-import { checkImageReference, RELEASE_SERVICES, setServiceImage, type ReleaseService } from "../offline/stack-file-edit";
-import { readProject, resolveStackFile } from "../offline/stack-files";
+import { checkReleaseRequest, type ReleaseRequest } from "../offline/release-request";
+import { setServiceImage } from "../offline/stack-file-edit";
+import { readProject } from "../offline/stack-files";
 import { validateStack } from "../offline/validate";
 import { resolveDigest, type RegistryOptions } from "../operations/registry";
-import { parseImageReference } from "../../config/schema";
 import { EXIT, UserError } from "../shared/errors";
 
 /**
@@ -16,13 +16,7 @@ import { EXIT, UserError } from "../shared/errors";
  * release.yml runs before it opens its pull request; the deploy is the merge.
  */
 
-export interface ReleaseRequest {
-  stack: string;
-  service: string;
-  image: string;
-  /** Resolve `image:tag` to its digest at the registry. */
-  tag?: string;
-}
+export type { ReleaseRequest };
 
 export interface ReleaseOptions extends ReleaseRequest {
   root: string;
@@ -30,27 +24,6 @@ export interface ReleaseOptions extends ReleaseRequest {
   diff?: boolean;
   registry?: RegistryOptions;
   log?(line: string): void;
-}
-
-const TAG = /^[\w][\w.-]{0,127}$/;
-
-/**
- * The request, checked before anything reads or writes a file: the values may
- * come from a workflow's inputs, so each must be exactly what it claims (a
- * stack with a stack file, a service release knows, one image reference).
- */
-export function checkReleaseRequest(root: string, req: ReleaseRequest): ReleaseRequest & { service: ReleaseService; file: string } {
-  const { file } = resolveStackFile(root, { stack: req.stack });
-  if (!(RELEASE_SERVICES as readonly string[]).includes(req.service)) {
-    throw new UserError(`--service must be one of ${RELEASE_SERVICES.join(", ")} (the images your app's CI builds), got "${req.service}".`, EXIT.usage);
-  }
-  checkImageReference(req.image);
-  if (req.tag !== undefined) {
-    if (!TAG.test(req.tag)) throw new UserError(`--tag "${req.tag}" is not an image tag (letters, digits, _ . -; at most 128).`, EXIT.usage);
-    const { tag, digest } = parseImageReference(req.image);
-    if (tag || digest) throw new UserError(`With --tag, --image names the repository alone (ghcr.io/acme/api), got "${req.image}".`, EXIT.usage);
-  }
-  return { ...req, service: req.service as ReleaseService, file };
 }
 
 export async function release(opts: ReleaseOptions): Promise<number> {
