@@ -3,3 +3,4 @@
 source "$(dirname "$0")/lib.sh"
 bash "$ROOT/test/runtime/setup/caddy.sh"
 bash "$ROOT/test/runtime/setup/docker.sh"
+bash "$ROOT/test/runtime/setup/registry.sh"
