@@ -6,7 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RELEASE_SERVICES } from "../ops/offline/stack-file-edit";
 import { EXIT } from "../ops/shared/errors";
 import { repoStacks, ROOT } from "./helpers/cli";
-import { effectivePermissions, events, loadWorkflow, type Step } from "./helpers/workflows";
+import { parse } from "yaml";
+import { effectivePermissions, events, loadWorkflow, workflowSchemaErrors, type Step } from "./helpers/workflows";
 
 /**
  * release.yml: what starts it, what it may do, and the injection rules
@@ -237,5 +238,34 @@ describe("release.yml: the release and pull-request steps, with stand-ins for np
     expect(r.code).toBe(1);
     expect(r.stdout).toContain("::error title=No RELEASE_TOKEN::Add the repository secret RELEASE_TOKEN");
     expect(git(origin, "branch", "--list", "appstack-release/*")).toBe("");
+  });
+});
+
+describe("docs/releases.md: the workflow for the app's repository", () => {
+  const doc = fs.readFileSync(path.join(ROOT, "docs", "releases.md"), "utf8");
+  const text = /<!-- app-repository-workflow -->\n```yaml\n([\s\S]*?)```/.exec(doc)?.[1] ?? "";
+  const app = parse(text) as { jobs: Record<string, { steps: Step[] }> };
+  const appSteps = app.jobs?.image?.steps ?? [];
+  const dispatch = appSteps.find((s) => s.name === "Ask appstack for a release pull request")!;
+
+  it("is in the doc, valid against GitHub's workflow schema, its actions pinned by commit", () => {
+    expect(text).toContain("name: image");
+    expect(workflowSchemaErrors(text)).toEqual([]);
+    for (const s of appSteps.filter((x) => x.uses)) expect(s.uses, s.uses).toMatch(/^[\w.-]+\/[\w.-]+@[0-9a-f]{40}$/);
+  });
+
+  it("follows the same injection rules: no expression inside a script", () => {
+    for (const s of appSteps) expect(s.run ?? "", s.name).not.toContain("${{");
+  });
+
+  it("sends the event and payload release.yml reads (its dispatch step, run with a stand-in gh)", () => {
+    const r = runStep(dispatch, { GH_TOKEN: "t", SERVICE: "worker", IMAGE: DIGEST_IMAGE }, { cwd: scratch, bin: { gh: `printf '%s\\n' "$@" > "$HOME/gh.args"` } });
+    expect(r.code).toBe(0);
+    const args = fs.readFileSync(path.join(r.dir, "gh.args"), "utf8").trim().split("\n");
+    expect(args.slice(0, 2)).toEqual(["api", "repos/acme/appstack/dispatches"]);
+    const fields = Object.fromEntries(args.slice(2).filter((a) => a !== "-f").map((a) => [a.slice(0, a.indexOf("=")), a.slice(a.indexOf("=") + 1)]));
+    expect(fields).toEqual({ event_type: on.repository_dispatch.types[0], "client_payload[stack]": "staging", "client_payload[service]": "worker", "client_payload[image]": DIGEST_IMAGE });
+    // The fields release.yml's check reads from the payload.
+    for (const name of ["stack", "service", "image"]) expect(JSON.stringify(check.env)).toContain(`github.event.client_payload.${name}`);
   });
 });
