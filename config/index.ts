@@ -1,4 +1,5 @@
 export { loadConfig, type AppConfig } from "./load";
 export { ConfigError, formatProblems, type ConfigProblem } from "./errors";
 export * from "./schema";
+export * from "./docker-engine";
 export { apiHostPort, publicUrls, releaseOf, type PublicUrls } from "./urls";

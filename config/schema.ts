@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { HEALTH_INTERVAL_SECONDS } from "./docker-engine";
 
 /**
  * The one definition of every setting under `appstack:` in `Pulumi.<stack>.yaml`.
@@ -219,7 +220,8 @@ const apiSchema = z.strictObject({
     path: httpPath,
     /** Readiness path for the edge proxy and smoke checks. @default the liveness path */
     readyPath: httpPath.optional(),
-    intervalSeconds: seconds(10),
+    /** Seconds between probes; the first runs this long after a container starts (no `startInterval` before Docker 25). @default 5 */
+    intervalSeconds: seconds(HEALTH_INTERVAL_SECONDS),
     timeoutSeconds: seconds(3),
     retries: z.number().int().min(1).max(100).default(3),
     startPeriodSeconds: seconds(20),

@@ -1,5 +1,6 @@
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
+import { CONTAINER_INPUT_AUDIT, containerInputPaths, NEWER_API_INPUTS } from "../config";
 import type { Plan, PlanResource } from "../ops/offline/plan";
 import { SECURE_PLACEHOLDER } from "../ops/offline/stack-files";
 import { repoStacks, ROOT, runOps, STACK_TRACE } from "./helpers/cli";
@@ -65,6 +66,15 @@ describe("every stack file in the repository", () => {
           expect(c.inputs.wait).toBe(true);
           expect(c.inputs.logOpts).toMatchObject({ "max-size": expect.any(String) });
         }
+      });
+
+      it("every container input is in the engine audit, and none needs a newer Docker Engine API than the oldest supported", () => {
+        const audited = new Set(CONTAINER_INPUT_AUDIT.map((a) => a.input));
+        const newer = new Set(NEWER_API_INPUTS.map((n) => n.input));
+        const found = containers(p).flatMap((c) => containerInputPaths(c.inputs).map((input) => `${logicalName(c.name)}: ${input}`));
+        expect(found.length).toBeGreaterThan(20);
+        expect(found.filter((f) => !audited.has(f.split(": ")[1]))).toEqual([]);
+        expect(found.filter((f) => newer.has(f.split(": ")[1]))).toEqual([]);
       });
 
       it("no secret appears in plain text; every credential path is listed", () => {
