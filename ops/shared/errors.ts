@@ -43,4 +43,6 @@ export const EXIT = {
   baseDoesNotEvaluate: 13,
   /** `diff`: the stack exists on one side only. */
   stackOnOneSide: 14,
+  /** `deploy`'s preflight: the Docker engine at `docker.host` does not answer, or an ssh:// host's key is not known. Nothing was changed. */
+  dockerHost: 15,
 } as const;

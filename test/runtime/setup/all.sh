@@ -4,3 +4,5 @@ source "$(dirname "$0")/lib.sh"
 bash "$ROOT/test/runtime/setup/caddy.sh"
 bash "$ROOT/test/runtime/setup/engine.sh"
 bash "$ROOT/test/runtime/setup/images.sh"
+# test/runtime/docker-engine.test.ts imports Debian's static busybox as its image.
+[ -x /bin/busybox ] || { log "no /bin/busybox: apt-get install busybox-static (.ci/run installs it)"; exit 1; }
