@@ -45,4 +45,6 @@ export const EXIT = {
   stackOnOneSide: 14,
   /** `deploy`'s preflight: the Docker engine at `docker.host` does not answer, or an ssh:// host's key is not known. Nothing was changed. */
   dockerHost: 15,
+  /** `deploy`'s preflight: the Docker engine at `docker.host` is older than the oldest appstack supports (Docker 20.10, API 1.41). Nothing was changed. */
+  engineTooOld: 16,
 } as const;
