@@ -89,10 +89,9 @@ function unknownPaths(value: unknown, at = ""): string[] {
   return [];
 }
 
-async function deployPlan(stack: string): Promise<PlanRun> {
+async function deployPlan(stack: string, prefix: string): Promise<PlanRun> {
   // As an update, not a preview: the edge-config job's EDGE_CONTAINER holds the proxy's ID, which a preview does not know.
   const declared = await evaluateStack({ stack, values: "contract", preview: false });
-  const prefix = uniquePrefix(`compat-${stack}`);
   const run: PlanRun = { declared, prefix, created: new Map(), hostPorts: new Map(), order: waves(declared) };
   const ours = (name: string) => `${prefix}-${name}`;
 
@@ -168,17 +167,13 @@ describe("Docker Engine compatibility: every declared container on the oldest su
 
   for (const stack of ["dev", "production"]) {
     describe(`the ${stack} plan`, () => {
+      const prefix = uniquePrefix(`compat-${stack}`);
       let run: PlanRun;
       const created = () => [...run.created.values()];
       const declaredContainers = () => run.declared.resources.filter((r) => r.type === CONTAINER);
 
       beforeAll(async () => {
-        try {
-          run = await deployPlan(stack);
-        } catch (err) {
-          if (run) await engine.removeByPrefix(run.prefix);
-          throw err;
-        }
+        run = await deployPlan(stack, prefix);
         const rows = run.order.flat().map((name) => {
           const c = run.created.get(name)!;
           return `${name.padEnd(24)} ${c.requests.wait ? "healthy" : `exit ${c.exitCode}`} after ${((c.readyMs ?? 0) / 1000).toFixed(1)} s`;
@@ -186,8 +181,9 @@ describe("Docker Engine compatibility: every declared container on the oldest su
         console.log(`[engine-compat] ${stack} on Docker ${engine.info.Version} (API ${engine.apiVersion}):\n  ${rows.join("\n  ")}`);
       }, 900_000);
 
+      // Also after a failed deploy: whatever it created carries the prefix.
       afterAll(async () => {
-        if (run) await engine.removeByPrefix(run.prefix);
+        await engine.removeByPrefix(prefix);
       });
 
       it("sets no input the provider's client refuses, or the engine ignores, below Engine API 1.44 (asserted on the plan: no engine ever sees those requests)", () => {
@@ -236,11 +232,13 @@ describe("Docker Engine compatibility: every declared container on the oldest su
         }
       });
 
-      it("a service counts as healthy within two of its probe intervals of its start, with no startInterval", () => {
+      it("with no startInterval, every service probes every 5 s and counts as healthy within three probes of its start", () => {
         for (const c of created().filter((x) => x.requests.wait)) {
           const interval = (c.requests.create.Healthcheck as { Interval: number }).Interval / 1e6;
           expect(interval, c.name).toBe(5000);
-          expect(c.readyMs!, c.name).toBeLessThanOrEqual(2 * interval + 3000);
+          // Not before the first probe, one interval after the start; the margin is the probe itself and the provider's 1 s poll on a busy machine.
+          expect(c.readyMs!, c.name).toBeGreaterThanOrEqual(interval);
+          expect(c.readyMs!, c.name).toBeLessThanOrEqual(3 * interval + 3000);
         }
       });
 
