@@ -1,5 +1,9 @@
+import * as fs from "node:fs";
+import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import { compareApiVersions, containerInputPaths, isSupportedApiVersion, MIN_DOCKER_ENGINE } from "../config";
+import { GENERATED, generatedBlock } from "../ops/cli/docs";
+import { ROOT } from "./helpers/cli";
 
 describe("the supported Docker Engine range", () => {
   it("starts at Docker 20.10, Engine API 1.41 (Debian 12's docker.io)", () => {
@@ -42,5 +46,13 @@ describe("the supported Docker Engine range", () => {
       "ports[].internal",
       "ports[].protocol",
     ]);
+  });
+});
+
+describe("docs/docker-engine.md", () => {
+  it("shows the audit as config/docker-engine.ts has it: after a change there, npm run docs", () => {
+    for (const g of GENERATED) {
+      expect(generatedBlock(fs.readFileSync(path.join(ROOT, g.file), "utf8"), g.id), `${g.file} is stale: run npm run docs`).toBe(g.render());
+    }
   });
 });

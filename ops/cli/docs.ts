@@ -1,5 +1,6 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { CONTAINER_INPUT_AUDIT, MIN_DOCKER_ENGINE, NEWER_API_INPUTS, PROVIDER_ALWAYS_SENDS } from "../../config";
 import { REFERENCE_FILE, renderReference } from "../offline/config-reference";
 import { UserError } from "../shared/errors";
 
@@ -56,6 +57,55 @@ function replaceBlock(markdown: string, id: string, content: string): string {
   return `${markdown.slice(0, start)}${START(id)}\n${content}\n${markdown.slice(end)}`;
 }
 
+/**
+ * Sections rendered from the code's own definitions (not from a run), between
+ * `<!-- generated: id ... -->` and `<!-- end generated -->`; a test compares
+ * each committed block with its rendering.
+ */
+export const GENERATED: { id: string; file: string; render: () => string }[] = [
+  { id: "engine-audit", file: "docs/docker-engine.md", render: renderEngineAudit },
+];
+
+const GENERATED_START = (id: string) => `<!-- generated: ${id} (by npm run docs from config/docker-engine.ts) -->`;
+const GENERATED_END = "<!-- end generated -->";
+
+/** The block of one generated section in a markdown text, without its markers. */
+export function generatedBlock(markdown: string, id: string): string {
+  const start = markdown.indexOf(GENERATED_START(id));
+  const end = markdown.indexOf(GENERATED_END, start);
+  if (start === -1 || end === -1) throw new Error(`no generated block "${id}" (${GENERATED_START(id)} ... ${GENERATED_END})`);
+  return markdown.slice(start + GENERATED_START(id).length, end).trim();
+}
+
+function replaceGenerated(markdown: string, id: string, content: string): string {
+  const start = markdown.indexOf(GENERATED_START(id));
+  const end = markdown.indexOf(GENERATED_END, start);
+  if (start === -1 || end === -1) throw new UserError(`${id}: the file has no block ${GENERATED_START(id)} ... ${GENERATED_END}`);
+  return `${markdown.slice(0, start)}${GENERATED_START(id)}\n${content}\n${markdown.slice(end)}`;
+}
+
+/** Every container input the stack sets, what the provider asks of the engine for it, and since which API; then the inputs above the floor. */
+export function renderEngineAudit(): string {
+  const floor = `${MIN_DOCKER_ENGINE.apiVersion}`;
+  const rows = CONTAINER_INPUT_AUDIT.map((a) => `| \`${a.input}\` | ${a.engineField} | ${a.since} |`);
+  const newer = NEWER_API_INPUTS.map((n) => `| \`${n.input}\` | ${n.apiVersion} (Docker ${n.engine}) | ${n.onOlderEngines} |`);
+  return [
+    `Every \`docker.Container\` input a stack sets (any container, any stack in this repository), and the oldest Engine API version that has it; Docker ${MIN_DOCKER_ENGINE.version} speaks API ${floor}:`,
+    "",
+    "| input | what the provider sends the engine | API version |",
+    "| --- | --- | --- |",
+    ...rows,
+    "",
+    `With every create the provider also sends \`${PROVIDER_ALWAYS_SENDS.field}\` (API ${PROVIDER_ALWAYS_SENDS.since}).`,
+    "",
+    `Inputs the Docker provider offers that need a newer API than ${floor}; no component sets one, and the policy rule \`container-engine-compatible\` reports one that a \`transform\` adds:`,
+    "",
+    "| input | needs API | on an older engine |",
+    "| --- | --- | --- |",
+    ...newer,
+  ].join("\n");
+}
+
 type RunCli = (argv: string[]) => Promise<number>;
 
 /** Runs an example through the CLI in this process, capturing what it prints and its exit code. */
@@ -87,6 +137,7 @@ export async function writeDocs(root: string, runCli: RunCli): Promise<string[]>
     changed.push(file);
   };
   write(REFERENCE_FILE, renderReference(root));
+  for (const g of GENERATED) write(g.file, replaceGenerated(fs.readFileSync(path.join(root, g.file), "utf8"), g.id, g.render()));
   const cwd = process.cwd();
   process.chdir(root);
   try {
