@@ -109,11 +109,14 @@ build_image redis "$(digest "$base_key" "$IMAGES/redis/Dockerfile" "$IMAGES/redi
 
 bash "$ROOT/test/runtime/setup/caddy.sh"
 caddy="$(readlink -f "$CACHE/bin/caddy")"
+caddy_key="$(digest "$base_key" "$IMAGES/caddy/Dockerfile" "$caddy")"
 caddy_ctx="$WORK/context-caddy"
-rm -rf "$caddy_ctx" && mkdir -p "$caddy_ctx"
-cp "$IMAGES/caddy/Dockerfile" "$caddy" "$caddy_ctx/"
-mv "$caddy_ctx/$(basename "$caddy")" "$caddy_ctx/caddy"
-build_image caddy "$(digest "$base_key" "$IMAGES/caddy/Dockerfile" "$caddy")" "$caddy_ctx" --build-arg "BASE_IMAGE=$base"
+if [ "$(label_of "appstack-test/caddy:$TAG")" != "$caddy_key" ]; then
+  rm -rf "$caddy_ctx" && mkdir -p "$caddy_ctx"
+  cp "$IMAGES/caddy/Dockerfile" "$caddy_ctx/" && cp "$caddy" "$caddy_ctx/caddy"
+fi
+build_image caddy "$caddy_key" "$caddy_ctx" --build-arg "BASE_IMAGE=$base"
+rm -rf "$caddy_ctx"
 
 # --- node, and the example app ----------------------------------------------------
 node_bin="$ROOT/node_modules/node/bin/node"
@@ -164,7 +167,8 @@ else
 fi
 
 frontend="$app/frontend"
-frontend_key="$(digest "$(label_of "appstack-test/node:$TAG")" "$(cd "$frontend" && find . -type f | LC_ALL=C sort | xargs sha256sum)")"
+# Keyed on what the build reads: not its own output (dist/, from other tests' builds) or node_modules/.
+frontend_key="$(digest "$(label_of "appstack-test/node:$TAG")" "$(cd "$frontend" && find . -type f -not -path './dist/*' -not -path './node_modules/*' | LC_ALL=C sort | xargs sha256sum)")"
 build_image example-frontend "$frontend_key" "$frontend" --build-arg "NODE_IMAGE=appstack-test/node:$TAG"
 
 docker image ls --filter reference='appstack-test/*' --format '{{.Repository}}:{{.Tag}} {{.Size}}' | while read -r line; do log "  $line"; done
