@@ -257,18 +257,50 @@ export async function runCli(argv: string[]): Promise<number> {
   return command.run(values);
 }
 
+/**
+ * Resolves once everything written to `stream` so far has been handed to the
+ * OS. A pipe takes 64 KiB; past that, Node queues the rest and writes it as
+ * the reader makes room, so `process.exit` before this would cut the output
+ * short for any reader slower than the writer (`| jq`, a CI step). Writes
+ * complete in order, so the callback of an empty write comes after all of them.
+ */
+export function flushed(stream: NodeJS.WritableStream & { destroyed?: boolean }): Promise<void> {
+  return new Promise((resolve) => {
+    if (stream.destroyed || !stream.writable) return resolve();
+    stream.write("", () => resolve());
+  });
+}
+
+/** Exits with `code` once stdout and stderr have been written out, whatever they are (file, TTY, pipe). */
+async function exitWhenWritten(code: number): Promise<never> {
+  await Promise.all([flushed(process.stdout), flushed(process.stderr)]);
+  process.exit(code);
+}
+
+/**
+ * A reader that went away (`npm run plan | head`) is not a failure of the
+ * command: its output has nowhere to go, so it is dropped rather than thrown.
+ */
+function ignoreClosedReader(stream: NodeJS.WriteStream): void {
+  stream.on("error", (err: NodeJS.ErrnoException) => {
+    if (err.code !== "EPIPE") throw err;
+  });
+}
+
 /** Prints a user error as its message alone and exits with its code; a bug shows its trace only with APPSTACK_DEBUG. */
 export function main(argv: string[]): void {
+  ignoreClosedReader(process.stdout);
+  ignoreClosedReader(process.stderr);
   runCli(argv).then(
-    (code) => process.exit(code),
+    (code) => exitWhenWritten(code),
     (err: unknown) => {
       if (err instanceof UserError) {
         console.error(err.message);
-        process.exit(err.exitCode);
+        return exitWhenWritten(err.exitCode);
       }
       console.error(`appstack: unexpected error: ${(err as Error)?.message ?? String(err)}`);
       if (process.env.APPSTACK_DEBUG) console.error((err as Error)?.stack);
-      process.exit(EXIT.programError);
+      return exitWhenWritten(EXIT.programError);
     },
   );
 }
