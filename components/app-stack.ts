@@ -39,7 +39,8 @@ export interface AppStackOutputs {
 
 /**
  * The whole application for one stack, in the order
- * data stores healthy -> backup -> migrations succeeded -> API healthy -> worker -> edge -> frontend.
+ * Postgres healthy -> backup -> (with Redis healthy) migrations succeeded -> API healthy -> worker and edge -> frontend;
+ * the constructor says at each `dependsOn` why it waits.
  * The API's CORS origin is the frontend's URL and the frontend's API URL is
  * the API's: both come from `publicUrls(config)`.
  */
@@ -101,7 +102,7 @@ export class AppStack extends pulumi.ComponentResource {
       const apiCfg = cfg.api;
       apiImage = resolveImage("api", apiCfg, { stack: cfg.stack, service: "api", root: args.root, parent: this });
       const cors: Record<string, string> = urls.frontend ? { CORS_ORIGIN: urls.frontend, FRONTEND_URL: urls.frontend } : {};
-      this.backup = this.createBackup(cfg, release, network, apiImage.reference, dataStores, childOpts);
+      this.backup = this.createBackup(cfg, release, network, apiImage.reference, childOpts);
       this.api = new Api(
         "api",
         {
@@ -115,7 +116,9 @@ export class AppStack extends pulumi.ComponentResource {
             secret: { ...pickSecrets(apiCfg.secretEnv, cfg.secrets), ...sharedSecrets },
           },
           hostPort: apiHostPort(cfg),
-          // data stores healthy -> backup succeeded -> migrations -> API
+          // The migrations (and, through them, the replicas) wait for both data stores: they run the API's
+          // image with the API's env, and an app that connects to Redis as it starts must find it there.
+          // They also wait for the backup: a migration that damages data must have a dump to restore.
           dependsOn: this.backup ? [...dataStores, this.backup.completed] : dataStores,
         },
         childOpts,
@@ -137,6 +140,8 @@ export class AppStack extends pulumi.ComponentResource {
           network,
           image,
           env: { plain: { ...w.env, ...wired({}) }, secret: { ...pickSecrets(w.secretEnv, cfg.secrets), ...sharedSecrets } },
+          // After the API: the new worker code runs only on the migrated schema, and only once the same
+          // release's API turned healthy (a failed API rollout leaves the old worker running).
           dependsOn: this.api?.containers ?? dataStores,
         },
         childOpts,
@@ -158,6 +163,8 @@ export class AppStack extends pulumi.ComponentResource {
             replicas: cfg.api.replicas,
             readyPath: cfg.api.health.readyPath ?? cfg.api.health.path,
           },
+          // The proxy routes to the replicas' aliases: started before them, its first health checks and
+          // requests would find no upstream.
           dependsOn: this.api!.containers,
         },
         childOpts,
@@ -180,6 +187,8 @@ export class AppStack extends pulumi.ComponentResource {
           network,
           root: args.root,
           hostPort: cfg.frontend.hostPort,
+          // Last: the new frontend calls the API (through the edge) and may rely on what this release
+          // added to the API or the worker, so everything behind it is healthy first.
           dependsOn: [...(this.worker?.containers ?? []), ...(this.edge ? [this.edge.container] : []), ...(this.api?.containers ?? [])],
         },
         childOpts,
@@ -225,7 +234,6 @@ export class AppStack extends pulumi.ComponentResource {
     release: string,
     network: pulumi.Input<string>,
     apiImage: string,
-    dataStores: docker.Container[],
     opts: pulumi.ComponentResourceOptions,
   ): PostgresBackup | undefined {
     const pg = cfg.postgres;
@@ -246,7 +254,9 @@ export class AppStack extends pulumi.ComponentResource {
         password: this.postgres.url.apply((u) => decodeURIComponent(new URL(u).password)),
         // The data volume's rule: backups are kept as long as the data is.
         protect: pg.protectVolume ?? cfg.environment === "production",
-        dependsOn: dataStores,
+        // pg_dump needs the server healthy, and nothing else: waiting for Redis too would add its whole
+        // health-check window to every deploy that starts both.
+        dependsOn: [this.postgres.container],
       },
       opts,
     );

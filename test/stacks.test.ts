@@ -1,6 +1,8 @@
+import * as fs from "node:fs";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import type { Plan, PlanResource } from "../ops/offline/plan";
+import { longestWaitChain, renderWaitChains } from "../ops/offline/rollout-waits";
 import { SECURE_PLACEHOLDER } from "../ops/offline/stack-files";
 import { repoStacks, ROOT, runOps, STACK_TRACE } from "./helpers/cli";
 
@@ -99,6 +101,9 @@ describe("every stack file in the repository", () => {
         const deps = (name: string) => byName(p, name).options.dependsOn;
         const urn = (name: string) => byName(p, name).urn;
         expect(deps("api-migrate-run")).toEqual(expect.arrayContaining([urn("postgres-server"), urn("redis-server")]));
+        // The pre-deploy dump waits for Postgres and for no other container: a slow Redis must not delay it.
+        const backup = p.resources.find((r) => r.name === "backup-dump-run");
+        if (backup) expect(containers(p).filter((c) => backup.options.dependsOn.includes(c.urn)).map((c) => c.name)).toEqual(["postgres-server"]);
         expect(deps("api-1")).toContain(urn("api-migrate-run"));
         expect(deps("worker-1")).toContain(urn("api-1"));
         const frontend = p.resources.find((r) => r.name === "frontend-deployment" || r.name === "frontend-server")!;
@@ -121,6 +126,12 @@ describe("every stack file in the repository", () => {
       });
     });
   }
+
+  it("the README states each stack's longest chain of health-gated waits and its worst case, as the plans declare them", () => {
+    const readme = fs.readFileSync(path.join(ROOT, "README.md"), "utf8");
+    const chains = stacks.map((stack) => longestWaitChain(plan(["--stack", stack]).plan));
+    expect(readme).toContain(renderWaitChains(chains));
+  });
 
   it("production shows the API, worker, migrations job, data stores and the Vercel project, variables and deployment", () => {
     const { plan: p } = plan(["--stack", "production"]);
