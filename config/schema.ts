@@ -1,4 +1,7 @@
 import { z } from "zod";
+import { wiredEnv, wiredNameRules, wiringRules } from "./wiring";
+
+export { HEARTBEAT_ENV, WIRED_ENV } from "./wiring";
 
 /**
  * The one definition of every setting under `appstack:` in `Pulumi.<stack>.yaml`.
@@ -76,7 +79,7 @@ const dockerSchema = z
       .string()
       .regex(/^(unix|ssh|tcp|npipe):\/\/\S+$/, { message: "expected a Docker host URL: unix://, ssh:// or tcp://" })
       .default("unix:///var/run/docker.sock"),
-    /** Extra ssh options for an `ssh://` host, e.g. `["-o", "StrictHostKeyChecking=yes"]`. */
+    /** Extra ssh options for an `ssh://` host, e.g. `["-o", "StrictHostKeyChecking=yes"]`; an error with any other host. */
     sshOpts: z.array(z.string()).optional(),
   })
   .default({ host: "unix:///var/run/docker.sock" });
@@ -167,7 +170,11 @@ const envName = z
   .string()
   .regex(/^[A-Z_][A-Z0-9_]*$/, { message: "expected an environment variable name (A-Z, 0-9, _)" });
 
-/** Plain settings such as feature flags (`MEMORY_SYSTEM_ENABLED: true`). Never secrets: use `secretEnv`. */
+/**
+ * Plain settings such as feature flags (`MEMORY_SYSTEM_ENABLED: true`). Never secrets: use `secretEnv`.
+ * A name appstack sets for the service (WIRED_ENV; the worker's `concurrencyEnv` and heartbeat file;
+ * the frontend's `apiUrlEnv` when the stack has an API) is an error here: its value would be dropped.
+ */
 const plainEnv = z.record(envName, z.union([z.string(), z.number(), z.boolean()]).transform(String)).default({});
 
 /**
@@ -212,10 +219,10 @@ const apiSchema = z.strictObject({
     timeoutSeconds: seconds(3),
     retries: z.number().int().min(1).max(100).default(3),
     startPeriodSeconds: seconds(20),
-    /** Replaces the default probe (`node -e fetch(...)`) for images without Node. */
+    /** Replaces the default probe (`node -e fetch(...)`) for images without Node; `path` still is the readiness default. */
     command: z.array(z.string()).min(1).optional(),
   }),
-  /** The API's public host name (staging, production): the edge proxy gets its certificate. */
+  /** The API's public host name (staging, production): the edge proxy gets its certificate. An error in dev, which has no edge. */
   domain: hostname.optional(),
   /** Publish on 127.0.0.1:<hostPort> (dev only). @default the API port, in dev */
   hostPort: port.optional(),
@@ -239,7 +246,7 @@ const workerHealth = z.discriminatedUnion(
   [
     z.strictObject({
       type: z.literal("heartbeat"),
-      /** A file the worker touches while it is alive. */
+      /** A file the worker touches while it is alive, passed as HEARTBEAT_FILE (which `env` may then not set). */
       file: z.string().regex(/^\//, { message: "expected an absolute path" }).default("/tmp/worker-heartbeat"),
       maxAgeSeconds: seconds(60),
     }),
@@ -260,6 +267,10 @@ const workerSchema = z.strictObject({
   cpus: cpus.default("1"),
   /** Jobs one container runs at once, passed as `concurrencyEnv`. @default 5 */
   concurrency: z.number().int().min(1).max(1000).default(5),
+  /**
+   * The env var that carries `concurrency`. appstack sets it, so the worker's `env` and `secretEnv`
+   * may not name it, and it may not be a name appstack wires. @default WORKER_CONCURRENCY
+   */
   concurrencyEnv: envName.default("WORKER_CONCURRENCY"),
   health: workerHealth.default({ type: "heartbeat", file: "/tmp/worker-heartbeat", maxAgeSeconds: 60 }),
   /** Seconds between SIGTERM and SIGKILL, for the current job to finish. @default 60 */
@@ -271,13 +282,18 @@ const workerSchema = z.strictObject({
 const frontendSchema = z.strictObject({
   /** `vercel` (staging, production) or a local `container` (dev). @default container in dev, vercel elsewhere */
   mode: z.enum(["vercel", "container"]).optional(),
-  /** Custom domains; the first is the public URL. */
+  /** Vercel: custom domains; the first is the public URL. An error for a container frontend (served on localhost). */
   domains: z.array(hostname).default([]),
-  /** The env var the build reads the API URL from. @default VITE_API_URL */
+  /**
+   * The env var the build reads the API URL from. When the stack has an `api`, appstack sets it, and
+   * `env` and `secretEnv` may not name it; without one nothing is wired and `env` may set it.
+   * @default VITE_API_URL
+   */
   apiUrlEnv: envName.default("VITE_API_URL"),
   env: plainEnv,
-  /** Secrets the frontend build receives; created as sensitive Vercel variables. */
+  /** Vercel: secrets the frontend build receives, as sensitive variables. An error for a container frontend, whose image would keep them. */
   secretEnv,
+  /** The Vercel project; an error for a container frontend. */
   vercel: z
     .strictObject({
       /** Changing it creates a new Vercel project (and deletes the old one). */
@@ -298,10 +314,10 @@ const frontendSchema = z.strictObject({
       ref: z.string().optional(),
     })
     .optional(),
-  /** Container mode: the static server image, or a build. */
+  /** Container mode: the static server image, or a build (`frontend.env` and the API URL become build args, over `build.args`). An error on Vercel. */
   image: imageReference.optional(),
   build: buildSchema.optional(),
-  /** Container mode: publish on 127.0.0.1:<hostPort>. @default 8080 */
+  /** Container mode: publish on 127.0.0.1:<hostPort>; an error on Vercel. @default 8080 */
   hostPort: port.optional(),
 });
 
@@ -313,9 +329,6 @@ const edgeSchema = z.strictObject({
   cpus: cpus.default("0.5"),
 });
 
-/** Env names appstack sets itself; a service's env must not set them. */
-export const WIRED_ENV = ["PORT", "DATABASE_URL", "REDIS_URL", "CORS_ORIGIN", "FRONTEND_URL", "NODE_ENV", "APP_VERSION"] as const;
-
 export const appConfigSchema = z.strictObject({
   environment: z.enum(ENVIRONMENTS, { message: `expected one of ${ENVIRONMENTS.join(", ")}` }),
   docker: dockerSchema,
@@ -325,12 +338,14 @@ export const appConfigSchema = z.strictObject({
   release: z.string().regex(/^[\w.+-]{1,64}$/, { message: "expected a release name such as 1.4.2 or 2025-10-18.1" }).optional(),
   /**
    * Env names of secrets appstack generates (64 random characters each) and
-   * gives to the API and the worker, e.g. JWT_SECRET, SESSION_SECRET.
+   * gives to the API and the worker, e.g. JWT_SECRET, SESSION_SECRET. An error
+   * in a stack with neither.
    */
   generatedSecrets: z.array(envName).default([]),
   api: apiSchema.optional(),
   worker: workerSchema.optional(),
   frontend: frontendSchema.optional(),
+  /** The edge proxy of the API (staging, production); an error in dev or without an `api`. */
   edge: edgeSchema.optional(),
 });
 
@@ -426,18 +441,13 @@ function imageRules(
   }
 }
 
-function envRules(service: string, svc: { env: Record<string, string>; secretEnv: string[] }, addIssue: (issue: SchemaIssue) => void): void {
-  for (const name of [...Object.keys(svc.env), ...svc.secretEnv]) {
-    if ((WIRED_ENV as readonly string[]).includes(name)) {
-      const where = name in svc.env ? "env" : "secretEnv";
-      addIssue({
-        code: "custom",
-        path: [service, where, ...(where === "env" ? [name] : [svc.secretEnv.indexOf(name)])],
-        message: `${name} is wired by appstack (from the data stores, the frontend and the release); setting it here would override that`,
-        params: { fix: `pulumi config rm --path ${service}.${where === "env" ? `env.${name}` : `secretEnv[${svc.secretEnv.indexOf(name)}]`}` },
-      });
-    }
-  }
+function envRules(
+  service: "api" | "worker" | "frontend",
+  svc: { env: Record<string, string>; secretEnv: string[] },
+  wired: Map<string, string>,
+  addIssue: (issue: SchemaIssue) => void,
+): void {
+  wiredNameRules(service, svc, wired, addIssue);
   for (const name of svc.secretEnv) {
     if (name in svc.env) {
       addIssue({
@@ -457,8 +467,10 @@ export function frontendMode(cfg: Pick<ParsedAppConfig, "environment" | "fronten
 
 function serviceRules(cfg: Sections, env: Environment, addIssue: (issue: SchemaIssue) => void): void {
   const { api, worker, frontend, edge } = cfg;
+  const mode = frontend ? frontendMode({ environment: env, frontend }) : undefined;
+  const wiredForServices = new Set([...wiredEnv("api", cfg).keys(), ...wiredEnv("worker", cfg).keys()]);
   (cfg.generatedSecrets ?? []).forEach((name, i) => {
-    const clash = (WIRED_ENV as readonly string[]).includes(name)
+    const clash = wiredForServices.has(name)
       ? "is wired by appstack"
       : [api, worker].some((svc) => svc?.secretEnv.includes(name) || (svc && name in svc.env))
         ? "is also set by a service's env or secretEnv"
@@ -474,7 +486,7 @@ function serviceRules(cfg: Sections, env: Environment, addIssue: (issue: SchemaI
   });
   if (api) {
     imageRules("api", api, env, addIssue, { required: true, example: "ghcr.io/acme/api:1.0.0" });
-    envRules("api", api, addIssue);
+    envRules("api", api, wiredEnv("api", cfg), addIssue);
     if (env !== "dev") {
       if (!api.domain) {
         addIssue({
@@ -515,11 +527,10 @@ function serviceRules(cfg: Sections, env: Environment, addIssue: (issue: SchemaI
   }
   if (worker) {
     imageRules("worker", worker, env, addIssue, { required: !api, example: "ghcr.io/acme/worker:1.0.0" });
-    envRules("worker", worker, addIssue);
+    envRules("worker", worker, wiredEnv("worker", cfg), addIssue);
   }
   if (frontend) {
-    envRules("frontend", frontend, addIssue);
-    const mode = frontendMode({ environment: env, frontend });
+    envRules("frontend", frontend, wiredEnv("frontend", cfg, mode), addIssue);
     if (mode === "container") {
       if (env !== "dev") {
         addIssue({
@@ -541,6 +552,7 @@ function serviceRules(cfg: Sections, env: Environment, addIssue: (issue: SchemaI
       });
     }
   }
+  wiringRules(cfg, env, mode, addIssue);
 }
 
 function environmentRules(cfg: Sections, addIssue: (issue: SchemaIssue) => void): void {

@@ -1,0 +1,150 @@
+import type { Environment, ParsedAppConfig, SchemaIssue } from "./schema";
+
+/**
+ * What appstack sets itself, and the settings that would otherwise be
+ * overridden or ignored without a word. Each such setting is a config error
+ * with the command that removes it; the few that stay allowed say so in the
+ * schema's JSDoc.
+ */
+
+/** Env names appstack wires for the API (and, most of them, the worker); no service's env may set them. */
+export const WIRED_ENV = ["PORT", "DATABASE_URL", "REDIS_URL", "CORS_ORIGIN", "FRONTEND_URL", "NODE_ENV", "APP_VERSION"] as const;
+
+/** The env var that tells the worker where to write its heartbeat (heartbeat health only). */
+export const HEARTBEAT_ENV = "HEARTBEAT_FILE";
+
+/** Where the API's wired values come from. */
+const API_SOURCES: Record<(typeof WIRED_ENV)[number], string> = {
+  PORT: "set from api.port",
+  DATABASE_URL: "set to the Postgres connection URL",
+  REDIS_URL: "set to the Redis connection URL",
+  CORS_ORIGIN: "set to the frontend's public URL",
+  FRONTEND_URL: "set to the frontend's public URL",
+  NODE_ENV: "set from the environment",
+  APP_VERSION: "set to the release",
+};
+const WORKER_WIRED = new Set(["DATABASE_URL", "REDIS_URL", "NODE_ENV", "APP_VERSION"]);
+
+type Sections = Partial<ParsedAppConfig>;
+type Service = "api" | "worker" | "frontend";
+type AddIssue = (issue: SchemaIssue) => void;
+
+/**
+ * The env names a service's `env` and `secretEnv` may not use, each with what
+ * appstack does with it. The names of WIRED_ENV are refused in every service
+ * (where a service does not get one, it is reserved for the API); besides
+ * those, the worker gets `concurrencyEnv` and the heartbeat file, and the
+ * frontend its API URL (when the stack has an API).
+ */
+export function wiredEnv(service: Service, cfg: Sections, frontendMode?: "vercel" | "container"): Map<string, string> {
+  const wired = new Map<string, string>();
+  for (const name of WIRED_ENV) {
+    const here =
+      service === "api" ||
+      (service === "worker" && WORKER_WIRED.has(name)) ||
+      (service === "frontend" && name === "PORT" && frontendMode === "container");
+    wired.set(name, here ? (service === "frontend" ? "set to the container's port" : API_SOURCES[name]) : "reserved for the API's wiring");
+  }
+  if (service === "worker" && cfg.worker) {
+    wired.set(cfg.worker.concurrencyEnv, "set from worker.concurrency (its name is worker.concurrencyEnv)");
+    if (cfg.worker.health.type === "heartbeat") wired.set(HEARTBEAT_ENV, "set from worker.health.file");
+  }
+  if (service === "frontend" && cfg.frontend && cfg.api) {
+    wired.set(cfg.frontend.apiUrlEnv, "set to the API's public URL (its name is frontend.apiUrlEnv)");
+  }
+  return wired;
+}
+
+/** A user's env name in `env` or `secretEnv` that appstack sets itself: the user's value would be dropped. */
+export function wiredNameRules(service: Service, svc: { env: Record<string, string>; secretEnv: string[] }, wired: Map<string, string>, addIssue: AddIssue): void {
+  for (const name of Object.keys(svc.env)) {
+    const source = wired.get(name);
+    if (source === undefined) continue;
+    addIssue({
+      code: "custom",
+      path: [service, "env", name],
+      message: `${name} is wired by appstack (${source}); a value here would be dropped`,
+      params: { fix: `pulumi config rm --path ${service}.env.${name}` },
+    });
+  }
+  svc.secretEnv.forEach((name, i) => {
+    const source = wired.get(name);
+    if (source === undefined) return;
+    addIssue({
+      code: "custom",
+      path: [service, "secretEnv", i],
+      message: `${name} is wired by appstack (${source}); a secret of that name would clash with it`,
+      params: { fix: `pulumi config rm --path ${service}.secretEnv[${i}]` },
+    });
+  });
+}
+
+/**
+ * Names the worker or the frontend choose for a wired value: a wired name
+ * there would overwrite what appstack sets under that name.
+ */
+function chosenNameRules(cfg: Sections, frontendMode: "vercel" | "container" | undefined, addIssue: AddIssue): void {
+  const { worker, frontend } = cfg;
+  const reserved = new Set<string>(WIRED_ENV);
+  if (worker && (reserved.has(worker.concurrencyEnv) || (worker.health.type === "heartbeat" && worker.concurrencyEnv === HEARTBEAT_ENV))) {
+    addIssue({
+      code: "custom",
+      path: ["worker", "concurrencyEnv"],
+      message: `${worker.concurrencyEnv} is wired by appstack; the concurrency would replace its value`,
+      params: { fix: "pulumi config rm --path worker.concurrencyEnv" },
+    });
+  }
+  if (frontend && reserved.has(frontend.apiUrlEnv)) {
+    addIssue({
+      code: "custom",
+      path: ["frontend", "apiUrlEnv"],
+      message: `${frontend.apiUrlEnv} is wired by appstack${frontendMode === "container" && frontend.apiUrlEnv === "PORT" ? " (the container's port)" : ""}; name another variable for the API URL`,
+      params: { fix: "pulumi config rm --path frontend.apiUrlEnv" },
+    });
+  }
+  // The frontend image is built with frontend.env and the API URL as build args, over build.args.
+  const args = frontend?.build?.args ?? {};
+  for (const name of Object.keys(args)) {
+    const fromEnv = frontend && name in frontend.env;
+    const fromApi = frontend && cfg.api && name === frontend.apiUrlEnv;
+    if (!fromEnv && !fromApi) continue;
+    addIssue({
+      code: "custom",
+      path: ["frontend", "build", "args", name],
+      message: `the build gets ${fromApi ? "the API's public URL" : `frontend.env.${name}`} as the build arg ${name}, which replaces this one`,
+      params: { fix: `pulumi config rm --path frontend.build.args.${name}` },
+    });
+  }
+}
+
+/** Settings the stack would ignore: they configure something it does not have in this environment or mode. */
+function ignoredSettingRules(cfg: Sections, env: Environment, frontendMode: "vercel" | "container" | undefined, addIssue: AddIssue): void {
+  const ignored = (path: string, message: string) =>
+    addIssue({ code: "custom", path: path.split("."), message, params: { fix: `pulumi config rm --path ${path}` } });
+  const { api, worker, frontend, edge, docker } = cfg;
+
+  if (docker?.sshOpts?.length && !docker.host.startsWith("ssh://")) ignored("docker.sshOpts", `applies to an ssh:// Docker host only (docker.host is ${docker.host})`);
+  if (api?.domain && env === "dev") ignored("api.domain", "has no effect in dev: the API is published on http://localhost (api.hostPort), without the edge proxy");
+  if (edge && !api && env !== "dev") ignored("edge", "has no effect without an api: the edge proxy serves the API");
+  if ((cfg.generatedSecrets ?? []).length > 0 && !api && !worker) {
+    ignored("generatedSecrets", "no service receives them: generated secrets go to the API and the worker, and this stack has neither");
+  }
+  if (!frontend || !frontendMode) return;
+  if (frontendMode === "container") {
+    if (frontend.vercel) ignored("frontend.vercel", "is for a Vercel frontend; this stack's frontend is a local container (frontend.mode)");
+    if (frontend.domains.length > 0) ignored("frontend.domains", "are for a Vercel frontend; a container frontend is served on http://localhost (frontend.hostPort)");
+    if (frontend.secretEnv.length > 0) {
+      ignored("frontend.secretEnv", "a container frontend gets no secrets: its image is built with frontend.env as build args, and a secret there would stay in the image");
+    }
+  } else {
+    for (const key of ["image", "build", "hostPort"] as const) {
+      if (frontend[key] !== undefined) ignored(`frontend.${key}`, "is for a container frontend; this stack's frontend is on Vercel (frontend.mode)");
+    }
+  }
+}
+
+/** Every rule of this module, for the schema's environment rules. */
+export function wiringRules(cfg: Sections, env: Environment, frontendMode: "vercel" | "container" | undefined, addIssue: AddIssue): void {
+  chosenNameRules(cfg, frontendMode, addIssue);
+  ignoredSettingRules(cfg, env, frontendMode, addIssue);
+}
