@@ -13,6 +13,9 @@ import { Postgres, POSTGRES_ALIAS, POSTGRES_PORT } from "./postgres";
 import { Redis } from "./redis";
 import { Worker } from "./worker";
 
+/** Characters of each secret named in `generatedSecrets`. */
+export const GENERATED_SECRET_LENGTH = 64;
+
 export interface AppStackArgs {
   /** The validated stack config from `loadConfig()`. */
   config: AppConfig;
@@ -218,12 +221,12 @@ export class AppStack extends pulumi.ComponentResource {
     this.registerOutputs({ ...this.outputs });
   }
 
-  /** JWT/session secrets: 64 random characters each, secret end to end, never in a stack file. */
+  /** JWT/session secrets: GENERATED_SECRET_LENGTH random characters each, secret end to end, never in a stack file. */
   private generateSecrets(name: string, cfg: AppConfig): Record<string, pulumi.Output<string>> {
     const out: Record<string, pulumi.Output<string>> = {};
     for (const env of cfg.generatedSecrets) {
       const slug = env.toLowerCase().replace(/_/g, "-");
-      out[env] = new random.RandomPassword(`${name}-secret-${slug}`, { length: 64, special: false }, { parent: this }).result;
+      out[env] = new random.RandomPassword(`${name}-secret-${slug}`, { length: GENERATED_SECRET_LENGTH, special: false }, { parent: this }).result;
     }
     return out;
   }

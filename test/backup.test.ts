@@ -84,6 +84,18 @@ describe("pre-deploy backup in the stack's plan", () => {
   });
 });
 
+describe("docs/readiness.md", () => {
+  it("credits the backup job where the checklists ask for a backup (it once said there was none)", () => {
+    const map = fs.readFileSync(path.join(__dirname, "..", "docs", "readiness.md"), "utf8");
+    for (const item of ["Backup taken", "Backup & recovery strategy"]) {
+      const row = map.split("\n").find((l) => l.startsWith(`| ${item} |`));
+      expect(row, item).toBeDefined();
+      expect(row).toMatch(/pre-deploy (`pg_dump` job|backup)/);
+      expect(row).not.toMatch(/no backup job/);
+    }
+  });
+});
+
 describe("PostgresBackup component", () => {
   it("declares the volume and the job, parented to it, with a secret password", async () => {
     const rt = await mockStack("staging");

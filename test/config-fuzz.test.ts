@@ -1,3 +1,5 @@
+import * as fs from "node:fs";
+import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
@@ -537,6 +539,12 @@ async function loadBroken(c: BrokenCase, program: boolean): Promise<void> {
 }
 
 describe("config fuzzing (fast-check)", () => {
+  it("docs/verification.md states this file's counts", () => {
+    const doc = fs.readFileSync(path.join(PROJECT_ROOT, "docs", "verification.md"), "utf8").replace(/\s+/g, " ");
+    expect(doc).toContain(`${INVALID_RUNS.toLocaleString("en-US")} broken configs per run in ${BROKEN_KINDS} kinds`);
+    expect(doc).toContain(`${VALID_RUNS} valid ones load`);
+  });
+
   it("a top-level key named __proto__ is an unknown setting, not silently dropped (found by this fuzzer)", async () => {
     for (const value of [{ environment: "production" }, 5]) {
       await loadBroken({ kind: "regression", config: { environment: "dev", ["__proto__"]: value }, secrets: {}, expect: "__proto__" }, true);

@@ -1,3 +1,4 @@
+import * as fs from "node:fs";
 import * as path from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { EXIT } from "../ops/shared/errors";
@@ -123,7 +124,7 @@ describe("npm run policy over the repository's stacks and the unready fixture", 
 
   it("--all passes: every stack file in the repository is ready under its own policy config", () => {
     expect(all.stderr).not.toMatch(STACK_TRACE);
-    expect(all.code).toBe(0);
+    expect(all.code).toBe(EXIT.ok);
   });
 
   for (const stack of repoStacks()) {
@@ -136,7 +137,7 @@ describe("npm run policy over the repository's stacks and the unready fixture", 
 
   const UNREADY = "test/fixtures/Pulumi.unready.yaml";
 
-  it("the unready fixture fails production's policy with exit 10, naming each rule it breaks", () => {
+  it(`the unready fixture fails production's policy with exit ${EXIT.policy}, naming each rule it breaks`, () => {
     const r = runOps(["policy", "--stack", "production", "--stack-file", UNREADY]);
     expect(r.code).toBe(EXIT.policy);
     expect(r.stderr).toBe("");
@@ -170,6 +171,17 @@ describe("npm run policy over the repository's stacks and the unready fixture", 
     );
     expect(r.stdout).toContain(`Not ready to deploy: `);
     for (const rule of broken) expect(r.stdout.trimEnd().split("\n").at(-1)).toContain(rule);
+
+    // docs/readiness.md quotes this run: its first and last lines whole, and lines of the output in between.
+    const quoted = /\$ npm run policy -- --stack production --stack-file test\/fixtures\/Pulumi\.unready\.yaml\n([\s\S]*?)\n```/.exec(
+      fs.readFileSync(path.join(ROOT, "docs", "readiness.md"), "utf8"),
+    )?.[1];
+    expect(quoted, "docs/readiness.md quotes the unready fixture's policy run").toBeDefined();
+    const lines = quoted!.split("\n");
+    const output = r.stdout.trimEnd().split("\n");
+    expect(lines[0]).toBe(output[0]);
+    expect(lines.at(-1)).toBe(output.at(-1));
+    for (const line of lines.filter((l) => l !== "...")) expect(output, "a line docs/readiness.md quotes").toContain(line);
   });
 
   it("json output carries every violation with its rule, level and resource, and never a secret value", () => {

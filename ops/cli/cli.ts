@@ -70,11 +70,14 @@ const deployOptions = {
   yes: { type: "boolean", short: "y" },
 } as const;
 
+/** How long deploy and rollback wait for another update's lock before they give up (`--lock-timeout`). */
+export const DEFAULT_LOCK_TIMEOUT_SECONDS = 300;
+
 async function runDeploy(values: Values, dev: boolean): Promise<number> {
   const stack = dev ? "dev" : requireStack(values);
-  const lockTimeoutSeconds = intOption(values, "lock-timeout", 300, 0, 86_400)!;
-  const smokeSeconds = intOption(values, "smoke-timeout", 60, 0, 3600)!;
+  const lockTimeoutSeconds = intOption(values, "lock-timeout", DEFAULT_LOCK_TIMEOUT_SECONDS, 0, 86_400)!;
   const [{ defaultContext }, { DEFAULT_SMOKE, deploy }, { validateStack }] = await Promise.all([ops.context(), ops.deploy(), validate()]);
+  const smokeSeconds = intOption(values, "smoke-timeout", DEFAULT_SMOKE.budgetMs / 1000, 0, 3600)!;
   return deploy(defaultContext(PROJECT_ROOT), {
     stack,
     init: dev || values.init === true,
@@ -116,7 +119,7 @@ export const COMMANDS: Record<string, Command> = {
     },
   },
   diff: {
-    summary: "compare a stack's desired state at a git ref with the working tree (offline; exit 11 on destructive changes)",
+    summary: `compare a stack's desired state at a git ref with the working tree (offline; exit ${EXIT.destructive} on destructive changes)`,
     usage: "diff --stack <name> --base <git-ref> [--format markdown|json] [--allow-destructive]",
     options: { stack: { type: "string", short: "s" }, base: { type: "string" }, format: { type: "string" }, "allow-destructive": { type: "boolean" } },
     async run(values) {
@@ -134,7 +137,7 @@ export const COMMANDS: Record<string, Command> = {
     },
   },
   bench: {
-    summary: "time plan and diff per stack over several runs and print min/median",
+    summary: "time plan, policy and diff per stack over several runs and print min/median",
     usage: "bench [--runs 5] [--stack <name>]... [--base HEAD]",
     options: { runs: { type: "string" }, stack: { type: "string", multiple: true }, base: { type: "string" } },
     async run(values) {
@@ -146,7 +149,7 @@ export const COMMANDS: Record<string, Command> = {
     },
   },
   policy: {
-    summary: "run the appstack-readiness policy pack over a stack offline (exit 5 on a mandatory violation)",
+    summary: `run the appstack-readiness policy pack over a stack offline (exit ${EXIT.policy} on a mandatory violation)`,
     usage: "policy --stack <name> [--stack-file <path>] [--policy-config <file>] [--format text|json] | --all",
     options: { ...stackOptions, "policy-config": { type: "string" }, format: { type: "string" }, all: { type: "boolean" } },
     async run(values) {
@@ -196,7 +199,7 @@ export const COMMANDS: Record<string, Command> = {
         to: intOption(values, "to", undefined, 1, Number.MAX_SAFE_INTEGER),
         previewOnly: values.preview === true,
         yes: values.yes === true,
-        lockTimeoutSeconds: intOption(values, "lock-timeout", 300, 0, 86_400)!,
+        lockTimeoutSeconds: intOption(values, "lock-timeout", DEFAULT_LOCK_TIMEOUT_SECONDS, 0, 86_400)!,
       };
       return (await ops.rollback()).rollback((await ops.context()).defaultContext(PROJECT_ROOT), opts);
     },
