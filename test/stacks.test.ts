@@ -36,6 +36,45 @@ function expectNoSecretValues(raw: string): void {
   expect(raw).not.toMatch(/(postgresql|redis):\/\/[^"\s]*:[^"\s@]+@/);
 }
 
+/**
+ * Every wait between the parts of a stack, with its reason (the README's
+ * "Rollout order" says each): a plan may hold no edge between two parts that
+ * is not listed here, so a new one needs a reason first.
+ */
+const ROLLOUT_EDGES: Record<string, string> = {
+  "backup -> postgres": "pg_dump needs the server healthy, and nothing else",
+  "migrate -> postgres": "the migrations change the schema",
+  "migrate -> redis": "they run with the API's env; an app that connects to Redis as it starts must find it",
+  "migrate -> backup": "a migration that damages data must have a dump to restore",
+  "api -> migrate": "new API code runs only on the migrated schema (a failed migration stops it)",
+  "worker -> api": "the new worker runs on the migrated schema, once the same release's API is healthy",
+  "edge -> api": "the proxy routes to the replicas' aliases: they exist before its first health check",
+  "frontend -> api": "last: the frontend calls the API",
+  "frontend -> worker": "last: it may rely on what this release added behind the API",
+  "vercel deployment -> api": "last: the frontend calls the API",
+  "vercel deployment -> worker": "last: it may rely on what this release added behind the API",
+  "vercel deployment -> edge": "the frontend reaches the API through the edge",
+  "vercel deployment -> vercel variable": "the build reads the variables",
+  "vercel deployment -> vercel route": "its first response carries the security headers",
+  "vercel deployment -> vercel project": "a deployment of that project",
+  "vercel variable -> vercel project": "a variable of that project",
+  "vercel route -> vercel project": "a route of that project",
+  "vercel domain -> vercel project": "a domain of that project",
+};
+
+/** A part of the stack: an appstack container by its service label, a Vercel resource by its kind. */
+function partOf(r: PlanResource): string | undefined {
+  if (r.type === "docker:index/container:Container") return label(r, "appstack.service");
+  const vercel: Record<string, string> = {
+    "vercel:index/deployment:Deployment": "vercel deployment",
+    "vercel:index/projectEnvironmentVariable:ProjectEnvironmentVariable": "vercel variable",
+    "vercel:index/projectRoute:ProjectRoute": "vercel route",
+    "vercel:index/project:Project": "vercel project",
+    "vercel:index/projectDomain:ProjectDomain": "vercel domain",
+  };
+  return vercel[r.type];
+}
+
 describe("every stack file in the repository", () => {
   const stacks = repoStacks();
 
@@ -108,6 +147,20 @@ describe("every stack file in the repository", () => {
         expect(deps("worker-1")).toContain(urn("api-1"));
         const frontend = p.resources.find((r) => r.name === "frontend-deployment" || r.name === "frontend-server")!;
         expect(frontend.options.dependsOn).toEqual(expect.arrayContaining([urn("api-1"), urn("worker-1")]));
+      });
+
+      it("every wait between two parts of the stack has a stated reason", () => {
+        const byUrn = new Map(p.resources.map((r) => [r.urn, r]));
+        const edges = new Set<string>();
+        for (const r of p.resources) {
+          const from = partOf(r);
+          for (const dep of from ? r.options.dependsOn : []) {
+            const to = byUrn.has(dep) ? partOf(byUrn.get(dep)!) : undefined;
+            if (to) edges.add(`${from} -> ${to}`);
+          }
+        }
+        expect(edges.size).toBeGreaterThan(5);
+        expect([...edges].filter((e) => !(e in ROLLOUT_EDGES)), "edges with no reason in ROLLOUT_EDGES").toEqual([]);
       });
 
       it("the API's CORS origin is the frontend's public URL", () => {
