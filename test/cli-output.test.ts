@@ -113,34 +113,35 @@ describe("command output through a slow pipe", { timeout: 240_000 }, () => {
     repo?.remove();
   });
 
-  it("plan: the JSON arrives whole and parses; the markdown is all of it", async () => {
-    const [json, markdown] = await Promise.all([runs.planJson, runs.planMarkdown]);
-    expectWhole(json, EXIT.ok);
-    const plan = JSON.parse(json.stdout) as Plan;
-    expect(json.stdout).toBe(`${renderPlanJson(plan)}\n`);
-    expectWhole(markdown, EXIT.ok);
-    expect(markdown.stdout).toBe(`${renderPlanMarkdown(plan)}\n`);
-  });
+  /** Each command's two formats: the JSON renders back to itself, and the other format is rendered from it. */
+  const FORMATS: { command: string; json: string; other: string; format: string; code: number; render(json: unknown): [string, string] }[] = [
+    { command: "plan", json: "planJson", other: "planMarkdown", format: "markdown", code: EXIT.ok, render: (j) => [renderPlanJson(j as Plan), renderPlanMarkdown(j as Plan)] },
+    {
+      command: "diff",
+      json: "diffJson",
+      other: "diffMarkdown",
+      format: "markdown",
+      code: EXIT.ok,
+      render: (j) => {
+        const { diff, sides } = diffFromJson(j);
+        expect(diff.resources.length).toBeGreaterThan(10);
+        return [renderDiffJson(diff, sides), renderDiffMarkdown(diff, sides)];
+      },
+    },
+    // The exit code still says "not ready" when the output goes into a pipe.
+    { command: "policy", json: "policyJson", other: "policyText", format: "text", code: EXIT.policy, render: (j) => [renderPolicyJson(j as PolicyReport), renderPolicyText(j as PolicyReport)] },
+  ];
 
-  it("diff: the JSON arrives whole and parses; the markdown is all of it", async () => {
-    const [json, markdown] = await Promise.all([runs.diffJson, runs.diffMarkdown]);
-    expectWhole(json, EXIT.ok);
-    const parsed = JSON.parse(json.stdout);
-    const { diff, sides } = diffFromJson(parsed);
-    expect(json.stdout).toBe(`${renderDiffJson(diff, sides)}\n`);
-    expect(diff.resources.length).toBeGreaterThan(10);
-    expectWhole(markdown, EXIT.ok);
-    expect(markdown.stdout).toBe(`${renderDiffMarkdown(diff, sides)}\n`);
-  });
-
-  it("policy: the JSON arrives whole and parses; the text is all of it (and the exit code still says not ready)", async () => {
-    const [json, text] = await Promise.all([runs.policyJson, runs.policyText]);
-    expectWhole(json, EXIT.policy);
-    const report = JSON.parse(json.stdout) as PolicyReport;
-    expect(json.stdout).toBe(`${renderPolicyJson(report)}\n`);
-    expectWhole(text, EXIT.policy);
-    expect(text.stdout).toBe(`${renderPolicyText(report)}\n`);
-  });
+  for (const f of FORMATS) {
+    it(`${f.command}: the JSON arrives whole and parses; the ${f.format} is all of it`, async () => {
+      const [json, other] = await Promise.all([runs[f.json], runs[f.other]]);
+      expectWhole(json, f.code);
+      const [asJson, asOther] = f.render(JSON.parse(json.stdout));
+      expect(json.stdout).toBe(`${asJson}\n`);
+      expectWhole(other, f.code);
+      expect(other.stdout).toBe(`${asOther}\n`);
+    });
+  }
 
   it("validate: every line arrives, down to the last secret still to set", async () => {
     const r = await runs.validate;
