@@ -378,7 +378,9 @@ export function parseAppConfig(raw: Record<string, unknown>): ParseResult {
   const settings = Object.fromEntries(Object.entries(raw).filter(([k]) => !requiredSecrets.some((s) => s.key === k)));
   const whole = appConfigSchema.safeParse(settings);
   const issues: SchemaIssue[] = whole.success ? [] : [...whole.error.issues];
-  environmentRules(sections, (issue) => issues.push(issue));
+  // A section that is set but broken still counts as there: its own problems are reported, not its absence.
+  const present = new Set(Object.keys(raw).filter((k) => raw[k] !== undefined));
+  environmentRules(sections, present, (issue) => issues.push(issue));
   return { data: whole.success && issues.length === 0 ? whole.data : undefined, issues, requiredSecrets };
 }
 
@@ -465,10 +467,10 @@ export function frontendMode(cfg: Pick<ParsedAppConfig, "environment" | "fronten
   return cfg.frontend?.mode ?? (cfg.environment === "dev" ? "container" : "vercel");
 }
 
-function serviceRules(cfg: Sections, env: Environment, addIssue: (issue: SchemaIssue) => void): void {
+function serviceRules(cfg: Sections, env: Environment, present: ReadonlySet<string>, addIssue: (issue: SchemaIssue) => void): void {
   const { api, worker, frontend, edge } = cfg;
   const mode = frontend ? frontendMode({ environment: env, frontend }) : undefined;
-  const wiredForServices = new Set([...wiredEnv("api", cfg).keys(), ...wiredEnv("worker", cfg).keys()]);
+  const wiredForServices = new Set([...wiredEnv("api", cfg, present).keys(), ...wiredEnv("worker", cfg, present).keys()]);
   (cfg.generatedSecrets ?? []).forEach((name, i) => {
     const clash = wiredForServices.has(name)
       ? "is wired by appstack"
@@ -486,7 +488,7 @@ function serviceRules(cfg: Sections, env: Environment, addIssue: (issue: SchemaI
   });
   if (api) {
     imageRules("api", api, env, addIssue, { required: true, example: "ghcr.io/acme/api:1.0.0" });
-    envRules("api", api, wiredEnv("api", cfg), addIssue);
+    envRules("api", api, wiredEnv("api", cfg, present), addIssue);
     if (env !== "dev") {
       if (!api.domain) {
         addIssue({
@@ -527,10 +529,10 @@ function serviceRules(cfg: Sections, env: Environment, addIssue: (issue: SchemaI
   }
   if (worker) {
     imageRules("worker", worker, env, addIssue, { required: !api, example: "ghcr.io/acme/worker:1.0.0" });
-    envRules("worker", worker, wiredEnv("worker", cfg), addIssue);
+    envRules("worker", worker, wiredEnv("worker", cfg, present), addIssue);
   }
   if (frontend) {
-    envRules("frontend", frontend, wiredEnv("frontend", cfg, mode), addIssue);
+    envRules("frontend", frontend, wiredEnv("frontend", cfg, present, mode), addIssue);
     if (mode === "container") {
       if (env !== "dev") {
         addIssue({
@@ -552,10 +554,10 @@ function serviceRules(cfg: Sections, env: Environment, addIssue: (issue: SchemaI
       });
     }
   }
-  wiringRules(cfg, env, mode, addIssue);
+  wiringRules(cfg, env, present, mode, addIssue);
 }
 
-function environmentRules(cfg: Sections, addIssue: (issue: SchemaIssue) => void): void {
+function environmentRules(cfg: Sections, present: ReadonlySet<string>, addIssue: (issue: SchemaIssue) => void): void {
   const env = cfg.environment;
   if (!env) return;
   for (const [service, store] of [
@@ -589,7 +591,7 @@ function environmentRules(cfg: Sections, addIssue: (issue: SchemaIssue) => void)
       });
     }
   }
-  serviceRules(cfg, env, addIssue);
+  serviceRules(cfg, env, present, addIssue);
   const redis = cfg.redis;
   if (redis?.mode === "container" && redis.maxmemoryMb >= redis.memoryMb) {
     addIssue({

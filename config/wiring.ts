@@ -34,9 +34,11 @@ type AddIssue = (issue: SchemaIssue) => void;
  * appstack does with it. The names of WIRED_ENV are refused in every service
  * (where a service does not get one, it is reserved for the API); besides
  * those, the worker gets `concurrencyEnv` and the heartbeat file, and the
- * frontend its API URL (when the stack has an API).
+ * frontend its API URL (when the stack has an API). `present` holds the
+ * top-level settings the stack file sets: a section that is there but broken
+ * still counts, so its own problems are reported and not its absence.
  */
-export function wiredEnv(service: Service, cfg: Sections, frontendMode?: "vercel" | "container"): Map<string, string> {
+export function wiredEnv(service: Service, cfg: Sections, present: ReadonlySet<string>, frontendMode?: "vercel" | "container"): Map<string, string> {
   const wired = new Map<string, string>();
   for (const name of WIRED_ENV) {
     const here =
@@ -49,7 +51,7 @@ export function wiredEnv(service: Service, cfg: Sections, frontendMode?: "vercel
     wired.set(cfg.worker.concurrencyEnv, "set from worker.concurrency (its name is worker.concurrencyEnv)");
     if (cfg.worker.health.type === "heartbeat") wired.set(HEARTBEAT_ENV, "set from worker.health.file");
   }
-  if (service === "frontend" && cfg.frontend && cfg.api) {
+  if (service === "frontend" && cfg.frontend && present.has("api")) {
     wired.set(cfg.frontend.apiUrlEnv, "set to the API's public URL (its name is frontend.apiUrlEnv)");
   }
   return wired;
@@ -83,7 +85,7 @@ export function wiredNameRules(service: Service, svc: { env: Record<string, stri
  * Names the worker or the frontend choose for a wired value: a wired name
  * there would overwrite what appstack sets under that name.
  */
-function chosenNameRules(cfg: Sections, frontendMode: "vercel" | "container" | undefined, addIssue: AddIssue): void {
+function chosenNameRules(cfg: Sections, present: ReadonlySet<string>, frontendMode: "vercel" | "container" | undefined, addIssue: AddIssue): void {
   const { worker, frontend } = cfg;
   const reserved = new Set<string>(WIRED_ENV);
   if (worker && (reserved.has(worker.concurrencyEnv) || (worker.health.type === "heartbeat" && worker.concurrencyEnv === HEARTBEAT_ENV))) {
@@ -106,7 +108,7 @@ function chosenNameRules(cfg: Sections, frontendMode: "vercel" | "container" | u
   const args = frontend?.build?.args ?? {};
   for (const name of Object.keys(args)) {
     const fromEnv = frontend && name in frontend.env;
-    const fromApi = frontend && cfg.api && name === frontend.apiUrlEnv;
+    const fromApi = frontend && present.has("api") && name === frontend.apiUrlEnv;
     if (!fromEnv && !fromApi) continue;
     addIssue({
       code: "custom",
@@ -118,15 +120,15 @@ function chosenNameRules(cfg: Sections, frontendMode: "vercel" | "container" | u
 }
 
 /** Settings the stack would ignore: they configure something it does not have in this environment or mode. */
-function ignoredSettingRules(cfg: Sections, env: Environment, frontendMode: "vercel" | "container" | undefined, addIssue: AddIssue): void {
+function ignoredSettingRules(cfg: Sections, env: Environment, present: ReadonlySet<string>, frontendMode: "vercel" | "container" | undefined, addIssue: AddIssue): void {
   const ignored = (path: string, message: string) =>
     addIssue({ code: "custom", path: path.split("."), message, params: { fix: `pulumi config rm --path ${path}` } });
-  const { api, worker, frontend, edge, docker } = cfg;
+  const { api, frontend, edge, docker } = cfg;
 
   if (docker?.sshOpts?.length && !docker.host.startsWith("ssh://")) ignored("docker.sshOpts", `applies to an ssh:// Docker host only (docker.host is ${docker.host})`);
   if (api?.domain && env === "dev") ignored("api.domain", "has no effect in dev: the API is published on http://localhost (api.hostPort), without the edge proxy");
-  if (edge && !api && env !== "dev") ignored("edge", "has no effect without an api: the edge proxy serves the API");
-  if ((cfg.generatedSecrets ?? []).length > 0 && !api && !worker) {
+  if (edge && !present.has("api") && env !== "dev") ignored("edge", "has no effect without an api: the edge proxy serves the API");
+  if ((cfg.generatedSecrets ?? []).length > 0 && !present.has("api") && !present.has("worker")) {
     ignored("generatedSecrets", "no service receives them: generated secrets go to the API and the worker, and this stack has neither");
   }
   if (!frontend || !frontendMode) return;
@@ -144,7 +146,13 @@ function ignoredSettingRules(cfg: Sections, env: Environment, frontendMode: "ver
 }
 
 /** Every rule of this module, for the schema's environment rules. */
-export function wiringRules(cfg: Sections, env: Environment, frontendMode: "vercel" | "container" | undefined, addIssue: AddIssue): void {
-  chosenNameRules(cfg, frontendMode, addIssue);
-  ignoredSettingRules(cfg, env, frontendMode, addIssue);
+export function wiringRules(
+  cfg: Sections,
+  env: Environment,
+  present: ReadonlySet<string>,
+  frontendMode: "vercel" | "container" | undefined,
+  addIssue: AddIssue,
+): void {
+  chosenNameRules(cfg, present, frontendMode, addIssue);
+  ignoredSettingRules(cfg, env, present, frontendMode, addIssue);
 }

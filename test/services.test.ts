@@ -431,4 +431,14 @@ describe("a setting appstack would override or ignore is an error, never dropped
     const noServices = await problems({ environment: "staging", generatedSecrets: ["JWT_SECRET"], edge: { acmeEmail: "ops@example.com" } });
     expect(noServices.map((p) => p.key)).toEqual(["appstack:edge", "appstack:generatedSecrets"]);
   });
+
+  it("a broken api section is reported as broken, not as missing: no noise about what it would have served", async () => {
+    const ps = await problems({
+      environment: "staging",
+      generatedSecrets: ["JWT_SECRET"],
+      api: { image: "ghcr.io/acme/api:1.0.0", domain: "api.example.com" },
+      edge: { acmeEmail: "ops@example.com" },
+    });
+    expect(ps.map((p) => p.key)).toEqual(["appstack:api.health"]);
+  });
 });
