@@ -11,6 +11,7 @@ import { DEFAULT_LOCK_TIMEOUT_SECONDS } from "../ops/cli/cli";
 import { validateStack } from "../ops/offline/validate";
 import { DEFAULT_SMOKE } from "../ops/operations/deploy";
 import { LOCK_RETRY_MS } from "../ops/operations/lock-wait";
+import { STATE_BACKUP_MODE } from "../ops/operations/state-backup";
 import { EXIT, renderExitCodes, UserError } from "../ops/shared/errors";
 import { repoStacks, ROOT } from "./helpers/cli";
 
@@ -93,6 +94,8 @@ function figureSentences(): Record<string, string[]> {
   const worker = appConfigSchema.shape.worker.unwrap().parse({ command: ["node", "worker.js"] });
   const heartbeat = worker.health.type === "heartbeat" ? worker.health.maxAgeSeconds : NaN;
   const nodeMajor = read(".nvmrc").trim().split(".")[0];
+  const deps = (JSON.parse(read("package.json")) as { dependencies: Record<string, string> }).dependencies;
+  const minor = (version: string) => version.split(".").slice(0, 2).join(".");
   return {
     "README.md": [
       `exit fails the deploy with the migration's last ${JOB_LOG_LINES} log lines`,
@@ -104,8 +107,11 @@ function figureSentences(): Record<string, string[]> {
       `retried every ${DEFAULT_SMOKE.intervalMs / 1000} s for up to \`--smoke-timeout\` (default ${DEFAULT_SMOKE.budgetMs / 1000} s)`,
       `wait and retry every ${LOCK_RETRY_MS / 1000} s, printing who holds the lock, for up to \`--lock-timeout\` seconds (default ${DEFAULT_LOCK_TIMEOUT_SECONDS})`,
       `keeping the newest ${DEFAULT_BACKUP_KEEP}.`,
+      `mode ${STATE_BACKUP_MODE.toString(8).padStart(4, "0")}, git-ignored`,
     ],
     "docs/security.md": [`\`@pulumi/random\` (\`appstack-secret-<name>\`, ${GENERATED_SECRET_LENGTH} characters)`],
+    "docs/readiness.md": [`(\`@pulumi/policy\` ${deps["@pulumi/policy"]} next to \`@pulumi/pulumi\` ${minor(deps["@pulumi/pulumi"])})`],
+    "docs/verification.md": [`the npm packages (Node ${nodeMajor} included)`],
   };
 }
 
