@@ -267,7 +267,7 @@ export async function runCli(argv: string[]): Promise<number> {
  * short for any reader slower than the writer (`| jq`, a CI step). Writes
  * complete in order, so the callback of an empty write comes after all of them.
  */
-export function flushed(stream: NodeJS.WritableStream & { destroyed?: boolean }): Promise<void> {
+function flushed(stream: NodeJS.WritableStream & { destroyed?: boolean }): Promise<void> {
   return new Promise((resolve) => {
     if (stream.destroyed || !stream.writable) return resolve();
     stream.write("", () => resolve());
