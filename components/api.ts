@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import type { ParsedAppConfig } from "../config";
@@ -8,17 +9,21 @@ import { Job } from "./job";
 
 export type ApiConfig = NonNullable<ParsedAppConfig["api"]>;
 
-/** Every replica answers to `api`; replica i also to `api-<i>`, which the edge proxy health-checks one by one. */
+/** Every replica answers to `api` on the stack's network (for one-off tools); the edge routes to each container by its own name. */
 export const API_ALIAS = "api";
-export const replicaAlias = (i: number) => `${API_ALIAS}-${i}`;
+
+/** The path that says a replica can take traffic: `health.readyPath`, else the liveness path. */
+export const readinessPath = (cfg: ApiConfig) => cfg.health.readyPath ?? cfg.health.path;
 
 /**
- * The in-container liveness probe. Node's own fetch, so the image needs no
- * curl or wget; `api.health.command` replaces it for images without Node.
+ * The in-container readiness probe: Docker's health check of an API container,
+ * so `pulumi up` waits (`wait: true`) until a new replica can serve before the
+ * edge is switched to it. Node's own fetch, so the image needs no curl or wget;
+ * `api.health.command` replaces it for images without Node.
  */
 export function apiHealthTest(cfg: ApiConfig): string[] {
   if (cfg.health.command) return ["CMD", ...cfg.health.command];
-  const url = `http://127.0.0.1:${cfg.port}${cfg.health.path}`;
+  const url = `http://127.0.0.1:${cfg.port}${readinessPath(cfg)}`;
   const ms = Math.max(500, cfg.health.timeoutSeconds * 1000 - 500);
   return [
     "CMD",
@@ -44,13 +49,39 @@ export interface ApiArgs {
 }
 
 /**
+ * The release slot of the API's containers outside dev: a short digest of
+ * everything that defines what they run (image, settings, plain env, secret
+ * names). It is part of each container's resource name, so a new release is a
+ * new set of resources beside the old one, not a replacement of it: Pulumi
+ * creates the new containers, the edge is switched to them, and only at the
+ * end of a successful update are the old ones (no longer declared) stopped and
+ * deleted. A failed update leaves the old release untouched and serving; a
+ * replacement would have marked it pending deletion, which the next update
+ * performs before anything else (pulumi/pulumi#9979). The replica count is
+ * left out: adding a replica adds a container to the same slot.
+ */
+export function releaseSlot(cfg: ApiConfig, imageReference: string, env: ServiceEnv): string {
+  const { replicas: _replicas, ...settings } = cfg;
+  const plain = Object.fromEntries(Object.entries(env.plain).map(([k, v]) => [k, typeof v === "string" ? v : "(computed)"]));
+  const identity = JSON.stringify({ imageReference, settings, plain, secretNames: Object.keys(env.secret).sort() });
+  return createHash("sha256").update(identity).digest("hex").slice(0, 8);
+}
+
+/**
  * The HTTP API: an optional migrations job that must succeed first, then
- * `replicas` containers that `pulumi up` waits on until healthy. A new image
- * or env replaces each container new-before-old: no fixed names and no host
- * ports (outside dev) that would make the two collide.
+ * `replicas` containers that `pulumi up` waits on until ready. Outside dev the
+ * containers of a release are named by its slot (`api-<slot>-<i>`), so a new
+ * release starts beside the old one and the old one is stopped gracefully
+ * (`destroyGraceSeconds`: SIGTERM, drain, then removal) only after the edge
+ * has moved to the new one. In dev the API is published on a host port, so
+ * a replica is replaced in place, delete-first.
  */
 export class Api extends pulumi.ComponentResource {
   public readonly containers: docker.Container[];
+  /** The containers' Docker names, which the edge dials one by one. */
+  public readonly upstreams: pulumi.Output<string>[];
+  /** Outside dev: the release slot in the containers' resource names. */
+  public readonly slot?: string;
   public readonly migrations?: Job;
   /** The image reference that runs. */
   public readonly image: string;
@@ -64,7 +95,9 @@ export class Api extends pulumi.ComponentResource {
     this.migrations = cfg.migrations ? this.createMigrations(name, args, envs) : undefined;
     // A failed migration rejects `completed`, so no API container is created or replaced.
     const gate: pulumi.Input<pulumi.Resource>[] = this.migrations ? [this.migrations.completed] : args.dependsOn;
+    this.slot = args.hostPort === undefined ? releaseSlot(cfg, args.image.reference, args.env) : undefined;
     this.containers = Array.from({ length: cfg.replicas }, (_, i) => this.createReplica(name, args, envs, i + 1, gate));
+    this.upstreams = this.containers.map((c) => pulumi.interpolate`${c.name}:${cfg.port}`);
 
     this.registerOutputs({});
   }
@@ -105,7 +138,7 @@ export class Api extends pulumi.ComponentResource {
     const containerArgs: docker.ContainerArgs = {
       image: args.image.id,
       envs,
-      networksAdvanced: [{ name: args.network, aliases: [replicaAlias(i), API_ALIAS] }],
+      networksAdvanced: [{ name: args.network, aliases: [API_ALIAS] }],
       healthcheck: {
         tests: apiHealthTest(cfg),
         interval: secondsString(cfg.health.intervalSeconds),
@@ -121,11 +154,14 @@ export class Api extends pulumi.ComponentResource {
       cpus: cfg.cpus,
       stopSignal: "SIGTERM",
       stopTimeout: cfg.stopTimeoutSeconds,
+      // Without it the provider removes the old container at once, with its requests in flight.
+      destroyGraceSeconds: cfg.stopTimeoutSeconds,
       ...LOG_ROTATION,
       labels: serviceLabels({ stack: args.stack, service: "api", version: args.release, role: "service", image: args.image.reference }),
       ports: published ? [{ internal: cfg.port, external: args.hostPort! + i - 1, ip: "127.0.0.1" }] : undefined,
     };
-    return new docker.Container(`${name}-${i}`, applyTransform(containerArgs, args.transform?.container), {
+    const resourceName = this.slot ? `${name}-${this.slot}-${i}` : `${name}-${i}`;
+    return new docker.Container(resourceName, applyTransform(containerArgs, args.transform?.container), {
       parent: this,
       dependsOn,
       additionalSecretOutputs: ["envs"],

@@ -2,7 +2,7 @@ import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import { apiHostPort, frontendMode, publicUrls, releaseOf, type AppConfig } from "../config";
-import { Api } from "./api";
+import { Api, readinessPath } from "./api";
 import { PostgresBackup } from "./backup";
 import { serviceLabels } from "./container-defaults";
 import { Edge } from "./edge";
@@ -42,8 +42,9 @@ export interface AppStackOutputs {
 
 /**
  * The whole application for one stack, in the order
- * Postgres healthy -> backup -> (with Redis healthy) migrations succeeded -> API healthy -> worker and edge -> frontend;
- * the constructor says at each `dependsOn` why it waits.
+ * Postgres healthy -> backup -> (with Redis healthy) migrations succeeded -> API ready -> worker, and the edge
+ * switched to the new API -> frontend; the constructor says at each `dependsOn` why it waits.
+ * Containers of an API release that is no longer declared are stopped (SIGTERM, drain) and removed at the end of the update.
  * The API's CORS origin is the frontend's URL and the frontend's API URL is
  * the API's: both come from `publicUrls(config)`.
  */
@@ -151,7 +152,7 @@ export class AppStack extends pulumi.ComponentResource {
       );
     }
 
-    if (cfg.edge && cfg.api && cfg.environment !== "dev") {
+    if (cfg.edge && cfg.api && this.api && cfg.environment !== "dev") {
       this.edge = new Edge(
         "edge",
         {
@@ -159,16 +160,11 @@ export class AppStack extends pulumi.ComponentResource {
           environment: cfg.environment,
           stack: cfg.stack,
           network,
-          caddy: {
-            domain: cfg.api.domain!,
-            acmeEmail: cfg.edge.acmeEmail,
-            apiPort: cfg.api.port,
-            replicas: cfg.api.replicas,
-            readyPath: cfg.api.health.readyPath ?? cfg.api.health.path,
-          },
-          // The proxy routes to the replicas' aliases: started before them, its first health checks and
-          // requests would find no upstream.
-          dependsOn: this.api!.containers,
+          domain: cfg.api.domain!,
+          readyPath: readinessPath(cfg.api),
+          upstreams: this.api.upstreams,
+          // The config names the new API containers: it is applied once they are healthy, before the old ones stop.
+          dependsOn: this.api.containers,
         },
         childOpts,
       );
@@ -190,9 +186,9 @@ export class AppStack extends pulumi.ComponentResource {
           network,
           root: args.root,
           hostPort: cfg.frontend.hostPort,
-          // Last: the new frontend calls the API (through the edge) and may rely on what this release
-          // added to the API or the worker, so everything behind it is healthy first.
-          dependsOn: [...(this.worker?.containers ?? []), ...(this.edge ? [this.edge.container] : []), ...(this.api?.containers ?? [])],
+          // Last: the new frontend calls the API (through the edge, once it is switched) and may rely on what
+          // this release added to the API or the worker, so everything behind it is ready first.
+          dependsOn: [...(this.worker?.containers ?? []), ...(this.edge ? [this.edge.config.completed] : []), ...(this.api?.containers ?? [])],
         },
         childOpts,
       );

@@ -19,6 +19,8 @@ export interface JobArgs {
   /** How long the job may run before the deploy gives up. */
   timeoutSeconds: number;
   volumes?: docker.types.input.ContainerVolume[];
+  /** Files written into the container before it starts. */
+  uploads?: pulumi.Input<docker.types.input.ContainerUpload>[];
   /** What must be up before the job starts (healthy data stores). */
   dependsOn?: pulumi.Input<pulumi.Resource>[];
   transform?: { container?: Transform<docker.ContainerArgs> };
@@ -62,6 +64,7 @@ export class Job extends pulumi.ComponentResource {
       envs: args.envs,
       networksAdvanced: [{ name: args.network }],
       volumes: args.volumes,
+      uploads: args.uploads,
       // Run once: the provider waits for the exit (attach) and keeps the output (logs).
       restart: "no",
       mustRun: false,

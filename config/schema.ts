@@ -199,6 +199,17 @@ const buildSchema = z.strictObject({
   args: z.record(z.string(), z.string()).optional(),
 });
 
+/**
+ * How the edge proxy checks each API container (components/edge.ts): two
+ * failed readiness checks in a row take a container out, so a blip shorter
+ * than one interval never does.
+ */
+export const EDGE_HEALTH = { intervalSeconds: 2, timeoutSeconds: 2, fails: 2, passes: 1 } as const;
+/** Worst case from a container's readiness turning 503 (SIGTERM) to the edge sending it nothing new. */
+export const EDGE_NOTICE_SECONDS = EDGE_HEALTH.intervalSeconds * EDGE_HEALTH.fails + EDGE_HEALTH.timeoutSeconds;
+/** The shortest `api.stopTimeoutSeconds` behind the edge: its notice time, then a few seconds for requests in flight. */
+export const MIN_API_STOP_TIMEOUT_SECONDS = EDGE_NOTICE_SECONDS + 4;
+
 const apiSchema = z.strictObject({
   /** The API image; production needs a digest or a version tag. Changing it replaces the containers, new before old. */
   image: imageReference.optional(),
@@ -235,7 +246,12 @@ const apiSchema = z.strictObject({
       timeoutSeconds: seconds(600),
     })
     .optional(),
-  /** Seconds between SIGTERM and SIGKILL, for in-flight requests. @default 30 */
+  /**
+   * Seconds between SIGTERM and SIGKILL. On SIGTERM the API must answer its
+   * readiness path with 503 at once, keep serving for the edge's notice time
+   * (6 s), then finish requests in flight and exit (docs/zero-downtime.md).
+   * Outside dev at least 10. @default 30
+   */
   stopTimeoutSeconds: seconds(30),
   /** How long `pulumi up` waits for a new API container to turn healthy. @default 180 */
   healthTimeoutSeconds: seconds(180),
@@ -496,6 +512,16 @@ function serviceRules(cfg: Sections, env: Environment, present: ReadonlySet<stri
           path: ["api", "domain"],
           message: `is required in ${env}: the API is served over HTTPS on this host name by the edge proxy`,
           params: { fix: "pulumi config set --path api.domain api.example.com" },
+        });
+      }
+      if (api.stopTimeoutSeconds < MIN_API_STOP_TIMEOUT_SECONDS) {
+        addIssue({
+          code: "custom",
+          path: ["api", "stopTimeoutSeconds"],
+          message:
+            `is shorter than the ${MIN_API_STOP_TIMEOUT_SECONDS} s a replica needs behind the edge: the edge notices a draining replica ` +
+            `within ${EDGE_NOTICE_SECONDS} s (readiness 503 on SIGTERM), then requests in flight must finish before SIGKILL`,
+          params: { fix: `pulumi config set --path api.stopTimeoutSeconds ${MIN_API_STOP_TIMEOUT_SECONDS}` },
         });
       }
       if (api.hostPort !== undefined) {

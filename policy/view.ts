@@ -186,3 +186,10 @@ export function uploaded(r: ResourceView, file: string): string | undefined {
 }
 
 export const CADDYFILE = "/etc/caddy/Caddyfile";
+/** The config the edge-config job applies to the running edge proxy (the proxy itself uploads only its bootstrap). */
+export const APPLIED_CADDYFILE = "/etc/caddy/Caddyfile.applied";
+
+/** The Caddyfile a container carries: the applied edge config, else its own. */
+export function caddyfileOf(r: ResourceView): string | undefined {
+  return uploaded(r, APPLIED_CADDYFILE) ?? uploaded(r, CADDYFILE);
+}

@@ -10,6 +10,7 @@ import { restoreCommands, restoreTarget } from "../ops/operations/restore";
 import { runOps } from "./helpers/cli";
 import { masked, mockStack, registered } from "./helpers/pulumi";
 import { STAGING_STACK, tempProject } from "./helpers/project";
+import { logicalName } from "./helpers/pulumi";
 
 function plan(args: string[]): Plan {
   const r = runOps(["plan", ...args, "--format", "json"]);
@@ -18,7 +19,7 @@ function plan(args: string[]): Plan {
 }
 
 const byName = (p: Plan, name: string): PlanResource => {
-  const found = p.resources.find((r) => r.name === name);
+  const found = p.resources.find((r) => r.name === name || logicalName(r.name) === name);
   if (!found) throw new Error(`${name} not in plan: ${p.resources.map((r) => r.name).join(", ")}`);
   return found;
 };
@@ -34,7 +35,7 @@ describe("pre-deploy backup in the stack's plan", () => {
         // A dump needs Postgres only: waiting for Redis would add its health-check window to every deploy.
         expect(byName(p, "backup-dump-run").options.dependsOn).not.toContain(urn("redis-server"));
         expect(byName(p, "api-migrate-run").options.dependsOn).toContain(urn("backup-dump-run"));
-        const replicas = p.resources.filter((r) => /^api-\d+$/.test(r.name));
+        const replicas = p.resources.filter((r) => /^api-\d+$/.test(logicalName(r.name)));
         expect(replicas.length).toBeGreaterThan(0);
         for (const api of replicas) expect(api.options.dependsOn).toContain(urn("api-migrate-run"));
         // Nothing of the backup waits on the API: no cycle, the dump comes first.

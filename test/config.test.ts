@@ -104,6 +104,26 @@ describe("config: the one schema", () => {
     expect(ps[0].problem).toContain("outside dev");
   });
 
+  it("behind the edge, an API stop timeout shorter than the edge needs to notice a draining replica is refused, naming the minimum", async () => {
+    const api = (stopTimeoutSeconds: number) => ({
+      image: "ghcr.io/acme/api:1.4.2",
+      domain: "api.example.com",
+      health: { path: "/live" },
+      stopTimeoutSeconds,
+    });
+    const staging = (s: number) => ({ environment: "staging", api: api(s), edge: { acmeEmail: "ops@example.com" } });
+    const [p] = await problemsOf("staging", staging(5));
+    expect(p.key).toBe("appstack:api.stopTimeoutSeconds");
+    expect(p.problem).toContain("shorter than the 10 s");
+    expect(p.problem).toContain("within 6 s");
+    expect(p.fix).toBe("pulumi config set -s staging --path api.stopTimeoutSeconds 10");
+    await mockStack("staging", staging(10));
+    expect(loadConfig(new pulumi.Config("appstack")).api!.stopTimeoutSeconds).toBe(10);
+    // In dev there is no edge: a short stop timeout is the developer's choice.
+    await mockStack("dev", { environment: "dev", api: { image: "api:dev", health: { path: "/live" }, stopTimeoutSeconds: 2 } });
+    expect(loadConfig(new pulumi.Config("appstack")).api!.stopTimeoutSeconds).toBe(2);
+  });
+
   it("redis maxmemory must stay below the container limit", async () => {
     const ps = await problemsOf("dev", { environment: "dev", redis: { mode: "container", memoryMb: 256, maxmemoryMb: 256 } });
     expect(ps[0].key).toBe("appstack:redis.maxmemoryMb");

@@ -37,17 +37,22 @@ describe("npm run diff against a git ref", { timeout: 240_000 }, () => {
     expect(r.stdout).toContain("no changes");
   });
 
-  it(`a new API image replaces the API container (not destructive: exit ${EXIT.ok})`, () => {
+  it(`a new API image is a new release beside the old one: its containers are created, the old ones deleted (not destructive: exit ${EXIT.ok})`, () => {
     repo.edit("Pulumi.staging.yaml", "image: ghcr.io/acme/appstack-api:1.5.0-rc.1", "image: ghcr.io/acme/appstack-api:1.5.0");
     commits.api = repo.commit("api 1.5.0");
     const r = repo.ops(["diff", "--stack", "staging", "--base", commits.initial, "--format", "json"]);
     expect(r.stderr).toBe("");
     expect(r.code).toBe(EXIT.ok);
     const d = JSON.parse(r.stdout);
-    const api = d.resources.find((x: { name: string }) => x.name === "api-1");
-    expect(api).toMatchObject({ type: "docker:index/container:Container", action: "replace" });
-    expect(api.changes).toContainEqual(expect.objectContaining({ path: "image", replaces: true, because: expect.stringContaining("api-image") }));
+    const replicas = (action: string) =>
+      d.resources.filter((x: { name: string; action: string }) => /^api-[0-9a-f]{8}-1$/.test(x.name) && x.action === action);
+    expect(replicas("create")).toEqual([expect.objectContaining({ type: "docker:index/container:Container" })]);
+    expect(replicas("delete")).toEqual([expect.objectContaining({ type: "docker:index/container:Container" })]);
+    expect(replicas("create")[0].name).not.toBe(replicas("delete")[0].name);
     expect(d.resources.find((x: { name: string }) => x.name === "api-image")).toMatchObject({ action: "replace" });
+    // The edge is switched to the new containers by its config job, which runs again.
+    expect(d.resources.find((x: { name: string }) => x.name === "edge-config-run")).toMatchObject({ action: "replace" });
+    expect(d.resources.find((x: { name: string }) => x.name === "edge-proxy")).toBeUndefined();
     expect(d.destructive).toEqual([]);
   });
 
@@ -79,7 +84,7 @@ describe("npm run diff against a git ref", { timeout: 240_000 }, () => {
     expect(r.stdout).not.toContain(SECURE_PLACEHOLDER);
     expect(r.stdout).toMatch(/`appstack:OPENAI_API_KEY`: changed/);
     // Both services that read the key get it as a secret env var: each container is replaced.
-    for (const name of ["api-1", "worker-1"]) {
+    for (const name of ["api-[0-9a-f]{8}-1", "worker-1"]) {
       expect(r.stdout).toMatch(new RegExp(`\\*\\*\`${name}\`\\*\\* \\(docker Container\\): replace[^*]*?\`envs\\[\\d+\\]\`: secret value changed \\*\\*\\(forces replacement\\)\\*\\*`));
     }
     // The key that did not change (vercelApiToken has the same ciphertext as before) is not reported.

@@ -240,13 +240,15 @@ describe("policy rules: API and frontend", () => {
     expect(check(httpsPublicUrls, apiUrl("http://api.example.com"))).toEqual(['VITE_API_URL "http://api.example.com" is not an https:// URL']);
   });
 
-  it("the edge proxy health-checks the API replicas it routes to", () => {
-    const edge = (caddyfile?: string) =>
-      container("edge-proxy", "edge", "service", caddyfile === undefined ? {} : { props: { uploads: [{ file: "/etc/caddy/Caddyfile", content: caddyfile }] } });
-    expect(check(edgeChecksApiHealth, edge("api.example.com {\n\treverse_proxy api-1:3000 {\n\t\thealth_uri /api/v1/health/ready\n\t}\n}\n"))).toEqual([]);
-    expect(check(edgeChecksApiHealth, edge("api.example.com {\n\treverse_proxy api-1:3000\n}\n"))[0]).toMatch(/without an active health check/);
-    expect(check(edgeChecksApiHealth, edge("api.example.com {\n\trespond 200\n}\n"))[0]).toMatch(/no reverse_proxy/);
-    expect(check(edgeChecksApiHealth, edge())[0]).toMatch(/no \/etc\/caddy\/Caddyfile/);
+  it("the config the edge's job applies health-checks the API containers it routes to", () => {
+    const edgeConfig = (caddyfile?: string) =>
+      container("edge-config-run", "edge", "job", { props: { uploads: caddyfile === undefined ? [] : [{ file: "/etc/caddy/Caddyfile.applied", content: caddyfile }] } });
+    expect(check(edgeChecksApiHealth, edgeConfig("api.example.com {\n\treverse_proxy api-1:3000 {\n\t\thealth_uri /api/v1/health/ready\n\t}\n}\n"))).toEqual([]);
+    expect(check(edgeChecksApiHealth, edgeConfig("api.example.com {\n\treverse_proxy api-1:3000\n}\n"))[0]).toMatch(/without an active health check/);
+    expect(check(edgeChecksApiHealth, edgeConfig("api.example.com {\n\trespond 200\n}\n"))[0]).toMatch(/no reverse_proxy/);
+    expect(check(edgeChecksApiHealth, edgeConfig())[0]).toMatch(/applies no \/etc\/caddy\/Caddyfile.applied/);
+    // The proxy container's bootstrap config routes nowhere; the rule looks at the applied one.
+    expect(check(edgeChecksApiHealth, container("edge-proxy", "edge", "service", { props: { uploads: [{ file: "/etc/caddy/Caddyfile", content: "respond 503" }] } }))).toEqual([]);
     expect(check(edgeChecksApiHealth, readyApi())).toEqual([]);
   });
 
@@ -263,10 +265,11 @@ describe("policy rules: the stack as a whole", () => {
   const job = { ...migrate(), dependencies: [store.urn] };
   const api = { ...readyApi(), dependencies: [job.urn] };
   const w = { ...worker(), dependencies: [api.urn] };
-  const edge = { ...container("edge-proxy", "edge", "service"), dependencies: [api.urn] };
+  // The edge's config job switches the edge to the API containers; the proxy container itself waits for nothing.
+  const edge = { ...container("edge-config-run", "edge", "job"), dependencies: [api.urn] };
   const deployment = resource("vercel:index/deployment:Deployment", "frontend-deployment", {}, { dependencies: [w.urn, edge.urn] });
 
-  it("each stage waits for the ones before: data stores, migrations, API, worker and edge, frontend", () => {
+  it("each stage waits for the ones before: data stores, migrations, API, worker and the edge's config, frontend", () => {
     expect(checkStack(rolloutOrder, [store, job, api, w, edge, deployment])).toEqual([]);
     const early = { ...job, dependencies: [] };
     expect(checkStack(rolloutOrder, [store, early, api])).toEqual([
@@ -277,7 +280,7 @@ describe("policy rules: the stack as a whole", () => {
     const eager = { ...api, dependencies: [store.urn] };
     expect(checkStack(rolloutOrder, [store, job, eager])).toEqual([{ urn: eager.urn, message: expect.stringContaining("does not wait for the migrations (api-migrate)") }]);
     const hasty = { ...deployment, dependencies: [edge.urn] };
-    expect(checkStack(rolloutOrder, [store, job, api, w, edge, hasty])[0].message).toContain("the worker and the edge proxy (worker-1)");
+    expect(checkStack(rolloutOrder, [store, job, api, w, edge, hasty])[0].message).toContain("the worker and the edge's config (worker-1)");
   });
 
   it("a missing stage is skipped: without migrations the API waits for the data stores; a backup job, when present, comes before migrations", () => {

@@ -9,12 +9,14 @@ const job = (name: string, create: string, dependsOn: string[] = []) =>
 
 describe("the longest chain of waits in a plan", () => {
   it("counts a container that waits healthy for its waitTimeout, or the provider's 60 s without one", () => {
-    expect(waitOf(server("api-1", 180))).toEqual({ name: "api-1", seconds: 180, until: "healthy" });
+    expect(waitOf(server("api-1", 180))).toEqual({ name: "api-1", part: "api-1", seconds: 180, until: "healthy" });
+    const labelled = resource(TYPES.container, "api-1f2e3d4c-1", { wait: true, labels: [{ label: "appstack.service", value: "api" }] });
+    expect(waitOf(labelled)).toMatchObject({ name: "api-1f2e3d4c-1", part: "api" });
     expect(waitOf(server("api-1", undefined))?.seconds).toBe(DOCKER_DEFAULT_WAIT_SECONDS);
   });
 
   it("counts a one-shot job for its create timeout, and nothing that declares no wait", () => {
-    expect(waitOf(job("api-migrate-run", "10m"))).toEqual({ name: "api-migrate-run", seconds: 600, until: "exits" });
+    expect(waitOf(job("api-migrate-run", "10m"))).toEqual({ name: "api-migrate-run", part: "api-migrate-run", seconds: 600, until: "exits" });
     expect(waitOf(resource(TYPES.container, "plain", { wait: false }))).toBeUndefined();
     expect(waitOf(resource(TYPES.volume, "postgres-data"))).toBeUndefined();
     expect(waitOf(resource(TYPES.deployment, "frontend-deployment"))).toBeUndefined();
@@ -47,14 +49,14 @@ describe("the longest chain of waits in a plan", () => {
     expect(longestWaitChain(plan([store, volume, after])).seconds).toBe(150);
   });
 
-  it("renders one row per stack, with each wait and the worst case in minutes", () => {
+  it("renders one row per stack, each wait by its part of the stack (jobs marked), and the worst case in minutes", () => {
     const a = server("postgres-server", 180);
     const b = job("backup-dump-run", "1800s", [a.urn]);
     expect(renderWaitChains([longestWaitChain(plan([a, b]))])).toBe(
       [
         "| stack | waits | longest chain (each wait's timeout) | worst case |",
         "| --- | --- | --- | --- |",
-        "| staging | 2 | `postgres-server` 180 s → `backup-dump-run` 1,800 s | 1,980 s (33 min) |",
+        "| staging | 2 | `postgres-server` 180 s → `backup-dump-run` job 1,800 s | 1,980 s (33 min) |",
       ].join("\n"),
     );
   });

@@ -14,7 +14,7 @@ import { waitForRegistrations, type MockOutputs, type MockRuntime, type Recorded
 import { validateStack } from "../ops/offline/validate";
 import { EXIT, UserError } from "../ops/shared/errors";
 import { tempProject } from "./helpers/project";
-import { isSecret, masked, mockStack, promise } from "./helpers/pulumi";
+import { isSecret, logicalName, masked, mockStack, promise } from "./helpers/pulumi";
 
 const API = { image: "ghcr.io/acme/api:1.4.2", health: { path: "/api/v1/health/live", readyPath: "/api/v1/health/ready" } };
 const VERCEL = { projectName: "acme-web", gitRepository: { repo: "acme/web" } };
@@ -64,7 +64,7 @@ async function evaluate(
   const app = new AppStack("appstack", { config: loadConfig(new pulumi.Config("appstack")), root: process.cwd() });
   await waitForRegistrations().catch(() => undefined);
   const get = (name: string) => {
-    const found = rt.resources.find((r) => r.name === name);
+    const found = rt.resources.find((r) => r.name === name || logicalName(r.name) === name);
     if (!found) throw new Error(`${name} not registered: ${rt.resources.map((r) => r.name).join(", ")}`);
     return found;
   };
@@ -73,27 +73,42 @@ async function evaluate(
 
 const envOf = (r: RecordedResource) => masked(r).inputs.envs as string[];
 const envValue = (r: RecordedResource, key: string) => envOf(r).find((e) => e.startsWith(`${key}=`))?.slice(key.length + 1);
-const urnOf = (rt: MockRuntime, name: string) => rt.resources.find((r) => r.name === name)!.urn;
+const urnOf = (rt: MockRuntime, name: string) => rt.resources.find((r) => r.name === name || logicalName(r.name) === name)!.urn;
 
 describe("API", () => {
-  it("waits healthy on an in-container HTTP probe that needs no curl", async () => {
+  it("waits until ready on an in-container HTTP probe of the readiness path that needs no curl", async () => {
     const { get } = await evaluate("production", productionConfig(), productionSecrets);
     const { inputs } = masked(get("api-1"));
     const tests = (inputs.healthcheck as { tests: string[] }).tests;
     expect(tests.slice(0, 3)).toEqual(["CMD", "node", "-e"]);
-    expect(tests[3]).toContain('fetch("http://127.0.0.1:3000/api/v1/health/live"');
+    expect(tests[3]).toContain('fetch("http://127.0.0.1:3000/api/v1/health/ready"');
     expect(inputs).toMatchObject({ wait: true, waitTimeout: 180, restart: "unless-stopped", memory: 512, stopSignal: "SIGTERM", stopTimeout: 30 });
   });
 
-  it("is replaced new-before-old: no fixed name, no host port, not delete-first", async () => {
-    const { get } = await evaluate("production", productionConfig(), productionSecrets);
-    for (const name of ["api-1", "api-2"]) {
-      const r = get(name);
+  it("is stopped gracefully when removed: SIGTERM, then the stop timeout, then removal (destroyGraceSeconds)", async () => {
+    const { get } = await evaluate("production", productionConfig({ api: { ...(productionConfig().api as object), stopTimeoutSeconds: 45 } }), productionSecrets);
+    for (const name of ["api-1", "api-2"]) expect(masked(get(name)).inputs).toMatchObject({ stopSignal: "SIGTERM", stopTimeout: 45, destroyGraceSeconds: 45 });
+  });
+
+  it("outside dev names its containers by release slot, so a new release starts beside the old one instead of replacing it", async () => {
+    const a = await evaluate("production", productionConfig(), productionSecrets);
+    const names = (rt: MockRuntime) => rt.resources.filter((r) => /^api-[0-9a-f]{8}-\d+$/.test(r.name)).map((r) => r.name).sort();
+    const first = names(a.rt);
+    expect(first).toHaveLength(2);
+    expect(first[0].replace(/-1$/, "")).toBe(first[1].replace(/-2$/, ""));
+    for (const name of first) {
+      const r = a.get(name);
       expect(r.inputs.name).toBeUndefined();
       expect(r.inputs.ports).toBeUndefined();
       expect(r.options.deleteBeforeReplace).toBe(false);
     }
-    expect(masked(get("api-2")).inputs.networksAdvanced).toEqual([{ name: "appstack-production", aliases: ["api-2", "api"] }]);
+    expect(masked(a.get("api-2")).inputs.networksAdvanced).toEqual([{ name: "appstack-production", aliases: ["api"] }]);
+    // The same settings give the same slot; a new image, a new one; one more replica joins the slot.
+    expect(names((await evaluate("production", productionConfig(), productionSecrets)).rt)).toEqual(first);
+    const newImage = names((await evaluate("production", productionConfig({ api: { ...(productionConfig().api as object), image: "ghcr.io/acme/api:1.5.0" } }), productionSecrets)).rt);
+    expect(newImage.filter((n) => first.includes(n))).toEqual([]);
+    const threeReplicas = names((await evaluate("production", productionConfig({ api: { ...(productionConfig().api as object), replicas: 3 } }), productionSecrets)).rt);
+    expect(threeReplicas.slice(0, 2)).toEqual(first);
   });
 
   it("in dev publishes on 127.0.0.1 only, and then replaces delete-first", async () => {
@@ -159,9 +174,10 @@ describe("migrations gate", () => {
   it("a non-zero exit fails the deploy with the migration's logs, before any API container is touched", async () => {
     const { rt, app } = await evaluate("production", productionConfig(), productionSecrets, withExit(1));
     await expect(promise(app.api!.migrations!.completed)).rejects.toThrow(/Database migrations failed with exit code 1/);
-    const names = rt.resources.map((r) => r.name);
+    const names = rt.resources.map((r) => logicalName(r.name));
     expect(names).toContain("api-migrate-run");
-    expect(names.filter((n) => /^(api|worker)-\d$|^edge-proxy$|^frontend-deployment$/.test(n))).toEqual([]);
+    // The proxy container does not depend on the API; the config that would route to a new API does.
+    expect(names.filter((n) => /^(api|worker)-\d$|^edge-config-run$|^frontend-deployment$/.test(n))).toEqual([]);
     expect(String(await firstRejection())).toContain('ERROR: column "email" already exists');
   });
 
@@ -219,22 +235,37 @@ describe("edge proxy", () => {
     expect(masked(get("edge-proxy")).inputs.healthcheck).toMatchObject({ tests: ["CMD", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1:8081/healthz"] });
   });
 
-  it("routes the API domain to every replica with active health checks and retries", () => {
-    const file = caddyfile({ domain: "api.example.com", acmeEmail: "ops@example.com", apiPort: 3000, replicas: 3, readyPath: "/ready" });
+  it("routes the API domain to each container by name, with active readiness checks, retries and no passive checks", () => {
+    const file = caddyfile({ domain: "api.example.com", acmeEmail: "ops@example.com", upstreams: ["api-a-1-x:3000", "api-a-2-y:3000"], readyPath: "/ready" });
     expect(file).toContain("api.example.com {");
     expect(file).toContain("email ops@example.com");
-    expect(file).toContain("reverse_proxy api-1:3000 api-2:3000 api-3:3000 {");
+    expect(file).toContain("admin unix//config/admin.sock");
+    expect(file).toContain("reverse_proxy api-a-1-x:3000 api-a-2-y:3000 {");
     expect(file).toContain("health_uri /ready");
-    expect(file).toMatch(/lb_try_duration 15s/);
+    expect(file).toContain("health_fails 2");
+    expect(file).toMatch(/lb_try_duration 10s/);
+    expect(file).not.toMatch(/lb_retries|fail_duration|unhealthy_status|max_fails/);
+    expect(file).toMatch(/handle_errors \{\n\t\timport security_headers/);
     expect(file).toContain('Strict-Transport-Security "max-age=31536000; includeSubDomains"');
     for (const [k, v] of Object.entries(SECURITY_HEADERS)) expect(file).toContain(`${k} "${v}"`);
   });
 
-  it("its Caddyfile does not change when the API image does, so an API deploy never restarts it", async () => {
+  it("a new API release changes only the config its job applies; the proxy container, which holds the ports, stays", async () => {
     const a = await evaluate("production", productionConfig(), productionSecrets);
-    const before = JSON.stringify(a.get("edge-proxy").inputs.uploads);
     const b = await evaluate("production", productionConfig({ api: { ...(productionConfig().api as object), image: "ghcr.io/acme/api:1.5.0" } }), productionSecrets);
-    expect(JSON.stringify(b.get("edge-proxy").inputs.uploads)).toBe(before);
+    expect(JSON.stringify(b.get("edge-proxy").inputs)).toBe(JSON.stringify(a.get("edge-proxy").inputs));
+    const applied = (r: RecordedResource) => (masked(r).inputs.uploads as { content: string }[])[0].content;
+    const upstreamsOf = (rt: MockRuntime) =>
+      rt.resources.filter((r) => /^api-[0-9a-f]{8}-\d+$/.test(r.name)).map((r) => `${r.name}-${/-([0-9a-f]{7})$/.exec(applied(a.get("edge-config-run")))?.[1] ?? ""}`);
+    expect(upstreamsOf(a.rt)).toHaveLength(2);
+    expect(applied(a.get("edge-config-run"))).not.toBe(applied(b.get("edge-config-run")));
+    for (const run of [a, b]) {
+      const names = run.rt.resources.filter((r) => /^api-[0-9a-f]{8}-\d+$/.test(r.name)).map((r) => r.name);
+      for (const n of names) expect(applied(run.get("edge-config-run"))).toMatch(new RegExp(`${n}-[0-9a-f]{7}:3000`));
+      // The job waits for every container it names, and the frontend for the job.
+      for (const n of names) expect(run.get("edge-config-run").options.dependsOn).toContain(urnOf(run.rt, n));
+      expect(run.get("frontend-deployment").options.dependsOn).toContain(urnOf(run.rt, "edge-config-run"));
+    }
   });
 });
 
@@ -247,7 +278,7 @@ describe("frontend on Vercel", () => {
     const route = masked(get("frontend-security-headers")).inputs.route as { src: string; headers: Record<string, string> };
     expect(route).toEqual({ src: "/(.*)", headers: SECURITY_HEADERS });
     const deployment = get("frontend-deployment");
-    for (const name of ["frontend-env-VITE_API_URL", "frontend-env-VITE_FEATURE_X", "frontend-env-SENTRY_AUTH_TOKEN", "frontend-security-headers", "api-1", "worker-1", "edge-proxy"]) {
+    for (const name of ["frontend-env-VITE_API_URL", "frontend-env-VITE_FEATURE_X", "frontend-env-SENTRY_AUTH_TOKEN", "frontend-security-headers", "api-1", "worker-1", "edge-config-run"]) {
       expect(deployment.options.dependsOn).toContain(urnOf(rt, name));
     }
   });

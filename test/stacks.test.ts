@@ -5,6 +5,7 @@ import type { Plan, PlanResource } from "../ops/offline/plan";
 import { longestWaitChain, renderWaitChains } from "../ops/offline/rollout-waits";
 import { SECURE_PLACEHOLDER } from "../ops/offline/stack-files";
 import { repoStacks, ROOT, runOps, STACK_TRACE } from "./helpers/cli";
+import { logicalName } from "./helpers/pulumi";
 
 const plans = new Map<string, { plan: Plan; raw: string }>();
 
@@ -20,7 +21,7 @@ function plan(args: string[]): { plan: Plan; raw: string } {
 }
 
 const byName = (p: Plan, name: string): PlanResource => {
-  const found = p.resources.find((r) => r.name === name);
+  const found = p.resources.find((r) => r.name === name || logicalName(r.name) === name);
   if (!found) throw new Error(`${name} not in plan: ${p.resources.map((r) => r.name).join(", ")}`);
   return found;
 };
@@ -42,18 +43,19 @@ function expectNoSecretValues(raw: string): void {
  * is not listed here, so a new one needs a reason first.
  */
 const ROLLOUT_EDGES: Record<string, string> = {
-  "backup -> postgres": "pg_dump needs the server healthy, and nothing else",
-  "migrate -> postgres": "the migrations change the schema",
-  "migrate -> redis": "they run with the API's env; an app that connects to Redis as it starts must find it",
-  "migrate -> backup": "a migration that damages data must have a dump to restore",
-  "api -> migrate": "new API code runs only on the migrated schema (a failed migration stops it)",
-  "worker -> api": "the new worker runs on the migrated schema, once the same release's API is healthy",
-  "edge -> api": "the proxy routes to the replicas' aliases: they exist before its first health check",
+  "backup job -> postgres": "pg_dump needs the server healthy, and nothing else",
+  "migrate job -> postgres": "the migrations change the schema",
+  "migrate job -> redis": "they run with the API's env; an app that connects to Redis as it starts must find it",
+  "migrate job -> backup job": "a migration that damages data must have a dump to restore",
+  "api -> migrate job": "new API code runs only on the migrated schema (a failed migration stops it)",
+  "worker -> api": "the new worker runs once the same release's API is ready",
+  "edge job -> api": "the edge is switched to the new API containers once they are ready",
+  "edge job -> edge": "the config is applied to the running proxy",
   "frontend -> api": "last: the frontend calls the API",
   "frontend -> worker": "last: it may rely on what this release added behind the API",
   "vercel deployment -> api": "last: the frontend calls the API",
   "vercel deployment -> worker": "last: it may rely on what this release added behind the API",
-  "vercel deployment -> edge": "the frontend reaches the API through the edge",
+  "vercel deployment -> edge job": "the frontend reaches the API through the switched edge",
   "vercel deployment -> vercel variable": "the build reads the variables",
   "vercel deployment -> vercel route": "its first response carries the security headers",
   "vercel deployment -> vercel project": "a deployment of that project",
@@ -62,9 +64,12 @@ const ROLLOUT_EDGES: Record<string, string> = {
   "vercel domain -> vercel project": "a domain of that project",
 };
 
-/** A part of the stack: an appstack container by its service label, a Vercel resource by its kind. */
+/** A part of the stack: an appstack container by its service label (a job says so), a Vercel resource by its kind. */
 function partOf(r: PlanResource): string | undefined {
-  if (r.type === "docker:index/container:Container") return label(r, "appstack.service");
+  if (r.type === "docker:index/container:Container") {
+    const service = label(r, "appstack.service");
+    return service && (label(r, "appstack.role") === "job" ? `${service} job` : service);
+  }
   const vercel: Record<string, string> = {
     "vercel:index/deployment:Deployment": "vercel deployment",
     "vercel:index/projectEnvironmentVariable:ProjectEnvironmentVariable": "vercel variable",
@@ -96,7 +101,7 @@ describe("every stack file in the repository", () => {
 
       it("every long-running container has a health check, restart policy, memory limit, log rotation and waits healthy", () => {
         const servers = containers(p).filter((c) => label(c, "appstack.role") === "service");
-        expect(servers.map((c) => c.name)).toEqual(expect.arrayContaining(["postgres-server", "redis-server", "api-1", "worker-1"]));
+        expect(servers.map((c) => logicalName(c.name))).toEqual(expect.arrayContaining(["postgres-server", "redis-server", "api-1", "worker-1"]));
         for (const c of servers) {
           const hc = c.inputs.healthcheck as { tests: string[] };
           expect(hc.tests.length).toBeGreaterThan(1);
@@ -147,6 +152,11 @@ describe("every stack file in the repository", () => {
         expect(deps("worker-1")).toContain(urn("api-1"));
         const frontend = p.resources.find((r) => r.name === "frontend-deployment" || r.name === "frontend-server")!;
         expect(frontend.options.dependsOn).toEqual(expect.arrayContaining([urn("api-1"), urn("worker-1")]));
+        if (stack !== "dev") {
+          // The edge is switched to the new API containers once they are ready, and the frontend waits for that.
+          expect(deps("edge-config-run")).toEqual(expect.arrayContaining([urn("api-1"), urn("edge-proxy")]));
+          expect(frontend.options.dependsOn).toContain(urn("edge-config-run"));
+        }
       });
 
       it("every wait between two parts of the stack has a stated reason", () => {

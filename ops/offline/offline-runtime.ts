@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import * as rpc from "@pulumi/pulumi/runtime/rpc";
@@ -60,6 +61,18 @@ export const defaultMockOutputs: MockOutputs = (type, name) => {
   return {};
 };
 
+/**
+ * The provider names an unnamed Docker container `<resource name>-<7 hex>`
+ * when it checks the inputs, so the name is known in a preview. Here the
+ * suffix is a digest of the resource name: the same on every evaluation, so
+ * plans compare.
+ */
+export function autoName(resourceName: string): string {
+  return `${resourceName}-${createHash("sha256").update(resourceName).digest("hex").slice(0, 7)}`;
+}
+
+const AUTONAMED_TYPES = new Set(["docker:index/container:Container"]);
+
 interface RegisterRequest {
   getType(): string;
   getName(): string;
@@ -109,6 +122,7 @@ export async function installMockRuntime(
       newResource(args) {
         const computed = mockOutputs(args.type, args.name, args.inputs);
         const state: Record<string, unknown> = { ...args.inputs, ...computed };
+        if (AUTONAMED_TYPES.has(args.type) && state.name === undefined) state.name = autoName(args.name);
         // The real engine applies additionalSecretOutputs; the mock monitor does not.
         for (const key of secretOutputsByResource.get(`${args.type}::${args.name}`) ?? []) {
           if (key in state) state[key] = wrapSecret(state[key]);

@@ -9,8 +9,10 @@ import type { Plan, PlanResource } from "./plan";
 export const DOCKER_DEFAULT_WAIT_SECONDS = 60;
 
 export interface Wait {
-  /** The resource's logical name (`api-1`). */
+  /** The resource's logical name (`api-1`, `api-<release slot>-1`). */
   name: string;
+  /** What it is in the stack, stable across releases: its `appstack.service` label, else its name. */
+  part: string;
   /** The most the engine waits on it before the deploy fails. */
   seconds: number;
   /** `healthy`: a container created with `wait: true`; `exits`: a one-shot job, bounded by its create timeout. */
@@ -40,12 +42,15 @@ export function durationSeconds(text: string): number {
  */
 export function waitOf(r: PlanResource): Wait | undefined {
   if (r.type !== "docker:index/container:Container") return undefined;
+  const labels = Array.isArray(r.inputs.labels) ? (r.inputs.labels as { label?: unknown; value?: unknown }[]) : [];
+  const service = labels.find((l) => l.label === "appstack.service")?.value;
+  const part = typeof service === "string" ? service : r.name;
   if (r.inputs.wait === true) {
     const timeout = r.inputs.waitTimeout;
-    return { name: r.name, seconds: typeof timeout === "number" ? timeout : DOCKER_DEFAULT_WAIT_SECONDS, until: "healthy" };
+    return { name: r.name, part, seconds: typeof timeout === "number" ? timeout : DOCKER_DEFAULT_WAIT_SECONDS, until: "healthy" };
   }
   const create = r.options.customTimeouts?.create;
-  if (r.inputs.attach === true && create) return { name: r.name, seconds: durationSeconds(create), until: "exits" };
+  if (r.inputs.attach === true && create) return { name: r.name, part, seconds: durationSeconds(create), until: "exits" };
   return undefined;
 }
 
@@ -89,10 +94,14 @@ export function longestWaitChain(plan: Plan): WaitChain {
 
 const figure = (n: number) => n.toLocaleString("en-US");
 
-/** One row per stack, for the README's rollout section. */
+/**
+ * One row per stack, for the README's rollout section. Each wait is named by
+ * its part of the stack (a job says so), not its resource name: an API
+ * container's name changes with every release.
+ */
 export function renderWaitChains(chains: WaitChain[]): string {
   const rows = chains.map((c) => {
-    const steps = c.waits.map((w) => `\`${w.name}\` ${figure(w.seconds)} s`).join(" → ");
+    const steps = c.waits.map((w) => `\`${w.part}\`${w.until === "exits" ? " job" : ""} ${figure(w.seconds)} s`).join(" → ");
     return `| ${c.stack} | ${c.waits.length} | ${steps} | ${figure(c.seconds)} s (${Math.round(c.seconds / 60)} min) |`;
   });
   return ["| stack | waits | longest chain (each wait's timeout) | worst case |", "| --- | --- | --- | --- |", ...rows].join("\n");

@@ -1,5 +1,5 @@
 import { defineStackRule } from "../rule";
-import { CADDYFILE, DATA_STORES, env, isAppstackContainer, isKnown, roleOf, serviceOf, TYPES, uploaded, type ResourceView } from "../view";
+import { caddyfileOf, DATA_STORES, env, isAppstackContainer, isKnown, roleOf, serviceOf, TYPES, type ResourceView } from "../view";
 import { frontendApiUrls, shown } from "./web";
 
 /** Rules that need more than one resource: deploy order and the wiring between API, edge and frontend. */
@@ -35,7 +35,7 @@ const STAGES: { name: string; member: (r: ResourceView) => boolean; waitsFor?: (
   { name: "the backup", member: service(["backup"], "job"), waitsFor: (r) => serviceOf(r) === "postgres" },
   { name: "the migrations", member: service(["migrate"], "job") },
   { name: "the API", member: service(["api"], "service") },
-  { name: "the worker and the edge proxy", member: service(["worker", "edge"], "service") },
+  { name: "the worker and the edge's config", member: (r) => service(["worker"], "service")(r) || service(["edge"], "job")(r) },
   { name: "the frontend", member: (r) => r.type === "vercel:index/deployment:Deployment" || service(["frontend"], "service")(r) },
 ];
 
@@ -45,7 +45,7 @@ export const rolloutOrder = defineStackRule({
     "The deploy runs in the seeds' order: 'Database First' (data stores healthy; a backup, when the stack has one; migrations), 'Backend Second', " +
     "'Worker Third', 'Frontend Last': each stage depends on the ones before it (the backup on Postgres alone), so a failed step stops everything after it.",
   remediationSteps:
-    "Keep the dependsOn chain components/app-stack.ts wires: data stores -> migrations -> API -> worker and edge -> frontend, with the backup between Postgres and the migrations.",
+    "Keep the dependsOn chain components/app-stack.ts wires: data stores -> migrations -> API -> worker and the edge's config -> frontend, with the backup between Postgres and the migrations.",
   severity: "high",
   check(resources, ctx) {
     const depsOf = dependencyClosure(resources);
@@ -113,7 +113,7 @@ export const corsMatchesFrontend = defineStackRule({
 function apiUrls(resources: ResourceView[]): string[] {
   const urls: string[] = [];
   for (const edge of containersOf(resources, "edge")) {
-    for (const line of (uploaded(edge, CADDYFILE) ?? "").split("\n")) {
+    for (const line of (caddyfileOf(edge) ?? "").split("\n")) {
       const site = /^([a-z0-9-]+(?:\.[a-z0-9-]+)+) \{$/.exec(line.trim());
       if (site) urls.push(`https://${site[1]}`);
     }
@@ -163,7 +163,7 @@ export const securityHeaders = defineStackRule({
   check(resources, ctx) {
     const lacking = (text: string, names: string[]) => names.filter((h) => !new RegExp(`^\\s*${h}\\s`, "mi").test(text));
     for (const r of resources.filter((x) => isAppstackContainer(x) && ["edge", "frontend"].includes(serviceOf(x) ?? ""))) {
-      const caddyfile = uploaded(r, CADDYFILE);
+      const caddyfile = caddyfileOf(r);
       if (caddyfile === undefined) continue;
       const missing = lacking(caddyfile, serviceOf(r) === "edge" ? [...REQUIRED_HEADERS, "Strict-Transport-Security"] : REQUIRED_HEADERS);
       if (missing.length) ctx.report(`${r.name} does not send ${missing.join(", ")}`, r.urn);

@@ -1,5 +1,5 @@
 import { defineResourceRule } from "../rule";
-import { CADDYFILE, env, envEntries, isAppstackContainer, isContainer, isKnown, serviceOf, TYPES, uploaded, type ResourceView } from "../view";
+import { APPLIED_CADDYFILE, env, envEntries, isAppstackContainer, isContainer, isKnown, roleOf, serviceOf, TYPES, uploaded, type ResourceView } from "../view";
 
 /** Rules about how the API and the frontend meet the browser. */
 
@@ -109,15 +109,17 @@ export const nodeEnvProduction = defineResourceRule({
 export const edgeChecksApiHealth = defineResourceRule({
   name: "edge-checks-api-health",
   description:
-    "The edge proxy health-checks the API replicas it routes to (the seeds' 'Load balancer health checks working', 'Health check: GET /api/health/ready'): " +
-    "a replica that is starting or failing gets no traffic.",
-  remediationSteps: "Keep health_uri (api.health.readyPath) in the edge's reverse_proxy block (components/edge.ts).",
+    "The edge proxy health-checks the API containers it routes to (the seeds' 'Load balancer health checks working', 'Health check: GET /api/health/ready'): " +
+    "a container that is starting, draining or failing gets no traffic.",
+  remediationSteps: "Keep health_uri (api.health.readyPath) in the reverse_proxy block of the config the edge-config job applies (components/edge.ts).",
   severity: "high",
   check(r, ctx) {
-    if (!isAppstackContainer(r) || serviceOf(r) !== "edge") return;
-    const caddyfile = uploaded(r, CADDYFILE);
+    // The edge's routing lives in the config its job applies; the proxy container carries only a bootstrap.
+    if (!isAppstackContainer(r) || serviceOf(r) !== "edge" || roleOf(r) !== "job") return;
+    const caddyfile = uploaded(r, APPLIED_CADDYFILE);
     if (caddyfile === undefined) {
-      ctx.report(`the edge proxy has no ${CADDYFILE}: nothing shows it checks the API's health`);
+      if (!isKnown(r.props.uploads)) return;
+      ctx.report(`the edge's config job applies no ${APPLIED_CADDYFILE}: nothing shows the edge checks the API's health`);
       return;
     }
     if (!/^\s*reverse_proxy\s/m.test(caddyfile)) ctx.report("the edge proxy's Caddyfile has no reverse_proxy to the API");

@@ -42,3 +42,10 @@ export function masked(r: RecordedResource): { inputs: Record<string, unknown>; 
   const secretPaths: string[] = [];
   return { inputs: maskValue(r.inputs, "", secretPaths) as Record<string, unknown>, secretPaths };
 }
+
+/**
+ * A resource's name with the API's release slot taken out (`api-<slot>-2` ->
+ * `api-2`), so a test can name a replica without computing the slot; the
+ * slot itself is tested on its own.
+ */
+export const logicalName = (name: string): string => name.replace(/^api-[0-9a-f]{8}-(\d+)$/, "api-$1");

@@ -10,20 +10,39 @@
 //
 // Environment: DATABASE_URL, REDIS_URL (required); PORT (3000), CORS_ORIGIN
 // (comma-separated origins allowed to call from a browser; none by default),
-// APP_VERSION, NODE_ENV.
+// APP_VERSION, NODE_ENV; SHUTDOWN_DRAIN_SECONDS (7), READINESS_TIMEOUT_MS (2000).
+//
+// SIGTERM is the zero-downtime contract with the edge proxy (docs/zero-downtime.md):
+//   1. readiness answers 503 at once, so a proxy that still routes here stops
+//      doing so at its next health checks;
+//   2. for SHUTDOWN_DRAIN_SECONDS everything else is still served, each
+//      response with `Connection: close`, so kept-alive connections end cleanly
+//      after a response instead of being cut while a request is on its way;
+//   3. then the listener closes, requests in flight finish, the pools close,
+//      and the process exits 0 before Docker's stop timeout runs out.
 import http from "node:http";
 import Redis from "ioredis";
 import pg from "pg";
-import { log, readEnv } from "../lib/env.js";
+import { intSetting, log, readEnv } from "../lib/env.js";
 import { MAX_JOB_MS, QUEUE_KEY } from "../lib/jobs.js";
 
 const SERVICE = "api";
 const env = readEnv(SERVICE, {
   required: ["DATABASE_URL", "REDIS_URL"],
-  optional: { PORT: "3000", CORS_ORIGIN: "", APP_VERSION: "dev", NODE_ENV: "production" },
+  optional: {
+    PORT: "3000",
+    CORS_ORIGIN: "",
+    APP_VERSION: "dev",
+    NODE_ENV: "production",
+    SHUTDOWN_DRAIN_SECONDS: "7",
+    READINESS_TIMEOUT_MS: "2000",
+  },
 });
-const CHECK_TIMEOUT_MS = 2000;
+const CHECK_TIMEOUT_MS = intSetting(SERVICE, "READINESS_TIMEOUT_MS", env.READINESS_TIMEOUT_MS, { min: 50, max: 60_000 });
+const DRAIN_MS = intSetting(SERVICE, "SHUTDOWN_DRAIN_SECONDS", env.SHUTDOWN_DRAIN_SECONDS, { min: 0, max: 3600 }) * 1000;
 const MAX_BODY_BYTES = 16 * 1024;
+/** Set on SIGTERM: readiness fails and every response closes its connection. */
+let stopping = false;
 
 const db = new pg.Pool({ connectionString: env.DATABASE_URL, max: 5, connectionTimeoutMillis: CHECK_TIMEOUT_MS });
 db.on("error", (err) => log(SERVICE, "postgres connection error", { error: err.message }));
@@ -60,6 +79,7 @@ function withTimeout(promise, what) {
 }
 
 async function readiness() {
+  if (stopping) return { status: 503, body: { status: "draining", version: env.APP_VERSION } };
   const checks = {};
   const probe = async (name, fn) => {
     try {
@@ -171,6 +191,8 @@ async function route(req, res) {
 
 const server = http.createServer((req, res) => {
   res.setHeader("x-content-type-options", "nosniff");
+  // Draining: this response is the connection's last, so the client never reuses a socket we are about to close.
+  if (stopping) res.setHeader("connection", "close");
   route(req, res).catch((err) => {
     const status = err.status ?? 500;
     if (status >= 500) log(SERVICE, "request failed", { path: req.url, error: err.message });
@@ -182,18 +204,26 @@ server.keepAliveTimeout = 65_000; // longer than the edge proxy's idle timeout
 
 server.listen(Number(env.PORT), () => log(SERVICE, "listening", { port: Number(env.PORT), version: env.APP_VERSION }));
 
-// SIGTERM (docker stop): stop accepting, finish requests in flight, close the pools.
-let stopping = false;
+// SIGTERM (docker stop): readiness 503 first, keep serving while the edge notices,
+// then stop accepting, finish requests in flight, close the pools.
 function stop(signal) {
   if (stopping) return;
   stopping = true;
-  log(SERVICE, "stopping", { signal });
-  setTimeout(() => process.exit(1), 10_000).unref();
-  server.close(async () => {
-    await Promise.allSettled([db.end(), redis.quit()]);
-    process.exit(0);
-  });
-  server.closeIdleConnections();
+  log(SERVICE, "draining", { signal, drainSeconds: DRAIN_MS / 1000 });
+  setTimeout(() => {
+    log(SERVICE, "closing", { signal });
+    // A request that never ends must not outlive Docker's stop timeout silently.
+    setTimeout(() => {
+      log(SERVICE, "requests still in flight at the deadline; exiting", {});
+      process.exit(1);
+    }, 10_000).unref();
+    server.close(async () => {
+      await Promise.allSettled([db.end(), redis.quit()]);
+      log(SERVICE, "stopped", {});
+      process.exit(0);
+    });
+    server.closeIdleConnections();
+  }, DRAIN_MS);
 }
 process.on("SIGTERM", stop);
 process.on("SIGINT", stop);
