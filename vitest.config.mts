@@ -3,7 +3,7 @@ import { configDefaults, defineConfig } from "vitest/config";
 export default defineConfig({
   test: {
     include: ["test/**/*.test.ts"],
-    // Real components under load, a Docker engine: `npm run test:runtime` (vitest.runtime.config.mts).
+    // Tests that need a Docker engine run with `npm run test:runtime` (vitest.runtime.config.mts).
     exclude: [...configDefaults.exclude, "test/runtime/**"],
     // Each file gets its own Pulumi runtime state; the CLI tests spawn processes.
     pool: "forks",

@@ -1,7 +1,7 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import * as vercel from "@pulumiverse/vercel";
-import type { ParsedAppConfig } from "../config";
+import { vercelOutputDirectory, type ParsedAppConfig } from "../config";
 import { applyTransform, LOG_ROTATION, RESTART_POLICY, serviceLabels, type Transform } from "./container-defaults";
 import { resolveImage } from "./image";
 import { SECURITY_HEADERS } from "./security-headers";
@@ -92,7 +92,7 @@ export class Frontend extends pulumi.ComponentResource {
       framework: vc.framework,
       buildCommand: vc.buildCommand,
       installCommand: vc.installCommand,
-      outputDirectory: vc.outputDirectory,
+      outputDirectory: vercelOutputDirectory(vc),
       rootDirectory: vc.rootDirectory,
       gitRepository: { type: vc.gitRepository.type, repo: vc.gitRepository.repo, productionBranch: vc.gitRepository.productionBranch },
     };

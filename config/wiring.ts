@@ -1,3 +1,4 @@
+import { replaceListSteps, type FixStep } from "./fix";
 import type { Environment, ParsedAppConfig, SchemaIssue } from "./schema";
 
 /**
@@ -13,40 +14,25 @@ export const WIRED_ENV = ["PORT", "DATABASE_URL", "REDIS_URL", "CORS_ORIGIN", "F
 /** The env var that tells the worker where to write its heartbeat (heartbeat health only). */
 export const HEARTBEAT_ENV = "HEARTBEAT_FILE";
 
-/** Where the API's wired values come from. */
-const API_SOURCES: Record<(typeof WIRED_ENV)[number], string> = {
-  PORT: "set from api.port",
-  DATABASE_URL: "set to the Postgres connection URL",
-  REDIS_URL: "set to the Redis connection URL",
-  CORS_ORIGIN: "set to the frontend's public URL",
-  FRONTEND_URL: "set to the frontend's public URL",
-  NODE_ENV: "set from the environment",
-  APP_VERSION: "set to the release",
-};
-const WORKER_WIRED = new Set(["DATABASE_URL", "REDIS_URL", "NODE_ENV", "APP_VERSION"]);
-
 type Sections = Partial<ParsedAppConfig>;
 type Service = "api" | "worker" | "frontend";
 type AddIssue = (issue: SchemaIssue) => void;
 
+function issue(path: PropertyKey[], message: string, fix: FixStep[]): SchemaIssue {
+  return { code: "custom", path, message, params: { fix } };
+}
+
 /**
- * The env names a service's `env` and `secretEnv` may not use, each with what
- * appstack does with it. The names of WIRED_ENV are refused in every service
- * (where a service does not get one, it is reserved for the API); besides
- * those, the worker gets `concurrencyEnv` and the heartbeat file, and the
- * frontend its API URL (when the stack has an API). `present` holds the
- * top-level settings the stack file sets: a section that is there but broken
- * still counts, so its own problems are reported and not its absence.
+ * The env names appstack sets for a service besides WIRED_ENV (which the
+ * schema's envRules refuse in every service), each with where its value comes
+ * from: the worker's `concurrencyEnv` and, with a heartbeat check, its
+ * heartbeat file; the frontend's API URL variable when the stack has an API.
+ * `present` holds the top-level settings the stack file sets: a section that
+ * is there but broken still counts, so its own problems are reported and not
+ * its absence.
  */
-export function wiredEnv(service: Service, cfg: Sections, present: ReadonlySet<string>, frontendMode?: "vercel" | "container"): Map<string, string> {
+export function serviceWiredEnv(service: Service, cfg: Sections, present: ReadonlySet<string>): Map<string, string> {
   const wired = new Map<string, string>();
-  for (const name of WIRED_ENV) {
-    const here =
-      service === "api" ||
-      (service === "worker" && WORKER_WIRED.has(name)) ||
-      (service === "frontend" && name === "PORT" && frontendMode === "container");
-    wired.set(name, here ? (service === "frontend" ? "set to the container's port" : API_SOURCES[name]) : "reserved for the API's wiring");
-  }
   if (service === "worker" && cfg.worker) {
     wired.set(cfg.worker.concurrencyEnv, "set from worker.concurrency (its name is worker.concurrencyEnv)");
     if (cfg.worker.health.type === "heartbeat") wired.set(HEARTBEAT_ENV, "set from worker.health.file");
@@ -54,6 +40,7 @@ export function wiredEnv(service: Service, cfg: Sections, present: ReadonlySet<s
   if (service === "frontend" && cfg.frontend && present.has("api")) {
     wired.set(cfg.frontend.apiUrlEnv, "set to the API's public URL (its name is frontend.apiUrlEnv)");
   }
+  for (const name of WIRED_ENV) wired.delete(name);
   return wired;
 }
 
@@ -61,23 +48,18 @@ export function wiredEnv(service: Service, cfg: Sections, present: ReadonlySet<s
 export function wiredNameRules(service: Service, svc: { env: Record<string, string>; secretEnv: string[] }, wired: Map<string, string>, addIssue: AddIssue): void {
   for (const name of Object.keys(svc.env)) {
     const source = wired.get(name);
-    if (source === undefined) continue;
-    addIssue({
-      code: "custom",
-      path: [service, "env", name],
-      message: `${name} is wired by appstack (${source}); a value here would be dropped`,
-      params: { fix: `pulumi config rm --path ${service}.env.${name}` },
-    });
+    if (source !== undefined) {
+      addIssue(issue([service, "env", name], `${name} is wired by appstack (${source}); a value here would be dropped`, [{ rm: [service, "env", name] }]));
+    }
   }
+  const kept = svc.secretEnv.filter((n) => !wired.has(n) && !(WIRED_ENV as readonly string[]).includes(n));
   svc.secretEnv.forEach((name, i) => {
     const source = wired.get(name);
-    if (source === undefined) return;
-    addIssue({
-      code: "custom",
-      path: [service, "secretEnv", i],
-      message: `${name} is wired by appstack (${source}); a secret of that name would clash with it`,
-      params: { fix: `pulumi config rm --path ${service}.secretEnv[${i}]` },
-    });
+    if (source !== undefined) {
+      addIssue(
+        issue([service, "secretEnv", i], `${name} is wired by appstack (${source}); a secret of that name would clash with it`, replaceListSteps([service, "secretEnv"], kept)),
+      );
+    }
   });
 }
 
@@ -89,20 +71,11 @@ function chosenNameRules(cfg: Sections, present: ReadonlySet<string>, frontendMo
   const { worker, frontend } = cfg;
   const reserved = new Set<string>(WIRED_ENV);
   if (worker && (reserved.has(worker.concurrencyEnv) || (worker.health.type === "heartbeat" && worker.concurrencyEnv === HEARTBEAT_ENV))) {
-    addIssue({
-      code: "custom",
-      path: ["worker", "concurrencyEnv"],
-      message: `${worker.concurrencyEnv} is wired by appstack; the concurrency would replace its value`,
-      params: { fix: "pulumi config rm --path worker.concurrencyEnv" },
-    });
+    addIssue(issue(["worker", "concurrencyEnv"], `${worker.concurrencyEnv} is wired by appstack; the concurrency would replace its value`, [{ rm: ["worker", "concurrencyEnv"] }]));
   }
   if (frontend && reserved.has(frontend.apiUrlEnv)) {
-    addIssue({
-      code: "custom",
-      path: ["frontend", "apiUrlEnv"],
-      message: `${frontend.apiUrlEnv} is wired by appstack${frontendMode === "container" && frontend.apiUrlEnv === "PORT" ? " (the container's port)" : ""}; name another variable for the API URL`,
-      params: { fix: "pulumi config rm --path frontend.apiUrlEnv" },
-    });
+    const what = frontendMode === "container" && frontend.apiUrlEnv === "PORT" ? " (the container's port)" : "";
+    addIssue(issue(["frontend", "apiUrlEnv"], `${frontend.apiUrlEnv} is wired by appstack${what}; name another variable for the API URL`, [{ rm: ["frontend", "apiUrlEnv"] }]));
   }
   // The frontend image is built with frontend.env and the API URL as build args, over build.args.
   const args = frontend?.build?.args ?? {};
@@ -110,19 +83,14 @@ function chosenNameRules(cfg: Sections, present: ReadonlySet<string>, frontendMo
     const fromEnv = frontend && name in frontend.env;
     const fromApi = frontend && present.has("api") && name === frontend.apiUrlEnv;
     if (!fromEnv && !fromApi) continue;
-    addIssue({
-      code: "custom",
-      path: ["frontend", "build", "args", name],
-      message: `the build gets ${fromApi ? "the API's public URL" : `frontend.env.${name}`} as the build arg ${name}, which replaces this one`,
-      params: { fix: `pulumi config rm --path frontend.build.args.${name}` },
-    });
+    const from = fromApi ? "the API's public URL" : `frontend.env.${name}`;
+    addIssue(issue(["frontend", "build", "args", name], `the build gets ${from} as the build arg ${name}, which replaces this one`, [{ rm: ["frontend", "build", "args", name] }]));
   }
 }
 
 /** Settings the stack would ignore: they configure something it does not have in this environment or mode. */
 function ignoredSettingRules(cfg: Sections, env: Environment, present: ReadonlySet<string>, frontendMode: "vercel" | "container" | undefined, addIssue: AddIssue): void {
-  const ignored = (path: string, message: string) =>
-    addIssue({ code: "custom", path: path.split("."), message, params: { fix: `pulumi config rm --path ${path}` } });
+  const ignored = (path: string, message: string) => addIssue(issue(path.split("."), message, [{ rm: path.split(".") }]));
   const { api, frontend, edge, docker } = cfg;
 
   if (docker?.sshOpts?.length && !docker.host.startsWith("ssh://")) ignored("docker.sshOpts", `applies to an ssh:// Docker host only (docker.host is ${docker.host})`);

@@ -147,7 +147,7 @@ describe("command output through a slow pipe", { timeout: 240_000 }, () => {
     const r = await runs.validate;
     expectWhole(r, EXIT.ok);
     expect(r.stdout).toBe(`${await validateStack({ root: repo.dir, stack: "many-secrets" })}\n`);
-    expect(r.stdout.trimEnd().split("\n").at(-1)).toContain(`--secret SECRET_${pad(SECRETS - 1)} <value>`);
+    expect(r.stdout).toContain(`SECRET_${pad(SECRETS - 1)}`);
   });
 
   it("a reader that stops early (| head) ends the command quietly: no error, no stack trace", async () => {

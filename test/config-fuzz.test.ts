@@ -7,6 +7,7 @@ import { AppStack } from "../components/app-stack";
 import { ConfigError, HEARTBEAT_ENV, imageReference, loadConfig, WIRED_ENV, type ConfigProblem } from "../config";
 import { waitForRegistrations } from "../ops/offline/offline-runtime";
 import { PROJECT_ROOT } from "./helpers/declared-stack";
+import { parseFix, type ConfigCommand } from "./helpers/pulumi-config-cli";
 import { mockStack } from "./helpers/pulumi";
 
 /**
@@ -19,7 +20,7 @@ import { mockStack } from "./helpers/pulumi";
 
 const INVALID_RUNS = 1200;
 /** The ways a config is broken below, each a `kind`; docs/verification.md quotes the count. */
-const BROKEN_KINDS = 23;
+const BROKEN_KINDS = 25;
 const VALID_RUNS = 300;
 const PROGRAM_SAMPLE = 15;
 
@@ -248,8 +249,11 @@ const unknownKeyName = fc
   )
   .filter((k) => !KNOWN_KEYS.has(k) && !k.includes(":"));
 
-/** A value of a different JSON type than `v`. */
-function wrongTypeFor(v: unknown): fc.Arbitrary<unknown> {
+/** Settings that take more than one JSON type: cpus is a number or a numeric string. */
+const ALSO_VALID: Record<string, string[]> = { cpus: ["number", "string"] };
+
+/** A value of a different JSON type than `v` (and than any other type the setting takes). */
+function wrongTypeFor(v: unknown, also: string[] = []): fc.Arbitrary<unknown> {
   const all: [string, fc.Arbitrary<unknown>][] = [
     ["string", fc.string({ maxLength: 8 })],
     ["number", fc.oneof(fc.integer(), fc.double({ noNaN: true, noDefaultInfinity: true }))],
@@ -259,7 +263,7 @@ function wrongTypeFor(v: unknown): fc.Arbitrary<unknown> {
     ["object", fc.dictionary(fc.constantFrom("x", "y"), fc.integer(), { maxKeys: 2 })],
   ];
   const kind = v === null ? "null" : Array.isArray(v) ? "array" : typeof v;
-  return fc.oneof(...all.filter(([k]) => k !== kind).map(([, a]) => a));
+  return fc.oneof(...all.filter(([k]) => k !== kind && !also.includes(k)).map(([, a]) => a));
 }
 
 /** Every settings path of a case, for the generic mutations. */
@@ -292,7 +296,7 @@ const wrongType = validCase.chain(({ config, secrets }) =>
     .constantFrom(...paths(config).filter((p) => !inFreeForm(p)))
     .chain((p) => {
       const current = p.reduce<unknown>((o, k) => (o as Record<string, unknown>)[k], config);
-      return wrongTypeFor(current).map((value) => ({ kind: "wrong type", config: setAt(config, p, value), secrets, expect: dotted(p) }));
+      return wrongTypeFor(current, ALSO_VALID[p[p.length - 1]]).map((value) => ({ kind: "wrong type", config: setAt(config, p, value), secrets, expect: dotted(p) }));
     }),
 );
 
@@ -434,7 +438,7 @@ const foreignNamespace = fc
 
 /** The service rules: what issue 3 names as bad input, and the wiring rules. */
 const serviceRule = fc
-  .tuple(validCase, fc.constantFrom("worker without command", "api without health path", "secretEnv not set", "frontend domain not a hostname", "wired env name", "build outside dev", "unpinned api image"))
+  .tuple(validCase, fc.constantFrom("worker without command", "api without health path", "secretEnv not set", "frontend domain not a hostname", "api domain with a scheme", "wired env name", "wired secretEnv name", "build outside dev", "unpinned api image"))
   .chain(([{ config, environment }, rule]): fc.Arbitrary<BrokenCase> => {
     const api = { image: "ghcr.io/acme/api:1.2.3", health: { path: "/health" }, ...(environment === "dev" ? {} : { domain: "api.example.com" }) };
     const base = { ...config, api, ...(environment === "dev" ? {} : { edge: { acmeEmail: "ops@example.com" } }) };
@@ -457,6 +461,13 @@ const serviceRule = fc
             ...base,
             frontend: environment === "dev" ? { image: "web:1.0", domains: [d] } : { domains: [d], vercel: { projectName: "web", gitRepository: { repo: "acme/web" } } },
           }, "frontend.domains"),
+        );
+      case "api domain with a scheme":
+        if (environment === "dev") return broken(rule, { ...base, api: { ...api, domain: "https://api.example.com" } }, "api.domain");
+        return fc.constantFrom("https://api.example.com", "http://api.example.com/", "https://api.example.com:8443/v1").map((d) => withSecrets(rule, { ...base, api: { ...api, domain: d } }, "api.domain"));
+      case "wired secretEnv name":
+        return fc.constantFrom("DATABASE_URL", "REDIS_URL", "PORT", "APP_VERSION").map((name) =>
+          withSecrets(rule, { ...base, api: { ...api, secretEnv: ["OPENAI_API_KEY", name] } }, "api.secretEnv[1]"),
         );
       case "wired env name":
         return fc.constantFrom("PORT", "DATABASE_URL", "REDIS_URL", "CORS_ORIGIN", "NODE_ENV").map((name) =>
@@ -495,7 +506,13 @@ const wiredNameInEnv = fc
       const entry = where === "env" ? { env: { [name]: "http://api.example.com" } } : { secretEnv: [name] };
       const sections: Record<string, Record<string, unknown>> = {
         api: { ...api, ...(service === "api" ? entry : {}) },
-        worker: { command: ["node", "worker.js"], ...(chosen === "JOBS_AT_ONCE" ? { concurrencyEnv: chosen } : {}), ...(service === "worker" ? entry : {}) },
+        // A heartbeat check, so HEARTBEAT_FILE is wired too.
+        worker: {
+          command: ["node", "worker.js"],
+          health: { type: "heartbeat" },
+          ...(chosen === "JOBS_AT_ONCE" ? { concurrencyEnv: chosen } : {}),
+          ...(service === "worker" ? entry : {}),
+        },
         frontend: { ...frontendBase, ...(chosen === "PUBLIC_API_URL" ? { apiUrlEnv: chosen } : {}), ...(service === "frontend" ? entry : {}) },
       };
       const broken = { ...config, ...sections, ...(environment === "dev" ? {} : { edge: { acmeEmail: "ops@example.com" } }) };
@@ -533,9 +550,33 @@ async function loadBroken(c: BrokenCase, program: boolean): Promise<void> {
   const foreign = Object.keys(c.config).filter((k) => k.includes(":"));
   for (const p of problems) {
     expect(p.key.startsWith("appstack:") || foreign.includes(p.key), `${c.kind}: problem key ${p.key}`).toBe(true);
-    expect(p.fix, `${c.kind}: fix for ${p.key}`).toMatch(/\S/);
+    expectPastableFix(c.kind, stack, p);
   }
   expect(reportedAt(problems, c.expect), `${c.kind}: no problem at ${c.expect}; got ${problems.map((p) => p.key).join(", ")}`).toBe(true);
+}
+
+/** A command's key in the problem list's spelling: `appstack:worker.command[0]`. */
+function keyText(cmd: ConfigCommand): string {
+  return `${cmd.namespace}:${cmd.path.map((seg, i) => (typeof seg === "number" ? `[${seg}]` : i === 0 ? seg : `.${seg}`)).join("")}`;
+}
+
+/**
+ * A problem's fix, pasted: every command a valid `pulumi config set/rm` for
+ * this stack (flags known, stack named, path syntax valid), and one of them
+ * about the problem's key (or a key inside or around it). Only a key no
+ * command can name (empty, or a `\"` inside) may be fixed by an edit.
+ */
+function expectPastableFix(kind: string, stack: string, p: ConfigProblem): void {
+  const where = `${kind}: fix for ${p.key}: ${p.fix}`;
+  if (p.fix.startsWith("edit ")) {
+    expect(p.key === "appstack:" || /\\("|$)/.test(p.key), where).toBe(true);
+    return;
+  }
+  let commands: ConfigCommand[] = [];
+  expect(() => (commands = parseFix(p.fix)), where).not.toThrow();
+  for (const cmd of commands) expect(cmd.stack, where).toBe(stack);
+  const about = (k: string) => k === p.key || p.key.startsWith(`${k}.`) || p.key.startsWith(`${k}[`) || k.startsWith(`${p.key}.`) || k.startsWith(`${p.key}[`);
+  expect(commands.some((cmd) => about(keyText(cmd))), `${where}: no command about ${p.key}`).toBe(true);
 }
 
 describe("config fuzzing (fast-check)", () => {

@@ -10,6 +10,7 @@ import {
   serviceRestartPolicy,
   serviceWaitsHealthy,
   workerGracefulStop,
+  apiGracefulStop,
 } from "../policy/rules/containers";
 import { dataStoreNoHostPort, onlyEdgePublishesPorts, pinnedImages, protectedDataVolumes, requiredEnvWired } from "../policy/rules/data";
 import { RULES } from "../policy/rules";
@@ -35,7 +36,7 @@ const postgres = (props: Record<string, unknown> = {}) => container("postgres-se
 describe("policy rules: every container", () => {
   it("the ready API, worker, job and data store pass every container rule", () => {
     for (const c of [readyApi(), worker(), migrate(), postgres()]) {
-      for (const rule of [containerHasRole, serviceHealthCheck, serviceWaitsHealthy, serviceRestartPolicy, containerMemoryLimit, containerCpuLimit, containerLogRotation, containerNotPrivileged, jobRunsOnce, workerGracefulStop, requiredEnvWired]) {
+      for (const rule of [containerHasRole, serviceHealthCheck, serviceWaitsHealthy, serviceRestartPolicy, containerMemoryLimit, containerCpuLimit, containerLogRotation, containerNotPrivileged, jobRunsOnce, workerGracefulStop, apiGracefulStop, requiredEnvWired]) {
         expect(check(rule, c), `${rule.name} on ${c.name}`).toEqual([]);
       }
     }
@@ -107,6 +108,14 @@ describe("policy rules: every container", () => {
     expect(check(workerGracefulStop, worker({ stopTimeout: 20 }))).toHaveLength(1);
     expect(check(workerGracefulStop, worker({ stopTimeout: 60 }), { minSeconds: 90 })[0]).toMatch(/at least 90 s/);
     expect(check(workerGracefulStop, readyApi({ props: { stopTimeout: 1 } }))).toEqual([]);
+  });
+
+  it("an API container drains before it is removed: destroyGraceSeconds covers the edge's notice time, on SIGTERM", () => {
+    expect(check(apiGracefulStop, readyApi())).toEqual([]);
+    expect(check(apiGracefulStop, readyApi({ props: { destroyGraceSeconds: undefined } }))[0]).toMatch(/removed at once, with its requests in flight/);
+    expect(check(apiGracefulStop, readyApi({ props: { destroyGraceSeconds: 5 } }))[0]).toMatch(/5 s; an API container needs at least 10 s/);
+    expect(check(apiGracefulStop, readyApi({ props: { stopSignal: "SIGKILL" } }))[0]).toMatch(/drain starts on SIGTERM/);
+    expect(check(apiGracefulStop, worker({ destroyGraceSeconds: undefined }))).toEqual([]);
   });
 
   it("a value only a deploy knows is not judged (it is not known to be wrong)", () => {

@@ -190,38 +190,66 @@ describe("migrations gate", () => {
 });
 
 describe("worker", () => {
-  it("runs its command after the API, with concurrency, heartbeat and a SIGTERM grace period", async () => {
+  it("runs its command after the API, with concurrency, a process health check and a SIGTERM grace period", async () => {
     const { rt, get } = await evaluate("production", productionConfig(), productionSecrets);
     const w = get("worker-1");
     const { inputs } = masked(w);
-    expect(inputs).toMatchObject({ command: ["node", "worker.js"], stopSignal: "SIGTERM", stopTimeout: 60, wait: true, restart: "unless-stopped" });
+    expect(inputs).toMatchObject({ command: ["node", "worker.js"], stopSignal: "SIGTERM", stopTimeout: 60, wait: true, waitTimeout: 150, restart: "unless-stopped" });
     expect(envValue(w, "MEMORY_WORKER_MAX_CONCURRENT_JOBS")).toBe("5");
-    expect(envValue(w, "HEARTBEAT_FILE")).toBe("/tmp/worker-heartbeat");
+    // The default check asks nothing of the worker: no heartbeat file to write.
+    expect(envValue(w, "HEARTBEAT_FILE")).toBeUndefined();
+    const tests = (inputs.healthcheck as { tests: string[] }).tests;
+    expect(tests.slice(0, 3)).toEqual(["CMD", "node", "-e"]);
+    expect(tests[3]).toContain('pattern="node worker.js",up=10');
     expect(envValue(w, "PORT")).toBeUndefined();
     expect(w.options.dependsOn).toEqual(expect.arrayContaining([urnOf(rt, "api-1"), urnOf(rt, "api-2")]));
     // Same image as the API unless configured.
     expect(inputs.labels).toContainEqual({ label: "appstack.image", value: "ghcr.io/acme/api:1.4.2" });
   });
 
-  it("the heartbeat health check passes on a fresh file and fails on a stale or missing one", () => {
+  it("gets the API's wiring and generated secrets, and its own env and secretEnv, but not the API's", async () => {
+    const api = { ...(productionConfig().api as object), secretEnv: ["OPENAI_API_KEY", "STRIPE_API_KEY"], env: { API_ONLY_FLAG: "1" } };
+    const worker = { command: ["node", "worker.js"], secretEnv: ["OPENAI_API_KEY"], env: { WORKER_FLAG: "on" } };
+    const { get } = await evaluate("production", productionConfig({ api, worker }), { ...productionSecrets, STRIPE_API_KEY: "sk-stripe-value" });
+    const names = (r: RecordedResource) => (r.inputs.envs as unknown[]).map((e) => JSON.stringify(e).match(/"?([A-Z_]+)=/)?.[1]).sort();
+    expect(names(get("worker-1"))).toEqual(["APP_VERSION", "DATABASE_URL", "JWT_SECRET", "NODE_ENV", "OPENAI_API_KEY", "REDIS_URL", "WORKER_CONCURRENCY", "WORKER_FLAG"]);
+    expect(names(get("api-1"))).toEqual(expect.arrayContaining(["API_ONLY_FLAG", "OPENAI_API_KEY", "STRIPE_API_KEY"]));
+  });
+
+  it("a heartbeat is opt-in: the file path goes to the worker as HEARTBEAT_FILE, and the wait covers its age", async () => {
+    const worker = { command: ["node", "worker.js"], health: { type: "heartbeat", maxAgeSeconds: 45 } };
+    const { get } = await evaluate("production", productionConfig({ worker }), productionSecrets);
+    const w = get("worker-1");
+    expect(envValue(w, "HEARTBEAT_FILE")).toBe("/tmp/worker-heartbeat");
+    expect(masked(w).inputs).toMatchObject({ waitTimeout: 165 });
+    expect((masked(w).inputs.healthcheck as { tests: string[] }).tests[3]).toContain('file="/tmp/worker-heartbeat",max=45');
+  });
+
+  it("the heartbeat health check passes on a fresh file and fails on a stale or missing one, saying why", () => {
     const cfg = parseAppConfig({ environment: "dev", worker: { image: "w:1", command: ["w"], health: { type: "heartbeat", file: "/x", maxAgeSeconds: 2 } } }).data!.worker!;
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "hb-"));
     const file = path.join(dir, "beat");
     const run = () => {
       const [, bin, ...args] = workerHealthTest({ ...cfg, health: { ...cfg.health, file } } as typeof cfg);
-      return spawnSync(bin === "node" ? process.execPath : bin, args, { timeout: 10_000 }).status;
+      const r = spawnSync(bin === "node" ? process.execPath : bin, args, { timeout: 10_000, encoding: "utf8" });
+      return { code: r.status, out: r.stdout };
     };
-    expect(run()).toBe(1);
+    expect(run()).toEqual({ code: 1, out: `no heartbeat file ${file}: the worker must touch $HEARTBEAT_FILE at least every 2 s\n` });
     fs.writeFileSync(file, "");
-    expect(run()).toBe(0);
+    expect(run().code).toBe(0);
     const old = new Date(Date.now() - 10_000);
     fs.utimesSync(file, old, old);
-    expect(run()).toBe(1);
+    expect(run()).toEqual({ code: 1, out: `heartbeat ${file} is 10 s old (limit 2 s)\n` });
+    fs.rmSync(dir, { recursive: true });
   });
 
-  it("a process check quotes its pattern for the shell", () => {
-    const cfg = parseAppConfig({ environment: "dev", worker: { image: "w:1", command: ["w"], health: { type: "process", pattern: "node it's" } } }).data!.worker!;
-    expect(workerHealthTest(cfg)).toEqual(["CMD-SHELL", "pgrep -f 'node it'\\''s' >/dev/null"]);
+  it("the process check runs without a shell; its pattern defaults to the worker's command", () => {
+    const parse = (health?: unknown) => parseAppConfig({ environment: "dev", worker: { image: "w:1", command: ["node", "dist/worker.js"], health } }).data!.worker!;
+    const byDefault = workerHealthTest(parse());
+    expect(byDefault.slice(0, 3)).toEqual(["CMD", "node", "-e"]);
+    expect(byDefault[3]).toContain('pattern="node dist/worker.js",up=10');
+    expect(workerHealthTest(parse({ type: "process", pattern: "it's \"quoted\"", upSeconds: 0 }))[3]).toContain('pattern="it\'s \\"quoted\\"",up=0');
+    expect(workerHealthTest(parse({ type: "command", command: ["/app/worker", "--health"] }))).toEqual(["CMD", "/app/worker", "--health"]);
   });
 });
 
@@ -272,7 +300,7 @@ describe("edge proxy", () => {
 describe("frontend on Vercel", () => {
   it("declares project, variables, headers route, deployment and domains", async () => {
     const { rt, get } = await evaluate("production", productionConfig(), productionSecrets);
-    expect(masked(get("frontend-project")).inputs).toMatchObject({ name: "acme-web", framework: "vite", outputDirectory: "build" });
+    expect(masked(get("frontend-project")).inputs).toMatchObject({ name: "acme-web", framework: "vite", outputDirectory: "dist" });
     expect(get("frontend-project").options.protect).toBe(true);
     expect(get("frontend-domain-1").inputs.domain).toBe("app.example.com");
     const route = masked(get("frontend-security-headers")).inputs.route as { src: string; headers: Record<string, string> };
@@ -343,7 +371,12 @@ describe("config errors for the services name the key and register nothing", () 
   it("a secret env name that is not set in config", async () => {
     const ps = await problems({ environment: "dev", api: { image: "a:1", health: { path: "/h" }, secretEnv: ["OPENAI_API_KEY"] } });
     expect(ps).toEqual([
-      { key: "appstack:OPENAI_API_KEY", problem: "is not set; api.secretEnv needs this secret", fix: "pulumi config set -s dev --secret OPENAI_API_KEY <value>" },
+      {
+        key: "appstack:OPENAI_API_KEY",
+        problem: "is not set; api.secretEnv needs this secret",
+        fix: "pulumi config set -s dev --secret OPENAI_API_KEY",
+        note: "Pulumi asks for the value without echoing it, and stores it encrypted",
+      },
     ]);
   });
 
@@ -414,7 +447,8 @@ describe("a setting appstack would override or ignore is an error, never dropped
     const ps = await problems(productionConfig({ frontend: chosen }), { ...productionSecrets, PUBLIC_API_URL: "x" });
     expect(ps.map((p) => [p.key, p.fix])).toEqual([
       ["appstack:frontend.env.PUBLIC_API_URL", "pulumi config rm -s production --path frontend.env.PUBLIC_API_URL"],
-      ["appstack:frontend.secretEnv[1]", "pulumi config rm -s production --path frontend.secretEnv[1]"],
+      // The list is written again without it, so indices stay right whatever else is fixed.
+      ["appstack:frontend.secretEnv[1]", "pulumi config rm -s production --path frontend.secretEnv && pulumi config set -s production --path 'frontend.secretEnv[0]' SENTRY_AUTH_TOKEN"],
       // Listed in both: the existing rule that a secret is never also a plain setting.
       ["appstack:frontend.env.PUBLIC_API_URL", "pulumi config rm -s production --path frontend.env.PUBLIC_API_URL"],
     ]);
@@ -426,7 +460,7 @@ describe("a setting appstack would override or ignore is an error, never dropped
   });
 
   it("the worker's concurrency variable and heartbeat file in its env, and a concurrency variable that names a wired one", async () => {
-    const worker = { command: ["node", "worker.js"], concurrencyEnv: "JOBS_AT_ONCE", env: { JOBS_AT_ONCE: 3, HEARTBEAT_FILE: "/tmp/x" } };
+    const worker = { command: ["node", "worker.js"], health: { type: "heartbeat" }, concurrencyEnv: "JOBS_AT_ONCE", env: { JOBS_AT_ONCE: 3, HEARTBEAT_FILE: "/tmp/x" } };
     const ps = await problems(productionConfig({ worker }), productionSecrets);
     expect(ps.map((p) => p.key)).toEqual(["appstack:worker.env.JOBS_AT_ONCE", "appstack:worker.env.HEARTBEAT_FILE"]);
     expect(ps[0].problem).toContain("set from worker.concurrency");

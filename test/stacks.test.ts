@@ -1,6 +1,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
+import { exampleBlock, exampleById, renderExample } from "../ops/cli/docs";
 import type { Plan, PlanResource } from "../ops/offline/plan";
 import { longestWaitChain, renderWaitChains } from "../ops/offline/rollout-waits";
 import { SECURE_PLACEHOLDER } from "../ops/offline/stack-files";
@@ -96,7 +97,7 @@ describe("every stack file in the repository", () => {
         expect(r.code).toBe(0);
         expect(r.stdout).toContain("configuration is valid");
         // The repository's staging/production files carry placeholders, never real ciphertext; validate names each.
-        if (stack !== "dev") expect(r.stdout).toContain(`pulumi config set -s ${stack} --secret OPENAI_API_KEY <value>`);
+        if (stack !== "dev") expect(r.stdout).toContain(`pulumi config set -s ${stack} --secret OPENAI_API_KEY`);
       });
 
       it("every long-running container has a health check, restart policy, memory limit, log rotation and waits healthy", () => {
@@ -253,8 +254,10 @@ describe("plan", () => {
 });
 
 describe("bad input: a clear message, a non-zero exit, no stack trace, no partial plan", () => {
-  it("validate names all three mistakes of a stack file", () => {
-    const r = runOps(["validate", "--stack-file", path.join(ROOT, "test/fixtures/Pulumi.three-mistakes.yaml")]);
+  it("validate names all three mistakes of a stack file, exactly as the README's example shows", () => {
+    const example = exampleById("validate-three-mistakes");
+    const r = runOps(example.argv);
+    expect(exampleBlock(fs.readFileSync(path.join(ROOT, example.file), "utf8"), example.id), "stale example: run npm run docs").toBe(renderExample(example, r));
     expect(r.code).toBe(1);
     expect(r.stderr).toContain("has 3 problems");
     expect(r.stderr).toContain('appstack:postgres.image = "postgres:latest"');

@@ -18,11 +18,14 @@ const validate = () => load<typeof import("../offline/validate")>("../offline/va
 const policy = () => load<typeof import("../offline/policy")>("../offline/policy");
 const diffCommand = () => load<typeof import("../diff/diff-command")>("../diff/diff-command");
 const bench = () => load<typeof import("./bench")>("./bench");
+const docs = () => load<typeof import("./docs")>("./docs");
 
 // The operations commands load on use too, so plan and validate start no slower for them.
 const ops = {
   context: () => load<typeof import("../operations/context")>("../operations/context"),
   deploy: () => load<typeof import("../operations/deploy")>("../operations/deploy"),
+  preflight: () => load<typeof import("../operations/preflight")>("../operations/preflight"),
+  unhealthy: () => load<typeof import("../operations/unhealthy")>("../operations/unhealthy"),
   rollback: () => load<typeof import("../operations/rollback")>("../operations/rollback"),
   status: () => load<typeof import("../operations/status")>("../operations/status"),
   drift: () => load<typeof import("../operations/drift")>("../operations/drift"),
@@ -76,7 +79,8 @@ export const DEFAULT_LOCK_TIMEOUT_SECONDS = 300;
 async function runDeploy(values: Values, dev: boolean): Promise<number> {
   const stack = dev ? "dev" : requireStack(values);
   const lockTimeoutSeconds = intOption(values, "lock-timeout", DEFAULT_LOCK_TIMEOUT_SECONDS, 0, 86_400)!;
-  const [{ defaultContext }, { DEFAULT_SMOKE, deploy }, { validateStack }] = await Promise.all([ops.context(), ops.deploy(), validate()]);
+  const [{ defaultContext }, { DEFAULT_SMOKE, deploy }, { validateStack }, { dockerPreflight, stackDockerTarget, stackSecretNames }, { diagnoseUnhealthy }] =
+    await Promise.all([ops.context(), ops.deploy(), validate(), ops.preflight(), ops.unhealthy()]);
   const smokeSeconds = intOption(values, "smoke-timeout", DEFAULT_SMOKE.budgetMs / 1000, 0, 3600)!;
   return deploy(defaultContext(PROJECT_ROOT), {
     stack,
@@ -87,6 +91,8 @@ async function runDeploy(values: Values, dev: boolean): Promise<number> {
     lockTimeoutSeconds,
     smoke: { ...DEFAULT_SMOKE, budgetMs: smokeSeconds * 1000 },
     validate: () => validateStack({ root: PROJECT_ROOT, stack }),
+    preflight: async () => (await dockerPreflight(stackDockerTarget(PROJECT_ROOT, stack), { stack })).line,
+    diagnose: () => diagnoseUnhealthy(stackDockerTarget(PROJECT_ROOT, stack), stack, stackSecretNames(PROJECT_ROOT, stack)),
   });
 }
 
@@ -145,6 +151,16 @@ export const COMMANDS: Record<string, Command> = {
       const { runBench, renderBench } = await bench();
       const rows = runBench({ root: PROJECT_ROOT, stacks: values.stack as string[] | undefined, ...opts }, (line) => console.error(line));
       console.log(renderBench(rows, opts));
+      return EXIT.ok;
+    },
+  },
+  docs: {
+    summary: "regenerate docs/configuration.md from the schema and the docs' example outputs from real runs",
+    usage: "docs",
+    options: {},
+    async run() {
+      const changed = await (await docs()).writeDocs(PROJECT_ROOT, runCli);
+      console.log(changed.length ? `Updated: ${changed.join(", ")}` : "The generated docs are up to date.");
       return EXIT.ok;
     },
   },

@@ -33,6 +33,7 @@ export const EXIT_CODES = {
   badBaseRef: { code: 12, meaning: "`diff`: the base ref names no commit, or this is not a git checkout" },
   baseDoesNotEvaluate: { code: 13, meaning: "`diff`: the program does not evaluate at the base ref (its config is invalid there, or it fails); the message is that side's" },
   stackOnOneSide: { code: 14, meaning: "`diff`: the stack exists on one side only (new or removed in this change)" },
+  dockerHost: { code: 15, meaning: "`deploy`'s preflight: the Docker engine at `docker.host` does not answer, or an ssh:// host's key is not known; nothing was changed" },
 } as const satisfies Record<string, { code: number; meaning: string }>;
 
 export type ExitName = keyof typeof EXIT_CODES;
