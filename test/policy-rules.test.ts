@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import {
   containerCpuLimit,
+  containerEngineCompatible,
   containerHasRole,
   containerLogRotation,
   containerMemoryLimit,
@@ -36,7 +37,7 @@ const postgres = (props: Record<string, unknown> = {}) => container("postgres-se
 describe("policy rules: every container", () => {
   it("the ready API, worker, job and data store pass every container rule", () => {
     for (const c of [readyApi(), worker(), migrate(), postgres()]) {
-      for (const rule of [containerHasRole, serviceHealthCheck, serviceWaitsHealthy, serviceRestartPolicy, containerMemoryLimit, containerCpuLimit, containerLogRotation, containerNotPrivileged, jobRunsOnce, workerGracefulStop, apiGracefulStop, requiredEnvWired]) {
+      for (const rule of [containerHasRole, serviceHealthCheck, serviceWaitsHealthy, serviceRestartPolicy, containerMemoryLimit, containerCpuLimit, containerLogRotation, containerNotPrivileged, jobRunsOnce, workerGracefulStop, apiGracefulStop, requiredEnvWired, containerEngineCompatible]) {
         expect(check(rule, c), `${rule.name} on ${c.name}`).toEqual([]);
       }
     }
@@ -108,6 +109,19 @@ describe("policy rules: every container", () => {
     expect(check(workerGracefulStop, worker({ stopTimeout: 20 }))).toHaveLength(1);
     expect(check(workerGracefulStop, worker({ stopTimeout: 60 }), { minSeconds: 90 })[0]).toMatch(/at least 90 s/);
     expect(check(workerGracefulStop, readyApi({ props: { stopTimeout: 1 } }))).toEqual([]);
+  });
+
+  it("no container asks for an input the oldest supported Docker Engine (20.10, API 1.41) refuses or ignores", () => {
+    const withStartInterval = readyApi({ props: { healthcheck: { tests: ["CMD-SHELL", "true"], interval: "5s", startInterval: "1s" } } });
+    expect(check(containerEngineCompatible, withStartInterval)).toEqual([
+      'healthcheck.startInterval needs Docker Engine API 1.44 (Docker 25.0); on Docker 20.10 (API 1.41), the oldest engine appstack supports, ' +
+        'the provider\'s Docker client refuses to create the container ("specify health-check start interval" requires API version 1.44), so every deploy fails',
+    ]);
+    const network = migrate({ networksAdvanced: [{ name: "appstack-production", aliases: ["api"] }, { name: "other", gwPriority: 10, macAddress: "02:42:ac:11:00:02" }] });
+    expect(check(containerEngineCompatible, network).map((m) => m.split(" needs ")[0])).toEqual(["networksAdvanced[].macAddress", "networksAdvanced[].gwPriority"]);
+    expect(check(containerEngineCompatible, postgres({ mounts: [{ target: "/x", type: "volume", volumeOptions: { subpath: "a" } }] }))[0]).toMatch(/^mounts\[\]\.volumeOptions\.subpath needs Docker Engine API 1\.45/);
+    // A field the oldest engine has passes, wherever it sits.
+    expect(check(containerEngineCompatible, readyApi({ props: { healthcheck: { tests: ["CMD-SHELL", "true"], startPeriod: "20s" } } }))).toEqual([]);
   });
 
   it("an API container drains before it is removed: destroyGraceSeconds covers the edge's notice time, on SIGTERM", () => {
@@ -278,11 +292,13 @@ describe("policy rules: the stack as a whole", () => {
   const edge = { ...container("edge-config-run", "edge", "job"), dependencies: [api.urn] };
   const deployment = resource("vercel:index/deployment:Deployment", "frontend-deployment", {}, { dependencies: [w.urn, edge.urn] });
 
-  it("each stage waits for the one before: data stores, migrations, API, worker and the edge's config, frontend", () => {
+  it("each stage waits for the ones before: data stores, migrations, API, worker and the edge's config, frontend", () => {
     expect(checkStack(rolloutOrder, [store, job, api, w, edge, deployment])).toEqual([]);
     const early = { ...job, dependencies: [] };
     expect(checkStack(rolloutOrder, [store, early, api])).toEqual([
       { urn: early.urn, message: expect.stringContaining("api-migrate does not wait for the data stores (postgres-server)") },
+      // The API waits for the migrations, but they no longer wait for Postgres: neither does the API.
+      { urn: api.urn, message: expect.stringContaining("api-1 does not wait for the data stores (postgres-server)") },
     ]);
     const eager = { ...api, dependencies: [store.urn] };
     expect(checkStack(rolloutOrder, [store, job, eager])).toEqual([{ urn: eager.urn, message: expect.stringContaining("does not wait for the migrations (api-migrate)") }]);
@@ -296,6 +312,18 @@ describe("policy rules: the stack as a whole", () => {
     const backup = { ...container("db-backup", "backup", "job"), dependencies: [store.urn] };
     expect(checkStack(rolloutOrder, [store, backup, job, api])[0].message).toContain("api-migrate does not wait for the backup (db-backup)");
     expect(checkStack(rolloutOrder, [store, backup, { ...job, dependencies: [backup.urn] }, api])).toEqual([]);
+  });
+
+  it("the backup waits for Postgres alone; the migrations still wait for every data store", () => {
+    const redis = container("redis-server", "redis", "service");
+    const backup = { ...container("backup-dump-run", "backup", "job"), dependencies: [store.urn] };
+    const migrations = { ...job, dependencies: [backup.urn, redis.urn] };
+    expect(checkStack(rolloutOrder, [store, redis, backup, migrations, { ...api, dependencies: [migrations.urn] }])).toEqual([]);
+    const [late] = checkStack(rolloutOrder, [store, redis, backup, { ...job, dependencies: [backup.urn] }, { ...api, dependencies: [job.urn] }]);
+    expect(late.message).toContain("api-migrate does not wait for the data stores (redis-server)");
+    expect(checkStack(rolloutOrder, [store, redis, { ...backup, dependencies: [redis.urn] }, migrations])[0].message).toContain(
+      "backup-dump-run does not wait for the data stores (postgres-server)",
+    );
   });
 
   it("the API's CORS origin is a URL the frontend is served from", () => {

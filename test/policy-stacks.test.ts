@@ -65,6 +65,9 @@ describe("the rules over the real production stack", () => {
     ["a migration that re-runs", ["job-runs-once"], (n) => void (n("api-migrate-run").props.mustRun = true)],
     ["a worker killed mid-job", ["worker-graceful-stop"], (n) => void (n("worker-2").props.stopTimeout = 10)],
     ["an API container removed with its requests in flight", ["api-graceful-stop"], (n) => void delete n("api-2").props.destroyGraceSeconds],
+    ["a transform that gives the worker's health check a startInterval (Docker 25+ only)", ["container-engine-compatible"], (n) => {
+      n("worker-1").props.healthcheck = { ...(n("worker-1").props.healthcheck as object), startInterval: "1s" };
+    }],
     ["a container without a role", ["container-declares-role"], (n) => {
       const w = n("worker-1");
       w.props.labels = (w.props.labels as { label: string }[]).filter((l) => l.label !== "appstack.role");
@@ -127,7 +130,7 @@ describe("npm run policy over the repository's stacks and the unready fixture", 
 
   it("--all passes: every stack file in the repository is ready under its own policy config", () => {
     expect(all.stderr).not.toMatch(STACK_TRACE);
-    expect(all.code).toBe(0);
+    expect(all.code).toBe(EXIT.ok);
   });
 
   for (const stack of repoStacks()) {
@@ -140,7 +143,7 @@ describe("npm run policy over the repository's stacks and the unready fixture", 
 
   const UNREADY = "test/fixtures/Pulumi.unready.yaml";
 
-  it("the unready fixture fails production's policy with exit 10, naming each rule it breaks, as docs/readiness.md shows", () => {
+  it(`the unready fixture fails production's policy with exit ${EXIT.policy}, naming each rule it breaks, as docs/readiness.md shows`, () => {
     const example = exampleById("policy-unready");
     expect(example.argv).toEqual(["policy", "--stack", "production", "--stack-file", UNREADY]);
     const r = runOps(example.argv);

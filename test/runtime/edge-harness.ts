@@ -136,17 +136,21 @@ export interface Replica {
 
 /**
  * Starts a replica and waits, as the provider's `wait: true` does, until the
- * declared health check passes; it runs every second (Docker's start interval).
- * Rejects after `timeoutMs` with the last check's output, as `pulumi up` fails.
+ * declared health check passes. Docker runs it as declared: the first probe
+ * one `interval` after the start, then every `interval` (no health check sets
+ * startInterval, which Docker 20.10 does not have). Rejects after `timeoutMs`
+ * with the last check's output, as `pulumi up` fails.
  */
 export async function createReplica(c: DeclaredResource, env: Record<string, string>, timeoutMs: number): Promise<Replica> {
   const port = await freePort();
   const declaredPort = env.PORT;
   const proc = startNodeService("api/server.js", { ...env, PORT: String(port) }, APP);
-  const tests = (c.inputs.healthcheck as { tests: string[] }).tests;
+  const { tests, interval } = c.inputs.healthcheck as { tests: string[]; interval?: string };
+  const intervalMs = durationMs(interval ?? "30s");
   const deadline = Date.now() + timeoutMs;
   let last = "";
   for (;;) {
+    await new Promise((r) => setTimeout(r, intervalMs));
     const r = await runHealthcheck(tests, env, { from: `:${declaredPort}/`, to: `:${port}/` }, APP);
     if (r.code === 0) return { name: c.name, port, process: proc };
     last = (r.stdout + r.stderr).trim() || `exit ${r.code}`;
@@ -155,7 +159,6 @@ export async function createReplica(c: DeclaredResource, env: Record<string, str
       (err as Error & { replica?: Replica }).replica = { name: c.name, port, process: proc };
       throw err;
     }
-    await new Promise((r) => setTimeout(r, 1000));
   }
 }
 
