@@ -7,8 +7,9 @@ import { StackNotInBackend } from "../ops/operations/automation";
 import { exec } from "../ops/operations/exec";
 import { Demuxer, LineSplitter, sinceSeconds, splitTimestamp, type StreamName } from "../ops/operations/log-stream";
 import { logs } from "../ops/operations/logs";
-import { EXIT, UserError } from "../ops/shared/errors";
+import { EXIT } from "../ops/shared/errors";
 import { FakeAutomation, testContext } from "./helpers/automation";
+import { rejection } from "./helpers/errors";
 import { tempProject } from "./helpers/project";
 
 /**
@@ -45,27 +46,19 @@ const root = tempProject({
 });
 const deployed = () => new FakeAutomation(() => ({ outputs: { images: { value: { api: "ghcr.io/acme/api:1.4.2" }, secret: false } } }));
 
-async function failure(p: Promise<unknown>): Promise<UserError> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(UserError);
-  return err as UserError;
-}
 
 describe("logs: what it refuses", () => {
   it("an unknown service: exit 2, naming the services the stack has", async () => {
-    const err = await failure(logs(testContext(root, deployed()), { stack: "staging", service: "db", follow: false }));
+    const err = await rejection(logs(testContext(root, deployed()), { stack: "staging", service: "db", follow: false }));
     expect(err.exitCode).toBe(EXIT.usage);
     expect(err.message).toBe('Unknown service "db". Stack "staging" has: redis, api, edge.');
   });
 
   it("a service the stack does not run: exit 2, and why", async () => {
-    const err = await failure(logs(testContext(root, deployed()), { stack: "staging", service: "postgres", follow: false }));
+    const err = await rejection(logs(testContext(root, deployed()), { stack: "staging", service: "postgres", follow: false }));
     expect(err.exitCode).toBe(EXIT.usage);
     expect(err.message).toContain("it uses an external Postgres (postgres.mode: external): see your provider's logs");
-    const worker = await failure(logs(testContext(root, deployed()), { stack: "staging", service: "worker", follow: false }));
+    const worker = await rejection(logs(testContext(root, deployed()), { stack: "staging", service: "worker", follow: false }));
     expect(worker.message).toContain("it declares no worker (worker)");
   });
 
@@ -76,26 +69,26 @@ describe("logs: what it refuses", () => {
         throw new StackNotInBackend('Stack "staging" does not exist in the backend');
       },
     };
-    const err = await failure(logs(testContext(root, missing), { stack: "staging", service: "api", follow: false }));
+    const err = await rejection(logs(testContext(root, missing), { stack: "staging", service: "api", follow: false }));
     expect(err.exitCode).toBe(EXIT.notDeployed);
     expect(err.message).toBe('Stack "staging" was never deployed: the backend this checkout uses has no such stack.\nDeploy it first: npm run deploy -- --stack staging');
   });
 
   it("a stack with no outputs yet: exit 16", async () => {
-    const err = await failure(logs(testContext(root, new FakeAutomation(() => ({ outputs: {} }))), { stack: "staging", follow: false }));
+    const err = await rejection(logs(testContext(root, new FakeAutomation(() => ({ outputs: {} }))), { stack: "staging", follow: false }));
     expect(err.exitCode).toBe(EXIT.notDeployed);
     expect(err.message).toContain("it has no outputs (no update of it has succeeded)");
   });
 
   it("a Docker host that does not answer: exit 15, with what to do", async () => {
-    const err = await failure(logs(testContext(root, deployed()), { stack: "away", service: "api", follow: false }));
+    const err = await rejection(logs(testContext(root, deployed()), { stack: "away", service: "api", follow: false }));
     expect(err.exitCode).toBe(EXIT.dockerHost);
     expect(err.message).toContain(`The Docker engine at docker.host (${noSocket}) does not answer`);
     expect(err.message).toContain("start the Docker engine");
   });
 
   it("a --since it cannot read: exit 2, with the forms it takes", async () => {
-    const err = await failure(logs(testContext(root, deployed()), { stack: "staging", since: "yesterday", follow: false }));
+    const err = await rejection(logs(testContext(root, deployed()), { stack: "staging", since: "yesterday", follow: false }));
     expect(err.exitCode).toBe(EXIT.usage);
     expect(err.message).toContain("--since takes a duration back from now (30s, 10m, 2h, 1h30m, 7d) or an RFC 3339 time");
   });
@@ -104,7 +97,7 @@ describe("logs: what it refuses", () => {
 describe("exec: what it refuses before anything runs", () => {
   it("production without --yes: exit 2, the command to re-run, and no call to Pulumi or Docker", async () => {
     const auto = deployed();
-    const err = await failure(exec(testContext(root, auto), { stack: "production", service: "api", command: ["npm", "run", "db:seed"], yes: false }));
+    const err = await rejection(exec(testContext(root, auto), { stack: "production", service: "api", command: ["npm", "run", "db:seed"], yes: false }));
     expect(err.exitCode).toBe(EXIT.usage);
     expect(err.message).toContain('Stack "production" is production');
     expect(err.message).toContain("npm run exec -- --stack production --service api --yes -- npm run db:seed");
@@ -112,10 +105,10 @@ describe("exec: what it refuses before anything runs", () => {
   });
 
   it("no command, or a one-shot job as the service: exit 2", async () => {
-    expect((await failure(exec(testContext(root, deployed()), { stack: "staging", service: "api", command: [], yes: false }))).message).toContain(
+    expect((await rejection(exec(testContext(root, deployed()), { stack: "staging", service: "api", command: [], yes: false }))).message).toContain(
       "Name the command after --",
     );
-    const job = await failure(exec(testContext(root, deployed()), { stack: "staging", service: "migrate", command: ["true"], yes: false }));
+    const job = await rejection(exec(testContext(root, deployed()), { stack: "staging", service: "migrate", command: ["true"], yes: false }));
     expect(job.exitCode).toBe(EXIT.usage);
     expect(job.message).toBe('Unknown service "migrate". Stack "staging" has: redis, api, edge.');
   });
