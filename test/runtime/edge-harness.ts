@@ -33,6 +33,17 @@ export function durationMs(d: string): number {
   return ms;
 }
 
+/** A copy of a stack file, in `dir`, with another API image: the next release. */
+export function nextRelease(stack: string, dir: string): string {
+  const file = path.join(PROJECT_ROOT, `Pulumi.${stack}.yaml`);
+  const text = fs.readFileSync(file, "utf8");
+  const next = text.replace(/^(\s+image: ghcr\.io\/acme\/appstack-api:)(\S+)$/m, "$1$2-next");
+  if (next === text) throw new Error(`no API image line in ${file}`);
+  const out = path.join(dir, `Pulumi.${stack}.yaml`);
+  fs.writeFileSync(out, next);
+  return out;
+}
+
 /** The API containers of a declared stack, in replica order. */
 export function apiContainers(d: Declared): DeclaredResource[] {
   const api = d.resources.filter((r) => /^api-([0-9a-f]{8}-)?\d+$/.test(r.name) && r.type === "docker:index/container:Container");
@@ -295,7 +306,7 @@ function http1Client(origin: string, ca: Buffer): { send: Send; close(): Promise
  * liveness path and half POST of a job, for `durationMs`. A request fails on
  * an unexpected status or an error its client does not recover from.
  */
-export async function load(edge: Edge, protocol: "h2" | "http/1.1", durationMs: number, concurrency = 2): Promise<LoadResult> {
+export async function load(edge: Pick<Edge, "port" | "rootCertificate">, protocol: "h2" | "http/1.1", durationMs: number, concurrency = 2): Promise<LoadResult> {
   const origin = `https://127.0.0.1:${edge.port}`;
   const client = protocol === "h2" ? http2Client(origin, edge.rootCertificate()) : http1Client(origin, edge.rootCertificate());
   const latencies: number[] = [];
