@@ -2,18 +2,20 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
-import { describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { BACKUP_SCRIPT, PostgresBackup } from "../components/backup";
 import { POSTGRES_ALIAS, POSTGRES_PORT } from "../components/postgres";
 import type { Plan, PlanResource } from "../ops/offline/plan";
 import { restoreCommands, restoreTarget } from "../ops/operations/restore";
-import { runOps } from "./helpers/cli";
-import { masked, mockStack, registered } from "./helpers/pulumi";
+import { sharedOps } from "./helpers/cli";
+import { SETUP_TIMEOUT_MS } from "./helpers/declared-stack";
+import { evaluatePlan, masked, mockStack, registered } from "./helpers/pulumi";
 import { STAGING_STACK, tempProject } from "./helpers/project";
 import { logicalName } from "./helpers/pulumi";
 
-function plan(args: string[]): Plan {
-  const r = runOps(["plan", ...args, "--format", "json"]);
+/** `npm run plan` of a repository stack: the run test/stacks.test.ts shares (once per `npm test`). */
+async function plan(args: string[]): Promise<Plan> {
+  const r = await sharedOps(["plan", ...args, "--format", "json"]);
   if (r.code !== 0) throw new Error(`plan ${args.join(" ")} exited ${r.code}: ${r.stderr}`);
   return JSON.parse(r.stdout) as Plan;
 }
@@ -27,7 +29,10 @@ const byName = (p: Plan, name: string): PlanResource => {
 describe("pre-deploy backup in the stack's plan", () => {
   for (const stack of ["dev", "production"]) {
     describe(`stack ${stack}`, () => {
-      const p = plan(["--stack", stack]);
+      let p: Plan;
+      beforeAll(async () => {
+        p = await plan(["--stack", stack]);
+      }, SETUP_TIMEOUT_MS);
       const urn = (name: string) => byName(p, name).urn;
 
       it("runs in the order Postgres -> backup -> migrations -> api, through dependsOn", () => {
@@ -70,7 +75,7 @@ describe("pre-deploy backup in the stack's plan", () => {
     });
   }
 
-  it("an external Postgres gets no backup job: appstack cannot dump a managed database", () => {
+  it("an external Postgres gets no backup job: appstack cannot dump a managed database", async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "appstack-ext-"));
     const file = path.join(dir, "Pulumi.ext.yaml");
     const prod = fs.readFileSync(path.join(__dirname, "../Pulumi.production.yaml"), "utf8");
@@ -79,7 +84,7 @@ describe("pre-deploy backup in the stack's plan", () => {
       prod.replace(/ {2}appstack:postgres:\n(?: {4}.*\n)+/, "  appstack:postgres:\n    mode: external\n") +
         "  appstack:postgresUrl:\n    secure: v1:YXBwc3RhY2stcGxhY2Vob2xkZXI=:cmVwbGFjZSB3aXRoIHB1bHVtaSBjb25maWcgc2V0IC0tc2VjcmV0\n",
     );
-    const p = plan(["--stack-file", file]);
+    const p = await evaluatePlan({ stackFile: file });
     expect(p.resources.some((r) => r.name === "api-migrate-run")).toBe(true);
     expect(p.resources.filter((r) => r.name.startsWith("backup"))).toEqual([]);
   });

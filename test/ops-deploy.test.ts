@@ -9,6 +9,7 @@ import { EXIT, UserError } from "../ops/shared/errors";
 import { REPOSITORY_PLACEHOLDER } from "../ops/offline/stack-files";
 import { commandError, concurrentUpdateError, DIY_LOCK_STDERR, FakeAutomation, FakeClock, testContext, updateEntry } from "./helpers/automation";
 import { deployOptions } from "./helpers/deploy-options";
+import { restoreEnvAfterFile } from "./helpers/env";
 import { commitAll, git, STAGING_STACK, tempProject } from "./helpers/project";
 
 const STATE: Deployment = JSON.parse(fs.readFileSync(path.join(__dirname, "fixtures/automation/state-export.staging.json"), "utf8"));
@@ -24,6 +25,7 @@ beforeAll(async () => {
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 });
 afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
+restoreEnvAfterFile("PULUMI_CONFIG_PASSPHRASE", "PULUMI_CONFIG_PASSPHRASE_FILE");
 beforeEach(() => {
   delete process.env.PULUMI_CONFIG_PASSPHRASE;
   delete process.env.PULUMI_CONFIG_PASSPHRASE_FILE;

@@ -6,6 +6,7 @@ import { EXIT, UserError } from "../ops/shared/errors";
 import { composeRollbackStackFile, rollback, type RollbackOptions } from "../ops/operations/rollback";
 import { REPOSITORY_PLACEHOLDER } from "../ops/offline/stack-files";
 import { FakeAutomation, testContext, updateEntry } from "./helpers/automation";
+import { restoreEnvAfterFile } from "./helpers/env";
 import { commitAll, git, STAGING_STACK, tempProject, writeFiles } from "./helpers/project";
 
 const SALT = "encryptionsalt: v1:c2FsdHNhbHQ=:v1:bm9uY2Vub25jZQ==:Y2hlY2tjaGVja2NoZWNr\n";
@@ -71,6 +72,7 @@ function automationFor(r: Repo, seen: Seen = {}): FakeAutomation {
 
 const opts = (over: Partial<RollbackOptions> = {}): RollbackOptions => ({ stack: "staging", previewOnly: false, yes: true, lockTimeoutSeconds: 30, ...over });
 
+restoreEnvAfterFile("PULUMI_CONFIG_PASSPHRASE");
 beforeEach(() => {
   process.env.PULUMI_CONFIG_PASSPHRASE = "test-passphrase";
 });

@@ -71,13 +71,21 @@ async function evaluate(
   return { rt, app, get };
 }
 
+/**
+ * The production stack as configured above, evaluated once for the tests that
+ * only read it; a test about evaluating again (the same slot for the same
+ * settings) evaluates anew.
+ */
+let production: ReturnType<typeof evaluate> | undefined;
+const productionStack = () => (production ??= evaluate("production", productionConfig(), productionSecrets));
+
 const envOf = (r: RecordedResource) => masked(r).inputs.envs as string[];
 const envValue = (r: RecordedResource, key: string) => envOf(r).find((e) => e.startsWith(`${key}=`))?.slice(key.length + 1);
 const urnOf = (rt: MockRuntime, name: string) => rt.resources.find((r) => r.name === name || logicalName(r.name) === name)!.urn;
 
 describe("API", () => {
   it("waits until ready on an in-container HTTP probe of the readiness path that needs no curl", async () => {
-    const { get } = await evaluate("production", productionConfig(), productionSecrets);
+    const { get } = await productionStack();
     const { inputs } = masked(get("api-1"));
     const tests = (inputs.healthcheck as { tests: string[] }).tests;
     expect(tests.slice(0, 3)).toEqual(["CMD", "node", "-e"]);
@@ -91,7 +99,7 @@ describe("API", () => {
   });
 
   it("outside dev names its containers by release slot, so a new release starts beside the old one instead of replacing it", async () => {
-    const a = await evaluate("production", productionConfig(), productionSecrets);
+    const a = await productionStack();
     const names = (rt: MockRuntime) => rt.resources.filter((r) => /^api-[0-9a-f]{8}-\d+$/.test(r.name)).map((r) => r.name).sort();
     const first = names(a.rt);
     expect(first).toHaveLength(2);
@@ -119,7 +127,7 @@ describe("API", () => {
   });
 
   it("CORS origin is the frontend's URL and the frontend's API URL is the API's, from one place", async () => {
-    const { get, app } = await evaluate("production", productionConfig(), productionSecrets);
+    const { get, app } = await productionStack();
     const api = get("api-1");
     expect(envValue(api, "CORS_ORIGIN")).toBe("https://app.example.com");
     expect(envValue(api, "FRONTEND_URL")).toBe("https://app.example.com");
@@ -132,7 +140,7 @@ describe("API", () => {
   });
 
   it("gets every credential as a secret: database, Redis, generated and configured secrets", async () => {
-    const { get, app } = await evaluate("production", productionConfig(), productionSecrets);
+    const { get, app } = await productionStack();
     const api = get("api-1");
     const { inputs, secretPaths } = masked(api);
     const envs = inputs.envs as string[];
@@ -144,7 +152,7 @@ describe("API", () => {
   });
 
   it("a generated JWT secret is 64 random characters from @pulumi/random", async () => {
-    const { get } = await evaluate("production", productionConfig(), productionSecrets);
+    const { get } = await productionStack();
     const r = get("appstack-secret-jwt-secret");
     expect(r.type).toBe("random:index/randomPassword:RandomPassword");
     expect(r.inputs.length).toBe(64);
@@ -154,9 +162,12 @@ describe("API", () => {
 describe("migrations gate", () => {
   const withExit = (exitCode: number): MockOutputs => (type, name) =>
     name === "api-migrate-run" ? { exitCode, containerLogs: "applying 0007_users\nERROR: column \"email\" already exists" } : {};
+  /** A migration job that exits 0, evaluated once for the two tests that read it. */
+  let migrated: ReturnType<typeof evaluate> | undefined;
+  const productionMigrated = () => (migrated ??= evaluate("production", productionConfig(), productionSecrets, withExit(0)));
 
   it("runs after the data stores are healthy and before any API container", async () => {
-    const { rt, get } = await evaluate("production", productionConfig(), productionSecrets, withExit(0));
+    const { rt, get } = await productionMigrated();
     const job = get("api-migrate-run");
     expect(job.options.dependsOn).toEqual(expect.arrayContaining([urnOf(rt, "postgres-server"), urnOf(rt, "redis-server")]));
     expect(get("api-1").options.dependsOn).toContain(job.urn);
@@ -166,7 +177,7 @@ describe("migrations gate", () => {
   });
 
   it("exit code 0 lets the API roll out", async () => {
-    const { app, get } = await evaluate("production", productionConfig(), productionSecrets, withExit(0));
+    const { app, get } = await productionMigrated();
     expect(await promise(app.api!.migrations!.completed.apply((c) => c.urn))).toBe(get("api-migrate-run").urn);
     expect(get("api-2").type).toBe("docker:index/container:Container");
   });
@@ -191,7 +202,7 @@ describe("migrations gate", () => {
 
 describe("worker", () => {
   it("runs its command after the API, with concurrency, a process health check and a SIGTERM grace period", async () => {
-    const { rt, get } = await evaluate("production", productionConfig(), productionSecrets);
+    const { rt, get } = await productionStack();
     const w = get("worker-1");
     const { inputs } = masked(w);
     expect(inputs).toMatchObject({ command: ["node", "worker.js"], stopSignal: "SIGTERM", stopTimeout: 60, wait: true, waitTimeout: 150, restart: "unless-stopped" });
@@ -255,7 +266,7 @@ describe("worker", () => {
 
 describe("edge proxy", () => {
   it("is the only container publishing ports outside dev, and keeps its certificates on a protected volume", async () => {
-    const { rt, get } = await evaluate("production", productionConfig(), productionSecrets);
+    const { rt, get } = await productionStack();
     const publishing = rt.resources.filter((r) => r.type === "docker:index/container:Container" && (r.inputs.ports as unknown[] | undefined)?.length);
     expect(publishing.map((r) => r.name)).toEqual(["edge-proxy"]);
     expect(get("edge-proxy").options.deleteBeforeReplace).toBe(true);
@@ -279,7 +290,7 @@ describe("edge proxy", () => {
   });
 
   it("a new API release changes only the config its job applies; the proxy container, which holds the ports, stays", async () => {
-    const a = await evaluate("production", productionConfig(), productionSecrets);
+    const a = await productionStack();
     const b = await evaluate("production", productionConfig({ api: { ...(productionConfig().api as object), image: "ghcr.io/acme/api:1.5.0" } }), productionSecrets);
     expect(JSON.stringify(b.get("edge-proxy").inputs)).toBe(JSON.stringify(a.get("edge-proxy").inputs));
     const applied = (r: RecordedResource) => (masked(r).inputs.uploads as { content: string }[])[0].content;
@@ -299,7 +310,7 @@ describe("edge proxy", () => {
 
 describe("frontend on Vercel", () => {
   it("declares project, variables, headers route, deployment and domains", async () => {
-    const { rt, get } = await evaluate("production", productionConfig(), productionSecrets);
+    const { rt, get } = await productionStack();
     expect(masked(get("frontend-project")).inputs).toMatchObject({ name: "acme-web", framework: "vite", outputDirectory: "dist" });
     expect(get("frontend-project").options.protect).toBe(true);
     expect(get("frontend-domain-1").inputs.domain).toBe("app.example.com");
@@ -312,14 +323,14 @@ describe("frontend on Vercel", () => {
   });
 
   it("replaces an env var delete-first, so Vercel never sees two with one key (ENV_ALREADY_EXISTS)", async () => {
-    const { rt } = await evaluate("production", productionConfig(), productionSecrets);
+    const { rt } = await productionStack();
     const vars = rt.resources.filter((r) => r.type === "vercel:index/projectEnvironmentVariable:ProjectEnvironmentVariable");
     expect(vars.map((v) => v.inputs.key).sort()).toEqual(["SENTRY_AUTH_TOKEN", "VITE_API_URL", "VITE_FEATURE_X"]);
     for (const v of vars) expect(v.options.deleteBeforeReplace).toBe(true);
   });
 
   it("user secrets are sensitive variables; plain settings are not", async () => {
-    const { get } = await evaluate("production", productionConfig(), productionSecrets);
+    const { get } = await productionStack();
     const secret = masked(get("frontend-env-SENTRY_AUTH_TOKEN"));
     expect(secret.inputs).toMatchObject({ sensitive: true, value: "[secret]" });
     expect(secret.secretPaths).toContain("value");

@@ -1,25 +1,24 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { CONTAINER_INPUT_AUDIT, containerInputPaths, NEWER_API_INPUTS } from "../config";
 import { exampleBlock, exampleById, renderExample } from "../ops/cli/docs";
-import type { Plan, PlanResource } from "../ops/offline/plan";
+import { renderPlanMarkdown, type Plan, type PlanResource } from "../ops/offline/plan";
 import { longestWaitChain, renderWaitChains } from "../ops/offline/rollout-waits";
 import { SECURE_PLACEHOLDER } from "../ops/offline/stack-files";
-import { repoStacks, ROOT, runOps, STACK_TRACE } from "./helpers/cli";
+import { repoStacks, ROOT, runOps, runOpsInProcess, sharedOps, STACK_TRACE, type CliResult } from "./helpers/cli";
+import { SETUP_TIMEOUT_MS } from "./helpers/declared-stack";
 import { logicalName } from "./helpers/pulumi";
 
-const plans = new Map<string, { plan: Plan; raw: string }>();
-
-/** The plan of one stack, evaluated in its own process the way the language host loads index.ts (once per stack). */
-function plan(args: string[]): { plan: Plan; raw: string } {
-  const key = args.join(" ");
-  if (!plans.has(key)) {
-    const r = runOps(["plan", ...args, "--format", "json"]);
-    if (r.code !== 0 || r.stderr !== "") throw new Error(`plan ${key} exited ${r.code}: ${r.stderr}`);
-    plans.set(key, { plan: JSON.parse(r.stdout) as Plan, raw: r.stdout });
-  }
-  return plans.get(key)!;
+/**
+ * The plan of one stack: `npm run plan -- <args> --format json` in its own
+ * process, which loads index.ts the way the language host does; run once per
+ * `npm test` and shared with the other test files that read it.
+ */
+async function plan(args: string[]): Promise<{ plan: Plan; raw: string; run: CliResult }> {
+  const r = await sharedOps(["plan", ...args, "--format", "json"]);
+  if (r.code !== 0 || r.stderr !== "") throw new Error(`plan ${args.join(" ")} exited ${r.code}: ${r.stderr}`);
+  return { plan: JSON.parse(r.stdout) as Plan, raw: r.stdout, run: r };
 }
 
 const byName = (p: Plan, name: string): PlanResource => {
@@ -84,6 +83,8 @@ function partOf(r: PlanResource): string | undefined {
 
 describe("every stack file in the repository", () => {
   const stacks = repoStacks();
+  // All of them at once: each is its own process.
+  beforeAll(() => Promise.all(stacks.map((stack) => plan(["--stack", stack]))), SETUP_TIMEOUT_MS);
 
   it("the repository has the three environments", () => {
     expect(stacks).toEqual(expect.arrayContaining(["dev", "staging", "production"]));
@@ -91,10 +92,14 @@ describe("every stack file in the repository", () => {
 
   for (const stack of stacks) {
     describe(`stack ${stack}`, () => {
-      const { plan: p, raw } = plan(["--stack", stack]);
+      let p: Plan;
+      let raw: string;
+      beforeAll(async () => {
+        ({ plan: p, raw } = await plan(["--stack", stack]));
+      });
 
-      it("validates", () => {
-        const r = runOps(["validate", "--stack", stack]);
+      it("validates", async () => {
+        const r = await runOpsInProcess(["validate", "--stack", stack]);
         expect(r.code).toBe(0);
         expect(r.stdout).toContain("configuration is valid");
         // The repository's staging/production files carry placeholders, never real ciphertext; validate names each.
@@ -201,35 +206,35 @@ describe("every stack file in the repository", () => {
     });
   }
 
-  it("the README states each stack's longest chain of health-gated waits and its worst case, as the plans declare them", () => {
+  it("the README states each stack's longest chain of health-gated waits and its worst case, as the plans declare them", async () => {
     const readme = fs.readFileSync(path.join(ROOT, "README.md"), "utf8");
-    const chains = stacks.map((stack) => longestWaitChain(plan(["--stack", stack]).plan));
+    const chains = await Promise.all(stacks.map(async (stack) => longestWaitChain((await plan(["--stack", stack])).plan)));
     expect(readme).toContain(renderWaitChains(chains));
   });
 
-  it("production shows the API, worker, migrations job, data stores and the Vercel project, variables and deployment", () => {
-    const { plan: p } = plan(["--stack", "production"]);
+  it("production shows the API, worker, migrations job, data stores and the Vercel project, variables and deployment", async () => {
+    const { plan: p } = await plan(["--stack", "production"]);
     for (const name of ["api-1", "api-2", "worker-1", "api-migrate-run", "postgres-server", "redis-server", "edge-proxy", "frontend-project", "frontend-env-VITE_API_URL", "frontend-deployment"]) {
       expect(byName(p, name)).toBeDefined();
     }
     expect(byName(p, "frontend-vercel").inputs.apiToken).toBe("[secret]");
   });
 
-  it("production protects and retains its data volumes", () => {
-    const { plan: p } = plan(["--stack", "production"]);
+  it("production protects and retains its data volumes", async () => {
+    const { plan: p } = await plan(["--stack", "production"]);
     for (const name of ["postgres-data", "redis-data"]) {
       expect(byName(p, name).options).toMatchObject({ protect: true, retainOnDelete: true });
     }
   });
 
-  it("the data-store servers are replaced delete-first, so two never share a data directory", () => {
-    const { plan: p } = plan(["--stack", "production"]);
+  it("the data-store servers are replaced delete-first, so two never share a data directory", async () => {
+    const { plan: p } = await plan(["--stack", "production"]);
     expect(byName(p, "postgres-server").options.deleteBeforeReplace).toBe(true);
     expect(byName(p, "redis-server").options.deleteBeforeReplace).toBe(true);
   });
 
-  it("servers depend on their volume, password and the stack network", () => {
-    const { plan: p } = plan(["--stack", "staging"]);
+  it("servers depend on their volume, password and the stack network", async () => {
+    const { plan: p } = await plan(["--stack", "staging"]);
     const deps = byName(p, "postgres-server").options.dependsOn;
     for (const name of ["postgres-data", "postgres-password", "appstack-network", "postgres-image"]) {
       expect(deps).toContain(byName(p, name).urn);
@@ -238,8 +243,8 @@ describe("every stack file in the repository", () => {
 });
 
 describe("plan", () => {
-  it("never decrypts secure values: they print as [secret] and their paths are listed", () => {
-    const { plan: p, raw } = plan(["--stack-file", path.join(ROOT, "test/fixtures/Pulumi.external.yaml")]);
+  it("never decrypts secure values: they print as [secret] and their paths are listed", async () => {
+    const { plan: p, raw } = await plan(["--stack-file", path.join(ROOT, "test/fixtures/Pulumi.external.yaml")]);
     expectNoSecretValues(raw);
     expect(raw).not.toContain("c2VjcmV0LWNpcGhlcnRleHQ");
     expect(containers(p)).toEqual([]);
@@ -249,24 +254,32 @@ describe("plan", () => {
     });
   });
 
-  it("prints values only a deploy knows as [unknown]", () => {
-    const { plan: p } = plan(["--stack", "dev"]);
+  it("prints values only a deploy knows as [unknown]", async () => {
+    const { plan: p } = await plan(["--stack", "dev"]);
     expect(byName(p, "postgres-server").inputs.image).toBe("[unknown]");
   });
 
-  it("renders a markdown table for people", () => {
-    const r = runOps(["plan", "--stack", "staging", "--format", "markdown"]);
-    expect(r.code).toBe(0);
-    expect(r.stdout).toContain("# Plan: appstack / staging");
-    expect(r.stdout).toMatch(/\| \d+ \| `postgres-server` \| `docker:index\/container:Container` \| postgres \|/);
-    expectNoSecretValues(r.stdout);
+  // The markdown of the staging plan: `--format markdown` prints renderPlanMarkdown of the same plan
+  // (test/cli-output.test.ts holds the command to that, through a real pipe).
+  it("renders a markdown table for people", async () => {
+    const { plan: p, run } = await plan(["--stack", "staging"]);
+    const markdown = renderPlanMarkdown(p);
+    expect(run.code).toBe(0);
+    expect(markdown).toContain("# Plan: appstack / staging");
+    expect(markdown).toMatch(/\| \d+ \| `postgres-server` \| `docker:index\/container:Container` \| postgres \|/);
+    expectNoSecretValues(markdown);
   });
 });
 
+/**
+ * Refusals come from the CLI's own entry (`runCliOutcome`, what the process
+ * runs), called in this process; one of them, the plan of an invalid stack,
+ * runs as its own process: that nothing reaches stdout is the process's.
+ */
 describe("bad input: a clear message, a non-zero exit, no stack trace, no partial plan", () => {
-  it("validate names all three mistakes of a stack file, exactly as the README's example shows", () => {
+  it("validate names all three mistakes of a stack file, exactly as the README's example shows", async () => {
     const example = exampleById("validate-three-mistakes");
-    const r = runOps(example.argv);
+    const r = await runOpsInProcess(example.argv);
     expect(exampleBlock(fs.readFileSync(path.join(ROOT, example.file), "utf8"), example.id), "stale example: run npm run docs").toBe(renderExample(example, r));
     expect(r.code).toBe(1);
     expect(r.stderr).toContain("has 3 problems");
@@ -284,32 +297,32 @@ describe("bad input: a clear message, a non-zero exit, no stack trace, no partia
     expect(r.stderr).not.toMatch(STACK_TRACE);
   });
 
-  it("an unknown stack name lists the stacks there are", () => {
-    const r = runOps(["plan", "--stack", "prod"]);
+  it("an unknown stack name lists the stacks there are", async () => {
+    const r = await runOpsInProcess(["plan", "--stack", "prod"]);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('Unknown stack "prod"');
     expect(r.stderr).toContain("dev, production, staging");
     expect(r.stderr).not.toMatch(STACK_TRACE);
   });
 
-  it("a stack file that does not exist", () => {
-    const r = runOps(["validate", "--stack-file", "nope/Pulumi.x.yaml"]);
+  it("a stack file that does not exist", async () => {
+    const r = await runOpsInProcess(["validate", "--stack-file", "nope/Pulumi.x.yaml"]);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain("Stack file not found: nope/Pulumi.x.yaml");
   });
 
-  it("malformed YAML names the line", () => {
-    const r = runOps(["validate", "--stack-file", path.join(ROOT, "test/fixtures/Pulumi.malformed.yaml")]);
+  it("malformed YAML names the line", async () => {
+    const r = await runOpsInProcess(["validate", "--stack-file", path.join(ROOT, "test/fixtures/Pulumi.malformed.yaml")]);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/Pulumi\.malformed\.yaml is not valid YAML at line \d+/);
     expect(r.stderr).not.toMatch(STACK_TRACE);
   });
 
-  it("an unknown option or format", () => {
-    expect(runOps(["plan", "--stack", "dev", "--format", "xml"])).toMatchObject({ code: 2, stdout: "" });
-    const r = runOps(["plan", "--stak", "dev"]);
+  it("an unknown option or format", async () => {
+    expect(await runOpsInProcess(["plan", "--stack", "dev", "--format", "xml"])).toMatchObject({ code: 2, stdout: "" });
+    const r = await runOpsInProcess(["plan", "--stak", "dev"]);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain("Usage: npm run plan --");
-    expect(runOps(["plna"]).stderr).toContain('Unknown command "plna"');
+    expect((await runOpsInProcess(["plna"])).stderr).toContain('Unknown command "plna"');
   });
 });

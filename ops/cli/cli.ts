@@ -384,20 +384,24 @@ function ignoreClosedReader(stream: NodeJS.WriteStream): void {
   });
 }
 
-/** Prints a user error as its message alone and exits with its code; a bug shows its trace only with APPSTACK_DEBUG. */
+/** Runs a command to its exit code: a user error prints as its message alone; a bug shows its trace only with APPSTACK_DEBUG. */
+export async function runCliOutcome(argv: string[]): Promise<number> {
+  try {
+    return await runCli(argv);
+  } catch (err) {
+    if (err instanceof UserError) {
+      console.error(err.message);
+      return err.exitCode;
+    }
+    console.error(`appstack: unexpected error: ${(err as Error)?.message ?? String(err)}`);
+    if (process.env.APPSTACK_DEBUG) console.error((err as Error)?.stack);
+    return EXIT.programError;
+  }
+}
+
+/** The entry point of ops/run.js: the command's outcome, then the exit once its output is written. */
 export function main(argv: string[]): void {
   ignoreClosedReader(process.stdout);
   ignoreClosedReader(process.stderr);
-  runCli(argv).then(
-    (code) => exitWhenWritten(code),
-    (err: unknown) => {
-      if (err instanceof UserError) {
-        console.error(err.message);
-        return exitWhenWritten(err.exitCode);
-      }
-      console.error(`appstack: unexpected error: ${(err as Error)?.message ?? String(err)}`);
-      if (process.env.APPSTACK_DEBUG) console.error((err as Error)?.stack);
-      return exitWhenWritten(EXIT.programError);
-    },
-  );
+  void runCliOutcome(argv).then(exitWhenWritten);
 }

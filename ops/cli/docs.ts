@@ -1,5 +1,6 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { format } from "node:util";
 import { CONTAINER_INPUT_AUDIT, MIN_DOCKER_ENGINE, NEWER_API_INPUTS, PROVIDER_ALWAYS_SENDS } from "../../config";
 import { REFERENCE_FILE, renderReference } from "../offline/config-reference";
 import { UserError } from "../shared/errors";
@@ -110,18 +111,21 @@ export function renderEngineAudit(): string {
 
 type RunCli = (argv: string[]) => Promise<number>;
 
-/** Runs an example through the CLI in this process, capturing what it prints and its exit code. */
-async function runExample(example: Example, runCli: RunCli): Promise<{ code: number; stdout: string; stderr: string }> {
+/**
+ * Runs the CLI in this process and returns what it printed, as the process
+ * would print it, and its exit code; a UserError ends it as `main` ends it.
+ */
+export async function captureCli(argv: string[], runCli: RunCli): Promise<{ code: number; stdout: string; stderr: string }> {
   const out: string[] = [];
   const err: string[] = [];
   const { log, error } = console;
-  console.log = (...args: unknown[]) => out.push(args.join(" "));
-  console.error = (...args: unknown[]) => err.push(args.join(" "));
+  console.log = (...args: unknown[]) => out.push(`${format(...args)}\n`);
+  console.error = (...args: unknown[]) => err.push(`${format(...args)}\n`);
   try {
-    const code = await runCli(example.argv);
-    return { code, stdout: out.join("\n"), stderr: err.join("\n") };
+    const code = await runCli(argv);
+    return { code, stdout: out.join(""), stderr: err.join("") };
   } catch (e) {
-    if (e instanceof UserError) return { code: e.exitCode, stdout: out.join("\n"), stderr: [...err, e.message].join("\n") };
+    if (e instanceof UserError) return { code: e.exitCode, stdout: out.join(""), stderr: `${err.join("")}${e.message}\n` };
     throw e;
   } finally {
     console.log = log;
@@ -144,7 +148,7 @@ export async function writeDocs(root: string, runCli: RunCli): Promise<string[]>
   process.chdir(root);
   try {
     for (const example of EXAMPLES) {
-      const run = await runExample(example, runCli);
+      const run = await captureCli(example.argv, runCli);
       const file = path.join(root, example.file);
       write(example.file, replaceBlock(fs.readFileSync(file, "utf8"), EXAMPLE, example.id, renderExample(example, run)));
     }

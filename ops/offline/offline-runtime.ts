@@ -187,16 +187,23 @@ export function waitForRegistrations(): Promise<void> {
   return (settings as unknown as { waitForRPCs(): Promise<void> }).waitForRPCs();
 }
 
+/** Loads the program and returns its exports. */
+export type ProgramLoader = (programPath: string) => Record<string, unknown> | Promise<Record<string, unknown>>;
+
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const requireProgram: ProgramLoader = (programPath) => require(programPath) as Record<string, unknown>;
+
 /**
  * Sets the config and mocks, loads the program the way the language host does
- * (`require` through the ts-node that `ops/run.js` registered), and waits until
+ * (`require` through the ts-node that `ops/run.js` registered, unless `load`
+ * says otherwise: the tests load it with vitest's own loader), and waits until
  * every registration and every export has settled.
  */
 export async function evaluateProgram(
   project: string,
   sc: StackConfig,
   programPath: string,
-  opts: { preview?: boolean; mockOutputs?: MockOutputs } = {},
+  opts: { preview?: boolean; mockOutputs?: MockOutputs; load?: ProgramLoader } = {},
 ): Promise<Evaluation> {
   const { resources } = await installMockRuntime(project, sc, opts);
   let asyncFailure: unknown;
@@ -205,8 +212,7 @@ export async function evaluateProgram(
   };
   process.on("unhandledRejection", onRejection);
   try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const exports = require(path.resolve(programPath)) as Record<string, unknown>;
+    const exports = await (opts.load ?? requireProgram)(path.resolve(programPath));
     await settleDeep(exports);
     await waitForRegistrations();
     if (asyncFailure) throw asyncFailure;

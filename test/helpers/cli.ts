@@ -1,6 +1,9 @@
 import { spawn, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { runCliOutcome } from "../../ops/cli/cli";
+import { captureCli } from "../../ops/cli/docs";
+import { sharedResult } from "./shared-results";
 
 export const ROOT = path.resolve(__dirname, "../..");
 
@@ -20,6 +23,43 @@ export function runOps(args: string[], opts: { cwd?: string; env?: NodeJS.Proces
     timeout: opts.timeout ?? 60_000,
   });
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** `runOps` without blocking the test file's process while the command runs. */
+export function runOpsAsync(args: string[], opts: { env?: NodeJS.ProcessEnv; timeout?: number } = {}): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [path.join(ROOT, "ops/run.js"), ...args], {
+      cwd: ROOT,
+      env: { ...process.env, ...opts.env },
+      stdio: ["ignore", "pipe", "pipe"],
+      timeout: opts.timeout ?? 60_000,
+    });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout.on("data", (b: Buffer) => out.push(b));
+    child.stderr.on("data", (b: Buffer) => err.push(b));
+    child.on("error", reject);
+    child.on("close", (code) => resolve({ code: code ?? -1, stdout: Buffer.concat(out).toString("utf8"), stderr: Buffer.concat(err).toString("utf8") }));
+  });
+}
+
+/**
+ * An ops command of this checkout that only reads the repository (`plan` of a
+ * stack file), run as a user runs it, once per `npm test`: every test file
+ * that asks gets the same run's result (test/helpers/shared-results.ts).
+ */
+export function sharedOps(args: string[]): Promise<CliResult> {
+  return sharedResult(`ops ${JSON.stringify(args)}`, () => runOpsAsync(args));
+}
+
+/**
+ * An ops command run in this process, where the command's own process is not
+ * what a test is about (a refusal, a message): what `main` does with
+ * `runCli`'s outcome, with the console captured instead of printed. The
+ * commands that evaluate the program need their own process (`runOps`).
+ */
+export function runOpsInProcess(args: string[]): Promise<CliResult> {
+  return captureCli(args, runCliOutcome);
 }
 
 /** Every stack file in the repository. */

@@ -2,27 +2,32 @@
  * What a stack declares, with real values where the plan masks them: a
  * test-only evaluation of the program for the contract and secret-hygiene tests.
  *
- * The program is evaluated exactly as `plan` does it (the same ts-node
- * registration, `index.ts`, the mock runtime, `planFromEvaluation`), in a child
- * process because the mock runtime is global to a process. The differences:
- * every RandomPassword gets a real random value (or a distinctive canary),
- * secure config keys get values of the test's choosing, and besides the masked
- * plan the child hands back the recorded inputs and outputs unmasked. Secrets
- * travel over the child's stdin/stdout pipes only, never argv or logs.
+ * The program is evaluated as `plan` does it (`index.ts`, the mock runtime,
+ * `planFromEvaluation`), in this process with vitest's loader: how the language
+ * host loads the program is tested where the process is what is tested
+ * (test/stacks.test.ts plans every stack through `npm run plan`). The
+ * differences from a plan: every RandomPassword gets a real random value (or a
+ * distinctive canary), secure config keys get values of the test's choosing,
+ * and besides the masked plan the evaluation hands back the recorded inputs and
+ * outputs unmasked. Each request is evaluated once per `npm test` and shared by
+ * the files that make it (test/helpers/shared-results.ts); the secrets stay in
+ * memory and in the run's private temporary folder, never in argv or logs.
  */
-import { spawn } from "node:child_process";
-import { randomBytes, randomInt } from "node:crypto";
+import { createHash, randomBytes, randomInt } from "node:crypto";
+import * as fs from "node:fs";
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import * as rpc from "@pulumi/pulumi/runtime/rpc";
 import { evaluateProgram, inspectOutput } from "../../ops/offline/offline-runtime";
 import { loadStack, planFromEvaluation, UNKNOWN, type Plan } from "../../ops/offline/plan";
-import { SECURE_PLACEHOLDER } from "../../ops/offline/stack-files";
+import { resolveStackFile, SECURE_PLACEHOLDER } from "../../ops/offline/stack-files";
+import { exclusiveEvaluation, importProgram } from "./pulumi";
+import { sharedResult } from "./shared-results";
 
 export const PROJECT_ROOT = path.resolve(__dirname, "..", "..");
 
 /**
- * Time for a test file's setup (evaluations in child processes, servers to
+ * Time for a test file's setup (evaluations of the program, servers to
  * start): generous, because CI machines are shared and a slow start is not a failure.
  */
 export const SETUP_TIMEOUT_MS = 300_000;
@@ -69,29 +74,11 @@ export interface Declared {
   secrets: { source: string; value: string }[];
 }
 
-/** Evaluates the program for one stack in a child process; see the module comment. */
-export function evaluateStack(request: EvaluateRequest, timeoutMs = 150_000): Promise<Declared> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [path.join(__dirname, "declared-stack-child.js")], {
-      cwd: PROJECT_ROOT,
-      stdio: ["pipe", "pipe", "pipe"],
-    });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
-    child.stdout.on("data", (d: Buffer) => out.push(d));
-    child.stderr.on("data", (d: Buffer) => err.push(d));
-    child.on("error", reject);
-    child.on("close", (code, signal) => {
-      clearTimeout(timer);
-      if (code !== 0) {
-        reject(new Error(`evaluating ${request.stack ?? request.stackFile} failed (${signal ?? `exit ${code}`}):\n${Buffer.concat(err)}`));
-        return;
-      }
-      resolve(JSON.parse(Buffer.concat(out).toString("utf8")) as Declared);
-    });
-    child.stdin.end(JSON.stringify(request));
-  });
+/** Evaluates the program for one stack, once per run for the same request and stack file; see the module comment. */
+export function evaluateStack(request: EvaluateRequest): Promise<Declared> {
+  const { file } = resolveStackFile(PROJECT_ROOT, request);
+  const digest = createHash("sha256").update(fs.readFileSync(file)).digest("hex");
+  return sharedResult(`declared ${JSON.stringify(request)} ${digest}`, () => exclusiveEvaluation(() => declare(request)));
 }
 
 /** A declared resource by logical name; exactly one must exist. */
@@ -113,9 +100,6 @@ export function containerEnv(r: DeclaredResource): Record<string, string> {
   }
   return env;
 }
-
-// ---------------------------------------------------------------------------
-// The child side: runs under ts-node, registered by declared-stack-child.js.
 
 const ALNUM = { lower: "abcdefghijklmnopqrstuvwxyz", upper: "ABCDEFGHIJKLMNOPQRSTUVWXYZ", numeric: "0123456789" };
 const RANDOM_DEFAULT_SPECIALS = "!@#$%&*()-_=+[]{}<>:?";
@@ -153,8 +137,7 @@ export function canary(label: string): string {
   return `CANARY${label.replace(/[^A-Za-z0-9]/g, "")}${randomBytes(8).toString("hex")}`;
 }
 
-export async function childMain(): Promise<void> {
-  const request = JSON.parse(await readStdin()) as EvaluateRequest;
+async function declare(request: EvaluateRequest): Promise<Declared> {
   const secrets: Declared["secrets"] = [];
   const { project, sc } = loadStack({ root: PROJECT_ROOT, stack: request.stack, stackFile: request.stackFile });
 
@@ -180,6 +163,7 @@ export async function childMain(): Promise<void> {
   }
 
   const evaluation = await evaluateProgram(project, sc, path.join(PROJECT_ROOT, "index.ts"), {
+    load: importProgram,
     preview: request.preview,
     mockOutputs(type, name, inputs) {
       if (type !== "random:index/randomPassword:RandomPassword") return {};
@@ -223,12 +207,5 @@ export async function childMain(): Promise<void> {
     return { urn: r.urn, type: r.type, name: r.name, inputs, secretPaths };
   });
   const outputs = (await revealOutput({ ...evaluation.exports })) as Record<string, unknown>;
-  const declared: Declared = { plan, resources, outputs, secrets };
-  process.stdout.write(JSON.stringify(declared));
-}
-
-async function readStdin(): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks).toString("utf8");
+  return { plan, resources, outputs, secrets };
 }

@@ -1,10 +1,9 @@
 import * as path from "node:path";
-import * as pulumi from "@pulumi/pulumi";
-import { vi } from "vitest";
-import { inspectOutput, installMockRuntime, waitForRegistrations, type RecordedResource } from "../../ops/offline/offline-runtime";
+import { evaluateProgram, type RecordedResource } from "../../ops/offline/offline-runtime";
 import { loadStack } from "../../ops/offline/plan";
 import type { Rule, ResourceRule, StackRule } from "../../policy/rule";
 import { ROOT } from "./cli";
+import { exclusiveEvaluation, importProgram } from "./pulumi";
 import { TYPES, type ResourceView } from "../../policy/view";
 
 /** Hand-made resources in the shape the appstack components register, for rule tests. */
@@ -110,11 +109,5 @@ export function checkStack(rule: Rule, resources: ResourceView[]): { urn?: strin
  */
 export async function stackResources(stack: string, stackFile?: string): Promise<RecordedResource[]> {
   const { project, sc } = loadStack({ root: ROOT, stack, stackFile });
-  const rt = await installMockRuntime(project, sc);
-  vi.resetModules();
-  // A computed specifier: vitest loads the program anew each time, as the language host would.
-  const exports = (await import(path.join(ROOT, "index.ts"))) as Record<string, unknown>;
-  for (const v of Object.values(exports)) if (pulumi.Output.isInstance(v)) await inspectOutput(v);
-  await waitForRegistrations();
-  return rt.resources;
+  return exclusiveEvaluation(async () => (await evaluateProgram(project, sc, path.join(ROOT, "index.ts"), { load: importProgram })).resources);
 }

@@ -1,6 +1,16 @@
+import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
-import { inspectOutput, installMockRuntime, waitForRegistrations, type MockOutputs, type MockRuntime, type RecordedResource } from "../../ops/offline/offline-runtime";
-import { maskValue } from "../../ops/offline/plan";
+import { vi } from "vitest";
+import {
+  evaluateProgram,
+  inspectOutput,
+  installMockRuntime,
+  waitForRegistrations,
+  type MockOutputs,
+  type MockRuntime,
+  type RecordedResource,
+} from "../../ops/offline/offline-runtime";
+import { loadStack, maskValue, planFromEvaluation, type Plan } from "../../ops/offline/plan";
 
 /** Resolves an Output for an assertion. Always await it: an expect inside apply can never fail. */
 export async function promise<T>(o: pulumi.Output<T>): Promise<T> {
@@ -49,3 +59,40 @@ export function masked(r: RecordedResource): { inputs: Record<string, unknown>; 
  * slot itself is tested on its own.
  */
 export const logicalName = (name: string): string => name.replace(/^api-[0-9a-f]{8}-(\d+)$/, "api-$1");
+
+/**
+ * Loads the program (`index.ts`) anew with vitest's loader, for
+ * `evaluateProgram`'s `load`: every module of the program is evaluated again,
+ * as the language host does in its fresh process.
+ */
+export async function importProgram(programPath: string): Promise<Record<string, unknown>> {
+  vi.resetModules();
+  // A computed specifier: vitest loads the file as it is now.
+  return (await import(programPath)) as Record<string, unknown>;
+}
+
+/** Kept on globalThis, like the SDK's runtime it guards: one per worker process. */
+const evaluations = globalThis as { [key: symbol]: Promise<unknown> | undefined };
+const QUEUE = Symbol.for("appstack.programEvaluations");
+
+/**
+ * Runs one evaluation of the program at a time in this process: the mock
+ * runtime is the process's, so two evaluations at once would record each
+ * other's resources.
+ */
+export function exclusiveEvaluation<T>(evaluate: () => Promise<T>): Promise<T> {
+  const run = (evaluations[QUEUE] ?? Promise.resolve()).then(evaluate, evaluate);
+  evaluations[QUEUE] = run.catch(() => undefined);
+  return run;
+}
+
+/**
+ * The plan `npm run plan` prints for a stack file of this project, evaluated
+ * in this process (see `importProgram`): for tests about what the program
+ * declares, not about the command's process.
+ */
+export function evaluatePlan(opts: { stack?: string; stackFile?: string }): Promise<Plan> {
+  const root = path.resolve(__dirname, "..", "..");
+  const { project, sc } = loadStack({ root, ...opts });
+  return exclusiveEvaluation(async () => planFromEvaluation(project, sc, await evaluateProgram(project, sc, path.join(root, "index.ts"), { load: importProgram })));
+}
