@@ -66,6 +66,7 @@ export class Frontend extends pulumi.ComponentResource {
       this.project = this.createProject(name, args, vc, childOpts);
       this.createEnvVars(name, args, vc, plainEnv, childOpts);
       const route = this.createHeadersRoute(name, vc, childOpts);
+      // The build reads the variables, and the first response it serves must already carry the headers.
       this.deployment = this.createDeployment(name, args, vc, plainEnv, [...this.envVars, route], childOpts);
       args.config.domains.forEach(
         (domain, i) => new vercel.ProjectDomain(`${name}-domain-${i + 1}`, { projectId: this.project!.id, domain, teamId: vc.teamId }, childOpts),

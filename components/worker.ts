@@ -1,14 +1,12 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
-import type { ParsedAppConfig } from "../config";
+import { HEARTBEAT_ENV, type ParsedAppConfig } from "../config";
 import { applyTransform, LOG_ROTATION, RESTART_POLICY, serviceLabels, type Transform } from "./container-defaults";
 import { toDockerEnvs, type ServiceEnv } from "./env";
 import type { ResolvedImage } from "./image";
 
 export type WorkerConfig = NonNullable<ParsedAppConfig["worker"]>;
 
-/** The env var that tells the worker where to write its heartbeat. */
-export const HEARTBEAT_ENV = "HEARTBEAT_FILE";
 
 /** The process check's pattern: configured, else the worker's command as its command line reads. */
 export function processPattern(cfg: WorkerConfig): string | undefined {

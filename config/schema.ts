@@ -1,5 +1,8 @@
 import { z } from "zod";
 import { replaceListSteps, type FixStep } from "./fix";
+import { serviceWiredEnv, wiredNameRules, wiringRules, WIRED_ENV } from "./wiring";
+
+export { HEARTBEAT_ENV, WIRED_ENV } from "./wiring";
 
 /**
  * The one definition of every setting under `appstack:` in `Pulumi.<stack>.yaml`.
@@ -94,7 +97,7 @@ const dockerSchema = z
       .string()
       .regex(/^(unix|ssh|tcp|npipe):\/\/\S+$/, { message: "expected a Docker host URL: unix://, ssh:// or tcp://" })
       .default("unix:///var/run/docker.sock"),
-    /** Extra ssh options for an `ssh://` host, e.g. `["-o", "StrictHostKeyChecking=yes"]`. */
+    /** Extra ssh options for an `ssh://` host, e.g. `["-o", "StrictHostKeyChecking=yes"]`; an error with any other host. */
     sshOpts: z.array(z.string()).optional(),
   })
   .default({ host: "unix:///var/run/docker.sock" });
@@ -190,7 +193,11 @@ const envName = z
   .string()
   .regex(/^[A-Z_][A-Z0-9_]*$/, { message: "expected an environment variable name (A-Z, 0-9, _)" });
 
-/** Plain settings such as feature flags (`MEMORY_SYSTEM_ENABLED: true`). Never secrets: use `secretEnv`. */
+/**
+ * Plain settings such as feature flags (`MEMORY_SYSTEM_ENABLED: true`). Never secrets: use `secretEnv`.
+ * A name appstack sets for the service (WIRED_ENV; the worker's `concurrencyEnv` and heartbeat file;
+ * the frontend's `apiUrlEnv` when the stack has an API) is an error here: its value would be dropped.
+ */
 const plainEnv = z.record(envName, z.union([z.string(), z.number(), z.boolean()]).transform(String)).default({});
 
 /**
@@ -259,10 +266,11 @@ const apiSchema = z.strictObject({
     /**
      * Replaces the default probe (`node -e fetch(...)`, which needs Node in the
      * image) for images without Node, e.g. `["wget", "-q", "-O", "/dev/null", "http://127.0.0.1:3000/health"]`.
+     * `path` still is the readiness default.
      */
     command: z.array(z.string()).min(1).optional(),
   }),
-  /** The API's public host name (staging, production): the edge proxy gets its certificate. */
+  /** The API's public host name (staging, production): the edge proxy gets its certificate. An error in dev, which has no edge. */
   domain: hostname.optional(),
   /** Publish on 127.0.0.1:<hostPort> (dev only). @default the API port, in dev */
   hostPort: port.optional(),
@@ -305,7 +313,7 @@ const workerHealth = z.discriminatedUnion(
     z.strictObject({
       /** `heartbeat`: healthy while the worker keeps touching a file (recommended: it also catches a hung worker). */
       type: z.literal("heartbeat"),
-      /** The file the worker touches while it is alive; the worker gets its path as `HEARTBEAT_FILE`. */
+      /** The file the worker touches while it is alive; the worker gets its path as `HEARTBEAT_FILE` (which its `env` may then not set). */
       file: z.string().regex(/^\//, { message: "expected an absolute path" }).default("/tmp/worker-heartbeat"),
       /** The oldest the file may be, in seconds. */
       maxAgeSeconds: seconds(60),
@@ -337,7 +345,10 @@ const workerSchema = z.strictObject({
   cpus: cpus.default("1"),
   /** Jobs one container runs at once, passed as `concurrencyEnv`. */
   concurrency: z.number().int().min(1).max(1000).default(5),
-  /** The env var that carries `concurrency`. */
+  /**
+   * The env var that carries `concurrency`. appstack sets it, so the worker's `env` and `secretEnv`
+   * may not name it, and it may not be a name appstack wires.
+   */
   concurrencyEnv: envName.default("WORKER_CONCURRENCY"),
   /**
    * How Docker decides a worker container is healthy; `pulumi up` waits until
@@ -400,15 +411,21 @@ export function vercelOutputDirectory(vc: { framework: string; outputDirectory?:
 const frontendSchema = z.strictObject({
   /** `vercel` (staging, production) or a local `container` (dev). @default container in dev, vercel elsewhere */
   mode: z.enum(["vercel", "container"]).optional(),
-  /** Custom domains; the first is the public URL. Without one, the URL is https://<projectName>.vercel.app. */
+  /**
+   * Custom domains; the first is the public URL. Without one, the URL is https://<projectName>.vercel.app.
+   * Vercel only: an error for a container frontend, which is served on localhost.
+   */
   domains: z.array(hostname).default([]),
-  /** The env var the build reads the API URL from. */
+  /**
+   * The env var the build reads the API URL from. When the stack has an `api`, appstack sets it, and
+   * `env` and `secretEnv` may not name it; without one nothing is wired and `env` may set it.
+   */
   apiUrlEnv: envName.default("VITE_API_URL"),
   /** Plain build variables, e.g. `VITE_FEATURE_X: true`. */
   env: plainEnv,
-  /** Secrets the frontend build receives; created as sensitive Vercel variables. */
+  /** Vercel: secrets the frontend build receives, as sensitive variables. An error for a container frontend, whose image would keep them. */
   secretEnv,
-  /** The Vercel project (vercel mode). */
+  /** The Vercel project (vercel mode); an error for a container frontend. */
   vercel: z
     .strictObject({
       /** Changing it creates a new Vercel project (and deletes the old one). */
@@ -442,11 +459,14 @@ const frontendSchema = z.strictObject({
       ref: z.string().optional(),
     })
     .optional(),
-  /** Container mode: the static server image. */
+  /**
+   * Container mode: the static server image (or `build`: `frontend.env` and the API URL become build
+   * args, over `build.args`). An error on Vercel.
+   */
   image: imageReference.optional(),
   /** Container mode: build the image locally instead (dev only). */
   build: buildSchema.optional(),
-  /** Container mode: publish on 127.0.0.1:<hostPort>. @default 8080 */
+  /** Container mode: publish on 127.0.0.1:<hostPort>; an error on Vercel. @default 8080 */
   hostPort: port.optional(),
 });
 
@@ -461,9 +481,6 @@ const edgeSchema = z.strictObject({
   cpus: cpus.default("0.5"),
 });
 
-/** Env names appstack sets itself; a service's env must not set them. */
-export const WIRED_ENV = ["PORT", "DATABASE_URL", "REDIS_URL", "CORS_ORIGIN", "FRONTEND_URL", "NODE_ENV", "APP_VERSION"] as const;
-
 export const appConfigSchema = z.strictObject({
   /** `dev`, `staging` or `production`: selects the environment rules (production pins images, protects volumes...). */
   environment: z.enum(ENVIRONMENTS, { message: `expected one of ${ENVIRONMENTS.join(", ")}` }),
@@ -477,7 +494,8 @@ export const appConfigSchema = z.strictObject({
   release: z.string().regex(/^[\w.+-]{1,64}$/, { message: "expected a release name such as 1.4.2 or 2025-10-18.1" }).optional(),
   /**
    * Env names of secrets appstack generates (64 random characters each) and
-   * gives to the API and the worker, e.g. JWT_SECRET, SESSION_SECRET.
+   * gives to the API and the worker, e.g. JWT_SECRET, SESSION_SECRET. An error
+   * in a stack with neither.
    */
   generatedSecrets: z.array(envName).default([]),
   /** The HTTP API: containers behind the edge proxy, after the migrations. */
@@ -486,7 +504,7 @@ export const appConfigSchema = z.strictObject({
   worker: workerSchema.optional(),
   /** The web frontend: a Vercel project, or a local container in dev. */
   frontend: frontendSchema.optional(),
-  /** The edge proxy (Caddy) in front of the API, with HTTPS (staging, production). */
+  /** The edge proxy (Caddy) in front of the API, with HTTPS (staging, production); an error in dev or without an `api`. */
   edge: edgeSchema.optional(),
 });
 
@@ -533,7 +551,9 @@ export function parseAppConfig(raw: Record<string, unknown>): ParseResult {
   const whole = appConfigSchema.safeParse(settings);
   const issues: SchemaIssue[] = whole.success ? [] : [...whole.error.issues];
   const reported = issues.flatMap(issuePaths);
-  environmentRules(sections, (issue) => {
+  // A section that is set but broken still counts as there: its own problems are reported, not its absence.
+  const present = new Set(Object.keys(raw).filter((k) => raw[k] !== undefined));
+  environmentRules(sections, present, (issue) => {
     if (!reported.some((p) => related(p, issue.path))) issues.push(issue);
   });
   return { data: whole.success && issues.length === 0 ? whole.data : undefined, issues, requiredSecrets };
@@ -603,13 +623,17 @@ function imageRules(
 const STORE_URL: Record<string, "postgres" | "redis"> = { DATABASE_URL: "postgres", REDIS_URL: "redis" };
 
 function envRules(
-  service: string,
+  service: "api" | "worker" | "frontend",
   svc: { env: Record<string, string>; secretEnv: string[] },
   cfg: Sections,
+  present: ReadonlySet<string>,
   addIssue: AddIssue,
 ): void {
+  // Besides WIRED_ENV (below): the worker's concurrency variable and heartbeat file, the frontend's API URL variable.
+  const extras = serviceWiredEnv(service, cfg, present);
+  wiredNameRules(service, svc, extras, addIssue);
   const wired = (name: string) => (WIRED_ENV as readonly string[]).includes(name);
-  const keptSecretEnv = svc.secretEnv.filter((n) => !wired(n));
+  const keptSecretEnv = svc.secretEnv.filter((n) => !wired(n) && !extras.has(n));
   for (const name of [...Object.keys(svc.env), ...svc.secretEnv]) {
     if (!wired(name)) continue;
     const inEnv = name in svc.env;
@@ -648,11 +672,13 @@ export function frontendMode(cfg: Pick<ParsedAppConfig, "environment" | "fronten
   return cfg.frontend?.mode ?? (cfg.environment === "dev" ? "container" : "vercel");
 }
 
-function serviceRules(cfg: Sections, env: Environment, addIssue: AddIssue): void {
+function serviceRules(cfg: Sections, env: Environment, present: ReadonlySet<string>, addIssue: AddIssue): void {
   const { api, worker, frontend, edge } = cfg;
+  const mode = frontend ? frontendMode({ environment: env, frontend }) : undefined;
   const generated = cfg.generatedSecrets ?? [];
+  const workerWired = serviceWiredEnv("worker", cfg, present);
   const clashes = (name: string) =>
-    (WIRED_ENV as readonly string[]).includes(name)
+    (WIRED_ENV as readonly string[]).includes(name) || workerWired.has(name)
       ? "is wired by appstack"
       : [api, worker].some((svc) => svc?.secretEnv.includes(name) || (svc && name in svc.env))
         ? "is also set by a service's env or secretEnv"
@@ -666,7 +692,7 @@ function serviceRules(cfg: Sections, env: Environment, addIssue: AddIssue): void
   });
   if (api) {
     imageRules("api", api, env, addIssue, { required: true, example: "ghcr.io/acme/api:1.0.0" });
-    envRules("api", api, cfg, addIssue);
+    envRules("api", api, cfg, present, addIssue);
     if (env !== "dev") {
       if (!api.domain) {
         addIssue(
@@ -706,11 +732,10 @@ function serviceRules(cfg: Sections, env: Environment, addIssue: AddIssue): void
   }
   if (worker) {
     imageRules("worker", worker, env, addIssue, { required: !api, example: "ghcr.io/acme/worker:1.0.0" });
-    envRules("worker", worker, cfg, addIssue);
+    envRules("worker", worker, cfg, present, addIssue);
   }
   if (frontend) {
-    envRules("frontend", frontend, cfg, addIssue);
-    const mode = frontendMode({ environment: env, frontend });
+    envRules("frontend", frontend, cfg, present, addIssue);
     if (mode === "container") {
       if (env !== "dev") {
         addIssue(issue(["frontend", "mode"], `a container frontend is for dev; ${env} serves the frontend from Vercel`, [{ set: ["frontend", "mode"], value: "vercel" }]));
@@ -736,9 +761,10 @@ function serviceRules(cfg: Sections, env: Environment, addIssue: AddIssue): void
       );
     }
   }
+  wiringRules(cfg, env, present, mode, addIssue);
 }
 
-function environmentRules(cfg: Sections, addIssue: AddIssue): void {
+function environmentRules(cfg: Sections, present: ReadonlySet<string>, addIssue: AddIssue): void {
   const env = cfg.environment;
   if (!env) return;
   for (const [service, store] of [
@@ -764,7 +790,7 @@ function environmentRules(cfg: Sections, addIssue: AddIssue): void {
       addIssue(issue([service, "hostPort"], `data stores publish no host port outside dev (this stack is ${env})`, [{ rm: [service, "hostPort"] }]));
     }
   }
-  serviceRules(cfg, env, addIssue);
+  serviceRules(cfg, env, present, addIssue);
   const redis = cfg.redis;
   if (redis?.mode === "container" && redis.maxmemoryMb >= redis.memoryMb) {
     addIssue(

@@ -1,8 +1,10 @@
+import * as fs from "node:fs";
+import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { AppStack } from "../components/app-stack";
-import { ConfigError, imageReference, loadConfig, type ConfigProblem } from "../config";
+import { ConfigError, HEARTBEAT_ENV, imageReference, loadConfig, WIRED_ENV, type ConfigProblem } from "../config";
 import { waitForRegistrations } from "../ops/offline/offline-runtime";
 import { PROJECT_ROOT } from "./helpers/declared-stack";
 import { parseFix, type ConfigCommand } from "./helpers/pulumi-config-cli";
@@ -17,6 +19,8 @@ import { mockStack } from "./helpers/pulumi";
  */
 
 const INVALID_RUNS = 1200;
+/** The ways a config is broken below, each a `kind`; docs/verification.md quotes the count. */
+const BROKEN_KINDS = 25;
 const VALID_RUNS = 300;
 const PROGRAM_SAMPLE = 15;
 
@@ -98,12 +102,16 @@ function redisSection(env: Env) {
   return fc.oneof(container, external);
 }
 
-const dockerSection = fc.record(
-  {
-    host: fc.constantFrom("unix:///var/run/docker.sock", "ssh://deploy@host.example.com", "tcp://10.0.0.5:2376"),
-    sshOpts: fc.array(fc.constantFrom("-o", "StrictHostKeyChecking=yes", "ServerAliveInterval=30"), { maxLength: 4 }),
-  },
-  { requiredKeys: [] },
+const dockerSection = fc.oneof(
+  fc.record({ host: fc.constantFrom("unix:///var/run/docker.sock", "tcp://10.0.0.5:2376") }, { requiredKeys: [] }),
+  // ssh options apply to an ssh:// host only.
+  fc.record(
+    {
+      host: fc.constant("ssh://deploy@host.example.com"),
+      sshOpts: fc.array(fc.constantFrom("-o", "StrictHostKeyChecking=yes", "ServerAliveInterval=30"), { maxLength: 4 }),
+    },
+    { requiredKeys: ["host"] },
+  ),
 );
 
 /** Drops keys whose generated value is undefined (an absent optional setting). */
@@ -174,7 +182,8 @@ function frontendSection(env: Env) {
   const domains = fc.array(fc.constantFrom("app.example.com", "www.example.org"), { maxLength: 2 });
   if (env === "dev") {
     return fc
-      .tuple(imageSource(env, { context: "examples/app/frontend" }), fc.record({ domains, hostPort: fc.integer({ min: 1, max: 65535 }), env: plainEnv }, { requiredKeys: [] }))
+      // A container frontend has no domains: it is served on localhost.
+      .tuple(imageSource(env, { context: "examples/app/frontend" }), fc.record({ hostPort: fc.integer({ min: 1, max: 65535 }), env: plainEnv }, { requiredKeys: [] }))
       .map(([img, rest]) => compact({ ...img, ...rest }));
   }
   return fc.record(
@@ -220,7 +229,9 @@ const validCase: fc.Arbitrary<Case & { environment: Env }> = fc
         fc.option(workerSection(environment, settings.api !== undefined), { nil: undefined }).map((worker) => {
           // Outside dev an API needs the edge proxy; in dev the edge is an error.
           const edge = settings.api && environment !== "dev" ? { acmeEmail: "ops@example.com" } : undefined;
-          return compact({ environment, ...settings, worker, edge }) as Record<string, unknown>;
+          // Generated secrets go to the API and the worker; a stack with neither has no use for them.
+          const generatedSecrets = settings.api || worker ? settings.generatedSecrets : undefined;
+          return compact({ environment, ...settings, worker, edge, generatedSecrets }) as Record<string, unknown>;
         }),
       )
       .map((config) => ({ config, secrets: neededSecrets(config), environment })),
@@ -470,8 +481,47 @@ const serviceRule = fc
   })
   .map((c) => ({ ...c, config: JSON.parse(JSON.stringify(c.config)) as Record<string, unknown> }));
 
+/**
+ * A name appstack wires, in the `env` or `secretEnv` of any service: the API's
+ * wiring, the worker's concurrency variable and heartbeat file, the frontend's
+ * API URL (its default name or one the stack chose). The user's value would
+ * be dropped, so it must be an error at that very entry.
+ */
+const wiredNameInEnv = fc
+  .tuple(
+    validCase,
+    fc.constantFrom("api", "worker", "frontend"),
+    fc.constantFrom("env", "secretEnv"),
+    fc.option(fc.constantFrom("JOBS_AT_ONCE", "PUBLIC_API_URL"), { nil: undefined }),
+  )
+  .chain(([{ config, environment }, service, where, chosen]) => {
+    const api = { image: "ghcr.io/acme/api:1.2.3", health: { path: "/health" }, ...(environment === "dev" ? {} : { domain: "api.example.com" }) };
+    const frontendBase = environment === "dev" ? { image: "ghcr.io/acme/web:1.0.0" } : { vercel: { projectName: "web", gitRepository: { repo: "acme/web" } } };
+    const names: Record<string, string[]> = {
+      api: [...WIRED_ENV],
+      worker: [...WIRED_ENV, chosen === "JOBS_AT_ONCE" ? chosen : "WORKER_CONCURRENCY", HEARTBEAT_ENV],
+      frontend: [chosen === "PUBLIC_API_URL" ? chosen : "VITE_API_URL"],
+    };
+    return fc.constantFrom(...names[service]).map((name): BrokenCase => {
+      const entry = where === "env" ? { env: { [name]: "http://api.example.com" } } : { secretEnv: [name] };
+      const sections: Record<string, Record<string, unknown>> = {
+        api: { ...api, ...(service === "api" ? entry : {}) },
+        // A heartbeat check, so HEARTBEAT_FILE is wired too.
+        worker: {
+          command: ["node", "worker.js"],
+          health: { type: "heartbeat" },
+          ...(chosen === "JOBS_AT_ONCE" ? { concurrencyEnv: chosen } : {}),
+          ...(service === "worker" ? entry : {}),
+        },
+        frontend: { ...frontendBase, ...(chosen === "PUBLIC_API_URL" ? { apiUrlEnv: chosen } : {}), ...(service === "frontend" ? entry : {}) },
+      };
+      const broken = { ...config, ...sections, ...(environment === "dev" ? {} : { edge: { acmeEmail: "ops@example.com" } }) };
+      return { kind: "wired name in a service's env", config: broken, secrets: neededSecrets(broken), expect: where === "env" ? `${service}.env.${name}` : `${service}.secretEnv[0]` };
+    });
+  });
+
 const brokenCase: fc.Arbitrary<BrokenCase> = fc.oneof(
-  wrongType, unknownKey, prototypeKey, missingKey, outOfRange, badImage, environmentRule, secretRule, foreignNamespace, serviceRule,
+  wrongType, unknownKey, prototypeKey, missingKey, outOfRange, badImage, environmentRule, secretRule, foreignNamespace, serviceRule, wiredNameInEnv,
 );
 
 // --- checks ----------------------------------------------------------------
@@ -530,6 +580,12 @@ function expectPastableFix(kind: string, stack: string, p: ConfigProblem): void 
 }
 
 describe("config fuzzing (fast-check)", () => {
+  it("docs/verification.md states this file's counts", () => {
+    const doc = fs.readFileSync(path.join(PROJECT_ROOT, "docs", "verification.md"), "utf8").replace(/\s+/g, " ");
+    expect(doc).toContain(`${INVALID_RUNS.toLocaleString("en-US")} broken configs per run in ${BROKEN_KINDS} kinds`);
+    expect(doc).toContain(`${VALID_RUNS} valid ones load`);
+  });
+
   it("a top-level key named __proto__ is an unknown setting, not silently dropped (found by this fuzzer)", async () => {
     for (const value of [{ environment: "production" }, 5]) {
       await loadBroken({ kind: "regression", config: { environment: "dev", ["__proto__"]: value }, secrets: {}, expect: "__proto__" }, true);
@@ -551,7 +607,7 @@ describe("config fuzzing (fast-check)", () => {
     console.log(`config fuzz: ${runs} broken configs, each a ConfigError with its key, none registered a resource`);
     console.log(`config fuzz: by kind: ${[...kinds].map(([k, n]) => `${k} ${n}`).join(", ")}`);
     expect(runs).toBeGreaterThanOrEqual(1000);
-    expect(kinds.size).toBe(24);
+    expect(kinds.size).toBe(BROKEN_KINDS);
   });
 
   it("every generated valid config loads", async () => {

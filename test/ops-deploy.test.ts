@@ -145,7 +145,7 @@ describe("deploy", () => {
     expect(clock.sleeps).toEqual([5000, 5000]);
   });
 
-  it("a lock held past --lock-timeout ends the deploy with exit code 6", async () => {
+  it(`a lock held past --lock-timeout ends the deploy with exit code ${EXIT.locked}`, async () => {
     const root = tempProject({ "Pulumi.staging.yaml": STAGING_STACK });
     const auto = new FakeAutomation(() => ({
       up: () => {
@@ -171,7 +171,7 @@ describe("deploy", () => {
     expect(auto.ops().filter((o) => o === "up")).toHaveLength(1);
   });
 
-  it("a failed smoke check without --rollback-on-failure exits 4 and says how to roll back", async () => {
+  it(`a failed smoke check without --rollback-on-failure exits ${EXIT.unhealthy} and says how to roll back`, async () => {
     const root = tempProject({ "Pulumi.staging.yaml": STAGING_STACK });
     const auto = new FakeAutomation(() => ({ up: () => ({ outputs: outputs("/broken"), version: 12 }) }));
     const ctx = testContext(root, auto);

@@ -127,7 +127,7 @@ describe("npm run policy over the repository's stacks and the unready fixture", 
 
   it("--all passes: every stack file in the repository is ready under its own policy config", () => {
     expect(all.stderr).not.toMatch(STACK_TRACE);
-    expect(all.code).toBe(0);
+    expect(all.code).toBe(EXIT.ok);
   });
 
   for (const stack of repoStacks()) {
@@ -140,7 +140,7 @@ describe("npm run policy over the repository's stacks and the unready fixture", 
 
   const UNREADY = "test/fixtures/Pulumi.unready.yaml";
 
-  it("the unready fixture fails production's policy with exit 10, naming each rule it breaks, as docs/readiness.md shows", () => {
+  it(`the unready fixture fails production's policy with exit ${EXIT.policy}, naming each rule it breaks, as docs/readiness.md shows`, () => {
     const example = exampleById("policy-unready");
     expect(example.argv).toEqual(["policy", "--stack", "production", "--stack-file", UNREADY]);
     const r = runOps(example.argv);

@@ -11,6 +11,9 @@ import { SECURITY_HEADERS } from "../components/security-headers";
 import { workerHealthTest } from "../components/worker";
 import { ConfigError, loadConfig, parseAppConfig, type ConfigProblem } from "../config";
 import { waitForRegistrations, type MockOutputs, type MockRuntime, type RecordedResource } from "../ops/offline/offline-runtime";
+import { validateStack } from "../ops/offline/validate";
+import { EXIT, UserError } from "../ops/shared/errors";
+import { tempProject } from "./helpers/project";
 import { isSecret, logicalName, masked, mockStack, promise } from "./helpers/pulumi";
 
 const API = { image: "ghcr.io/acme/api:1.4.2", health: { path: "/api/v1/health/live", readyPath: "/api/v1/health/ready" } };
@@ -399,5 +402,108 @@ describe("config errors for the services name the key and register nothing", () 
       frontend: {},
     }, { vercelApiToken: PLACEHOLDER });
     expect(ps.map((p) => p.key).sort()).toEqual(["appstack:api.build", "appstack:api.env.DATABASE_URL", "appstack:frontend.vercel"]);
+  });
+});
+
+describe("a setting appstack would override or ignore is an error, never dropped without a word", () => {
+  async function problems(config: Record<string, unknown>, secrets: Record<string, string> = {}): Promise<ConfigProblem[]> {
+    const rt = await mockStack(String(config.environment), config, secrets);
+    try {
+      loadConfig(new pulumi.Config("appstack"));
+    } catch (err) {
+      expect(ConfigError.isInstance(err)).toBe(true);
+      expect(rt.resources).toEqual([]);
+      return (err as ConfigError).problems;
+    }
+    throw new Error("expected a ConfigError");
+  }
+  const frontend = productionConfig().frontend as Record<string, unknown>;
+
+  it("the frontend's API URL variable in frontend.env (found by outside testing: an http:// URL that was silently replaced)", async () => {
+    const ps = await problems(productionConfig({ frontend: { ...frontend, env: { VITE_API_URL: "http://api.example.com" } } }), productionSecrets);
+    expect(ps).toEqual([
+      {
+        key: "appstack:frontend.env.VITE_API_URL",
+        value: '"http://api.example.com"',
+        problem: "VITE_API_URL is wired by appstack (set to the API's public URL (its name is frontend.apiUrlEnv)); a value here would be dropped",
+        fix: "pulumi config rm -s production --path frontend.env.VITE_API_URL",
+      },
+    ]);
+  });
+
+  it("validate refuses a stack file that sets it: exit code 1, the key and the fix", async () => {
+    const production = fs.readFileSync(path.join(__dirname, "..", "Pulumi.production.yaml"), "utf8");
+    const withUrl = production.replace("  appstack:frontend:\n", "  appstack:frontend:\n    env:\n      VITE_API_URL: http://api.example.com\n");
+    expect(withUrl).not.toBe(production);
+    const err = await validateStack({ root: tempProject({ "Pulumi.production.yaml": withUrl }), stack: "production" }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UserError);
+    expect((err as UserError).exitCode).toBe(EXIT.invalidConfig);
+    expect((err as UserError).message).toContain('appstack:frontend.env.VITE_API_URL = "http://api.example.com"');
+    expect((err as UserError).message).toContain("fix:     pulumi config rm -s production --path frontend.env.VITE_API_URL");
+  });
+
+  it("the same for a chosen frontend.apiUrlEnv, in env or in secretEnv", async () => {
+    const chosen = { ...frontend, apiUrlEnv: "PUBLIC_API_URL", env: { PUBLIC_API_URL: "https://api.example.com" }, secretEnv: ["SENTRY_AUTH_TOKEN", "PUBLIC_API_URL"] };
+    const ps = await problems(productionConfig({ frontend: chosen }), { ...productionSecrets, PUBLIC_API_URL: "x" });
+    expect(ps.map((p) => [p.key, p.fix])).toEqual([
+      ["appstack:frontend.env.PUBLIC_API_URL", "pulumi config rm -s production --path frontend.env.PUBLIC_API_URL"],
+      // The list is written again without it, so indices stay right whatever else is fixed.
+      ["appstack:frontend.secretEnv[1]", "pulumi config rm -s production --path frontend.secretEnv && pulumi config set -s production --path 'frontend.secretEnv[0]' SENTRY_AUTH_TOKEN"],
+      // Listed in both: the existing rule that a secret is never also a plain setting.
+      ["appstack:frontend.env.PUBLIC_API_URL", "pulumi config rm -s production --path frontend.env.PUBLIC_API_URL"],
+    ]);
+  });
+
+  it("without an API nothing is wired, so the frontend's env may set the variable itself", async () => {
+    const { get } = await evaluate("dev", { environment: "dev", frontend: { image: "ghcr.io/acme/web:1.0.0", env: { VITE_API_URL: "https://api.elsewhere.example" } } });
+    expect(envValue(get("frontend-server"), "VITE_API_URL")).toBe("https://api.elsewhere.example");
+  });
+
+  it("the worker's concurrency variable and heartbeat file in its env, and a concurrency variable that names a wired one", async () => {
+    const worker = { command: ["node", "worker.js"], health: { type: "heartbeat" }, concurrencyEnv: "JOBS_AT_ONCE", env: { JOBS_AT_ONCE: 3, HEARTBEAT_FILE: "/tmp/x" } };
+    const ps = await problems(productionConfig({ worker }), productionSecrets);
+    expect(ps.map((p) => p.key)).toEqual(["appstack:worker.env.JOBS_AT_ONCE", "appstack:worker.env.HEARTBEAT_FILE"]);
+    expect(ps[0].problem).toContain("set from worker.concurrency");
+    const clash = await problems(productionConfig({ worker: { command: ["w"], concurrencyEnv: "NODE_ENV" } }), productionSecrets);
+    expect(clash.map((p) => [p.key, p.fix])).toEqual([["appstack:worker.concurrencyEnv", "pulumi config rm -s production --path worker.concurrencyEnv"]]);
+  });
+
+  it("a generated secret named like the worker's concurrency variable", async () => {
+    const ps = await problems(productionConfig({ generatedSecrets: ["MEMORY_WORKER_MAX_CONCURRENT_JOBS"] }), productionSecrets);
+    expect(ps.map((p) => p.key)).toEqual(["appstack:generatedSecrets[0]"]);
+  });
+
+  it("a frontend build arg that frontend.env or the API URL replaces", async () => {
+    const dev = { environment: "dev", api: { image: "a:1", health: { path: "/h" } } };
+    const build = { context: "examples/app/frontend", args: { VITE_API_URL: "x", VITE_FLAG: "a", OTHER: "b" } };
+    const ps = await problems({ ...dev, frontend: { build, env: { VITE_FLAG: "on" } } });
+    expect(ps.map((p) => p.key)).toEqual(["appstack:frontend.build.args.VITE_API_URL", "appstack:frontend.build.args.VITE_FLAG"]);
+  });
+
+  it("settings for a part the stack does not have in this environment or mode", async () => {
+    const dev = await problems({
+      environment: "dev",
+      docker: { host: "unix:///var/run/docker.sock", sshOpts: ["-o", "StrictHostKeyChecking=yes"] },
+      api: { image: "a:1", health: { path: "/h" }, domain: "api.example.com" },
+      frontend: { image: "web:1.0", domains: ["app.example.com"], vercel: VERCEL, secretEnv: ["SENTRY_AUTH_TOKEN"] },
+    }, { SENTRY_AUTH_TOKEN: "x" });
+    expect(dev.map((p) => p.key).sort()).toEqual([
+      "appstack:api.domain", "appstack:docker.sshOpts", "appstack:frontend.domains", "appstack:frontend.secretEnv", "appstack:frontend.vercel",
+    ]);
+    for (const p of dev) expect(p.fix).toBe(`pulumi config rm -s dev --path ${p.key.slice("appstack:".length)}`);
+    const vercel = await problems(productionConfig({ frontend: { ...frontend, image: "web:1.0", hostPort: 8080 } }), productionSecrets);
+    expect(vercel.map((p) => p.key)).toEqual(["appstack:frontend.image", "appstack:frontend.hostPort"]);
+    const noServices = await problems({ environment: "staging", generatedSecrets: ["JWT_SECRET"], edge: { acmeEmail: "ops@example.com" } });
+    expect(noServices.map((p) => p.key)).toEqual(["appstack:edge", "appstack:generatedSecrets"]);
+  });
+
+  it("a broken api section is reported as broken, not as missing: no noise about what it would have served", async () => {
+    const ps = await problems({
+      environment: "staging",
+      generatedSecrets: ["JWT_SECRET"],
+      api: { image: "ghcr.io/acme/api:1.0.0", domain: "api.example.com" },
+      edge: { acmeEmail: "ops@example.com" },
+    });
+    expect(ps.map((p) => p.key)).toEqual(["appstack:api.health"]);
   });
 });
