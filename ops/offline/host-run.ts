@@ -264,7 +264,9 @@ class MockEngine {
  * The argv and environment the Node.js language host starts the program
  * with (pulumi-language-nodejs: nodeargs, the SDK's run entry point, then
  * --monitor, --engine, --project, --root-directory, --stack, --pwd,
- * --dry-run, --parallel, and the entry point).
+ * --dry-run, --parallel, and the entry point). Left out: --organization,
+ * --sync and --tracing, which the host passes only when it has them and the
+ * program does not use.
  */
 export function hostCommand(
   root: string,
