@@ -1,11 +1,4 @@
-import * as os from "node:os";
-import * as path from "node:path";
 import { configDefaults, defineConfig } from "vitest/config";
-
-// V8 bytecode for what every worker and every child process loads (vitest, the
-// Pulumi SDK, TypeScript): set before the workers start, so they and the
-// processes the tests spawn inherit it. The same folder the ops commands use.
-process.env.NODE_COMPILE_CACHE ??= path.join(os.tmpdir(), "node-compile-cache");
 
 export default defineConfig({
   test: {
@@ -28,7 +21,7 @@ export default defineConfig({
     maxWorkers: 2,
     isolate: false,
     globalSetup: ["test/helpers/global-setup.ts"],
-    setupFiles: ["test/helpers/setup-stack-traces.ts"],
+    setupFiles: ["test/helpers/setup-worker.ts"],
     testTimeout: 60_000,
     hookTimeout: 60_000,
   },

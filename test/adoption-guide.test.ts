@@ -1,4 +1,4 @@
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -7,13 +7,15 @@ import type { Plan } from "../ops/offline/plan";
 import { validateStack } from "../ops/offline/validate";
 import { ROOT, type CliResult } from "./helpers/cli";
 import { ThrowawayRepo } from "./helpers/git-repo";
+import { planInProcess } from "./helpers/pulumi";
 
 /**
  * docs/adopting.md's worked example, as written: this repository copied,
  * the guide's rename commands run in the copy, its three stack files put in
  * place, then `validate` and `plan` on each. The app's checkouts next to the
  * copy are stand-ins (a Dockerfile each): plan declares the builds, it does
- * not run them.
+ * not run them. The copy's program is evaluated in this process (how the
+ * language host loads a program is tested on this checkout's stacks).
  */
 
 const GUIDE = fs.readFileSync(path.join(ROOT, "docs", "adopting.md"), "utf8");
@@ -28,18 +30,6 @@ const parent = fs.mkdtempSync(path.join(os.tmpdir(), "appstack-adopt-"));
 const project = path.join(parent, "appstack");
 let plans: Record<string, { result: CliResult; plan?: Plan }> = {};
 
-/** `npm run plan -- --stack <s> --format json` in the copy, as its own process. */
-function planIn(stack: string): Promise<CliResult> {
-  return new Promise((resolve) => {
-    const child = spawn(path.join(ROOT, "node_modules", ".bin", "node"), [path.join("ops", "run.js"), "plan", "--stack", stack, "--format", "json"], { cwd: project });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d) => (stdout += d));
-    child.stderr.on("data", (d) => (stderr += d));
-    child.on("close", (code) => resolve({ code: code ?? -1, stdout, stderr }));
-  });
-}
-
 beforeAll(async () => {
   fs.mkdirSync(project);
   new ThrowawayRepo(project);
@@ -50,7 +40,8 @@ beforeAll(async () => {
   const rename = spawnSync("bash", ["-e", "-o", "pipefail", "-c", block("adoption-rename", "bash")], { cwd: project, encoding: "utf8" });
   if (rename.status !== 0) throw new Error(`the guide's rename failed: ${rename.stderr}`);
   for (const stack of STACKS) fs.writeFileSync(path.join(project, `Pulumi.${stack}.yaml`), block(`adoption-example: Pulumi.${stack}.yaml`, "yaml"));
-  const results = await Promise.all(STACKS.map((s) => planIn(s)));
+  // `npm run plan -- --stack <s> --format json` in the copy, in this process: the copy's own index.ts and components.
+  const results = await Promise.all(STACKS.map((stack) => planInProcess({ root: project, stack })));
   plans = Object.fromEntries(
     STACKS.map((s, i) => [s, { result: results[i], plan: results[i].code === 0 ? (JSON.parse(results[i].stdout) as Plan) : undefined }]),
   );

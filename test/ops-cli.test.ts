@@ -4,7 +4,7 @@ import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import { EXIT } from "../ops/shared/errors";
 import { CLI_DIR, SDK_VERSION } from "../ops/operations/automation";
-import { ROOT, runOps, STACK_TRACE } from "./helpers/cli";
+import { ROOT, runOps, runOpsInProcess, STACK_TRACE } from "./helpers/cli";
 
 /** A PATH with nothing on it: no pulumi, wherever the tests run. */
 const noTools = { PATH: fs.mkdtempSync(path.join(os.tmpdir(), "empty-path-")) };
@@ -39,9 +39,10 @@ describe("ops commands: bad input through the CLI", () => {
     });
   }
 
-  it("an unknown stack names the stacks there are", () => {
+  // The refusals below come before any tool or network is used: the CLI's own entry in this process, still with no tools on PATH.
+  it("an unknown stack names the stacks there are", async () => {
     for (const cmd of ["rollback", "restore"]) {
-      const r = runOps([cmd, "--stack", "prod"], { env: noTools });
+      const r = await runOpsInProcess([cmd, "--stack", "prod"], { env: noTools });
       expect(r.code, cmd).toBe(EXIT.usage);
       expect(r.stderr).toContain('Unknown stack "prod"');
       expect(r.stderr).toContain("Stacks in this project: dev, production, staging.");
@@ -49,22 +50,22 @@ describe("ops commands: bad input through the CLI", () => {
     }
   });
 
-  it("options are checked before anything runs", () => {
+  it("options are checked before anything runs", async () => {
     const cases: [string[], RegExp][] = [
       [["rollback", "--stack", "staging", "--to", "latest"], /--to must be a whole number/],
       [["deploy", "--stack", "staging", "--lock-timeout", "soon"], /--lock-timeout must be a whole number from 0/],
       [["deploy", "--stack", "staging", "--force"], /Unknown option '--force'/],
     ];
     for (const [args, message] of cases) {
-      const r = runOps(args, { env: noTools });
+      const r = await runOpsInProcess(args, { env: noTools });
       expect(r.code, args.join(" ")).toBe(EXIT.usage);
       expect(r.stderr).toMatch(message);
       expect(r.stderr).not.toMatch(STACK_TRACE);
     }
   });
 
-  it("--help lists the operations commands", () => {
-    const r = runOps(["--help"]);
+  it("--help lists the operations commands", async () => {
+    const r = await runOpsInProcess(["--help"]);
     for (const cmd of ["deploy", "up:dev", "rollback", "status", "drift", "restore"]) expect(r.stdout).toContain(`npm run ${cmd} --`);
   });
 });

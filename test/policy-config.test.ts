@@ -7,7 +7,7 @@ import { EXIT, UserError } from "../ops/shared/errors";
 import { policyPackOptions } from "../ops/offline/policy";
 import { loadPolicyConfig, PolicyConfigError, resolvePolicyConfig, stacksWithPolicyConfig } from "../policy/config";
 import { RULES } from "../policy/rules";
-import { repoStacks, ROOT, runOps, STACK_TRACE } from "./helpers/cli";
+import { repoStacks, ROOT, runOpsInProcess, STACK_TRACE } from "./helpers/cli";
 
 const problemsOf = (raw: unknown): string[] => {
   try {
@@ -105,11 +105,12 @@ describe("policy config: bad input is a clear error", () => {
 });
 
 describe("policy config: through the command", () => {
-  it(`a broken policy config exits ${EXIT.invalidConfig} before the program runs, with the problems and no stack trace`, () => {
+  // Every case here fails before any program runs, so the CLI's own entry is called in this process.
+  it(`a broken policy config exits ${EXIT.invalidConfig} before the program runs, with the problems and no stack trace`, async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "policy-config-"));
     const file = path.join(dir, "config.production.json");
     fs.writeFileSync(file, JSON.stringify({ all: "strict", "pinned-image": "advisory" }));
-    const r = runOps(["policy", "--stack", "production", "--policy-config", file]);
+    const r = await runOpsInProcess(["policy", "--stack", "production", "--policy-config", file]);
     expect(r.code).toBe(EXIT.invalidConfig);
     expect(r.stdout).toBe("");
     expect(r.stderr).toContain(`The policy config ${file} has 2 problems; no rule was run.`);
@@ -118,7 +119,7 @@ describe("policy config: through the command", () => {
     expect(r.stderr).not.toMatch(STACK_TRACE);
   });
 
-  // The rest fail before any program runs, so the CLI's own entry (runCli) is called in this process.
+  // runCli itself: the refusal it throws, before main prints it.
   const refusal = async (args: string[]): Promise<UserError> => {
     const err = await runCli(args).then(
       () => undefined,

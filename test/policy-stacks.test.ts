@@ -2,6 +2,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { exampleBlock, exampleById, renderExample } from "../ops/cli/docs";
+import { exitCodeOf, renderPolicyJson, runPolicy } from "../ops/offline/policy";
 import { EXIT } from "../ops/shared/errors";
 import type { RecordedResource } from "../ops/offline/offline-runtime";
 import { loadPolicyConfig } from "../policy/config";
@@ -10,6 +11,7 @@ import { RULES } from "../policy/rules";
 import { label, TYPES, viewFromWire, type ResourceView } from "../policy/view";
 import { repoStacks, ROOT, runOps, STACK_TRACE } from "./helpers/cli";
 import { stackResources } from "./helpers/policy";
+import { exclusiveEvaluation, importProgram } from "./helpers/pulumi";
 
 const production = () => loadPolicyConfig(path.join(ROOT, "policy/config.production.json"), RULES);
 
@@ -182,8 +184,11 @@ describe("npm run policy over the repository's stacks and the unready fixture", 
     for (const rule of broken) expect(r.stdout.trimEnd().split("\n").at(-1)).toContain(rule);
   });
 
-  it("json output carries every violation with its rule, level and resource, and never a secret value", () => {
-    const r = runOps(["policy", "--stack", "production", "--stack-file", UNREADY, "--format", "json"]);
+  // The json format in this process: what `policy --format json` prints is renderPolicyJson of runPolicy's report, and
+  // its exit code exitCodeOf (the command's own process, its exit code and a real pipe: the test above and cli-output).
+  it("json output carries every violation with its rule, level and resource, and never a secret value", async () => {
+    const unready = await exclusiveEvaluation(() => runPolicy({ root: ROOT, stack: "production", stackFile: path.join(ROOT, UNREADY), load: importProgram }));
+    const r = { code: exitCodeOf(unready), stdout: renderPolicyJson(unready) };
     expect(r.code).toBe(EXIT.policy);
     const report = JSON.parse(r.stdout) as { mandatory: number; violations: { rule: string; level: string; resourceName: string; urn: string; message: string }[] };
     expect(report.mandatory).toBe(report.violations.length);

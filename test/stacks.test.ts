@@ -8,7 +8,7 @@ import { longestWaitChain, renderWaitChains } from "../ops/offline/rollout-waits
 import { SECURE_PLACEHOLDER } from "../ops/offline/stack-files";
 import { repoStacks, ROOT, runOps, runOpsInProcess, sharedOps, STACK_TRACE, type CliResult } from "./helpers/cli";
 import { SETUP_TIMEOUT_MS } from "./helpers/declared-stack";
-import { logicalName } from "./helpers/pulumi";
+import { logicalName, planInProcess } from "./helpers/pulumi";
 
 /**
  * The plan of one stack: `npm run plan -- <args> --format json` in its own
@@ -243,8 +243,10 @@ describe("every stack file in the repository", () => {
 });
 
 describe("plan", () => {
+  // The fixture's plan in this process (planInProcess): the command's own process is the repository stacks' above.
   it("never decrypts secure values: they print as [secret] and their paths are listed", async () => {
-    const { plan: p, raw } = await plan(["--stack-file", path.join(ROOT, "test/fixtures/Pulumi.external.yaml")]);
+    const r = await planInProcess({ stackFile: path.join(ROOT, "test/fixtures/Pulumi.external.yaml") });
+    const { plan: p, raw } = { plan: JSON.parse(r.stdout) as Plan, raw: r.stdout };
     expectNoSecretValues(raw);
     expect(raw).not.toContain("c2VjcmV0LWNpcGhlcnRleHQ");
     expect(containers(p)).toEqual([]);

@@ -3,7 +3,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as rpc from "@pulumi/pulumi/runtime/rpc";
 import { EXIT, UserError } from "../shared/errors";
 import { SECRET, UNKNOWN } from "../shared/masks";
-import { evaluateProgram, inspectOutput, type CustomTimeouts, type Evaluation, type MockOutputs, type RecordedResource } from "./offline-runtime";
+import { evaluateProgram, inspectOutput, type CustomTimeouts, type Evaluation, type MockOutputs, type ProgramLoader, type RecordedResource } from "./offline-runtime";
 import { digest, takeDigestKey, type DigestKey } from "./secret-digest";
 import { readProject, readStackConfig, resolveStackFile, SECURE_PLACEHOLDER, type StackConfig } from "./stack-files";
 
@@ -138,6 +138,8 @@ export interface PlanOptions {
   stack?: string;
   stackFile?: string;
   mockOutputs?: MockOutputs;
+  /** How to load the program; `require` by default (see `evaluateProgram`). */
+  load?: ProgramLoader;
 }
 
 /** Loads the stack file and project for a command; shared by plan and validate. */
@@ -155,7 +157,7 @@ export async function buildPlan(opts: PlanOptions): Promise<Plan> {
   const { project, sc } = loadStack({ ...opts, digestKey });
   let evaluation;
   try {
-    evaluation = await evaluateProgram(project, sc, path.join(opts.root, "index.ts"), { mockOutputs: opts.mockOutputs });
+    evaluation = await evaluateProgram(project, sc, path.join(opts.root, "index.ts"), { mockOutputs: opts.mockOutputs, load: opts.load });
   } catch (err) {
     throw programFailure(err, sc);
   }

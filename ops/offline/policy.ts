@@ -7,7 +7,7 @@ import { evaluateRules, type Evaluation, type LeveledViolation } from "../../pol
 import { RULES } from "../../policy/rules";
 import { viewFromWire } from "../../policy/view";
 import { EXIT, UserError } from "../shared/errors";
-import { evaluateProgram } from "./offline-runtime";
+import { evaluateProgram, type ProgramLoader } from "./offline-runtime";
 import { loadStack, programFailure } from "./plan";
 import { listStacks } from "./stack-files";
 
@@ -28,6 +28,8 @@ export interface PolicyRunOptions {
   stackFile?: string;
   /** A policy config file; default `policy/config.<stack>.json`. */
   policyConfig?: string;
+  /** How to load the program; `require` by default (see `evaluateProgram`). */
+  load?: ProgramLoader;
 }
 
 export interface PolicyReport extends Evaluation {
@@ -87,7 +89,7 @@ export async function runPolicy(opts: PolicyRunOptions): Promise<PolicyReport> {
   const settings = readSettings(file, shown);
   let evaluation;
   try {
-    evaluation = await evaluateProgram(project, sc, path.join(opts.root, "index.ts"));
+    evaluation = await evaluateProgram(project, sc, path.join(opts.root, "index.ts"), { load: opts.load });
   } catch (err) {
     throw programFailure(err, sc);
   }

@@ -58,8 +58,18 @@ export function sharedOps(args: string[]): Promise<CliResult> {
  * `runCli`'s outcome, with the console captured instead of printed. The
  * commands that evaluate the program need their own process (`runOps`).
  */
-export function runOpsInProcess(args: string[]): Promise<CliResult> {
-  return captureCli(args, runCliOutcome);
+export async function runOpsInProcess(args: string[], opts: { env?: Record<string, string> } = {}): Promise<CliResult> {
+  // The environment the command sees, for as long as it runs (the tests of a worker run one at a time).
+  const saved = Object.entries(opts.env ?? {}).map(([name]) => [name, process.env[name]] as const);
+  Object.assign(process.env, opts.env);
+  try {
+    return await captureCli(args, runCliOutcome);
+  } finally {
+    for (const [name, value] of saved) {
+      if (value === undefined) delete process.env[name];
+      else process.env[name] = value;
+    }
+  }
 }
 
 /** Every stack file in the repository. */

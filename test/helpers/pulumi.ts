@@ -1,8 +1,6 @@
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
-import { vi } from "vitest";
 import {
-  evaluateProgram,
   inspectOutput,
   installMockRuntime,
   waitForRegistrations,
@@ -10,7 +8,10 @@ import {
   type MockRuntime,
   type RecordedResource,
 } from "../../ops/offline/offline-runtime";
-import { loadStack, maskValue, planFromEvaluation, type Plan } from "../../ops/offline/plan";
+import { captureCli } from "../../ops/cli/docs";
+import { buildPlan, maskValue, renderPlanJson, type Plan } from "../../ops/offline/plan";
+import { EXIT } from "../../ops/shared/errors";
+import type { CliResult } from "./cli";
 
 /** Resolves an Output for an assertion. Always await it: an expect inside apply can never fail. */
 export async function promise<T>(o: pulumi.Output<T>): Promise<T> {
@@ -62,14 +63,17 @@ export const logicalName = (name: string): string => name.replace(/^api-[0-9a-f]
 
 /**
  * Loads the program (`index.ts`) anew with vitest's loader, for
- * `evaluateProgram`'s `load`: every module of the program is evaluated again,
- * as the language host does in its fresh process.
+ * `evaluateProgram`'s `load`: the file is evaluated again each time (its own
+ * module id per evaluation), as in the language host's fresh process. The
+ * modules it imports (components, config) hold no state between evaluations
+ * and are shared, as the rest of the test process shares them.
  */
 export async function importProgram(programPath: string): Promise<Record<string, unknown>> {
-  vi.resetModules();
-  // A computed specifier: vitest loads the file as it is now.
-  return (await import(programPath)) as Record<string, unknown>;
+  const counter = globalThis as { [key: symbol]: number | undefined };
+  const n = (counter[EVALUATIONS] = (counter[EVALUATIONS] ?? 0) + 1);
+  return (await import(`${programPath}?evaluation=${n}`)) as Record<string, unknown>;
 }
+const EVALUATIONS = Symbol.for("appstack.programImports");
 
 /** Kept on globalThis, like the SDK's runtime it guards: one per worker process. */
 const evaluations = globalThis as { [key: symbol]: Promise<unknown> | undefined };
@@ -87,12 +91,25 @@ export function exclusiveEvaluation<T>(evaluate: () => Promise<T>): Promise<T> {
 }
 
 /**
- * The plan `npm run plan` prints for a stack file of this project, evaluated
- * in this process (see `importProgram`): for tests about what the program
- * declares, not about the command's process.
+ * `npm run plan -- <stack> --format json` in this process: what the command
+ * prints and its exit code (`buildPlan`, then `renderPlanJson`, as the plan
+ * command runs them; a refusal as `main` prints it), with the program loaded
+ * by `importProgram`. For tests about what a stack declares; the command's
+ * own process is tested in test/stacks.test.ts. `root`: another checkout.
  */
-export function evaluatePlan(opts: { stack?: string; stackFile?: string }): Promise<Plan> {
-  const root = path.resolve(__dirname, "..", "..");
-  const { project, sc } = loadStack({ root, ...opts });
-  return exclusiveEvaluation(async () => planFromEvaluation(project, sc, await evaluateProgram(project, sc, path.join(root, "index.ts"), { load: importProgram })));
+export function planInProcess(opts: { root?: string; stack?: string; stackFile?: string }): Promise<CliResult> {
+  const root = opts.root ?? path.resolve(__dirname, "..", "..");
+  return exclusiveEvaluation(() =>
+    captureCli([], async () => {
+      console.log(renderPlanJson(await buildPlan({ root, stack: opts.stack, stackFile: opts.stackFile, load: importProgram })));
+      return EXIT.ok;
+    }),
+  );
+}
+
+/** The plan of a stack file of this project (see `planInProcess`); a refusal is an error. */
+export async function evaluatePlan(opts: { stack?: string; stackFile?: string }): Promise<Plan> {
+  const r = await planInProcess(opts);
+  if (r.code !== EXIT.ok) throw new Error(`plan exited ${r.code}: ${r.stderr}`);
+  return JSON.parse(r.stdout) as Plan;
 }
