@@ -1,22 +1,47 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { captureCli } from "../ops/cli/docs";
+import { runDiff } from "../ops/diff/diff-command";
 import { EXIT } from "../ops/shared/errors";
 import { SECURE_PLACEHOLDER } from "../ops/offline/stack-files";
-import { STACK_TRACE } from "./helpers/cli";
+import { STACK_TRACE, type CliResult } from "./helpers/cli";
 import { ThrowawayRepo } from "./helpers/git-repo";
+import { planSideInProcess } from "./helpers/pulumi";
 
 /**
  * `npm run diff` end to end: a copy of this project in a throwaway git
  * repository, one commit per change, and the real command run against it.
  * Each diff plans the stack twice (base ref and working tree), so the cases
  * share one repository and build on each other's commits.
+ *
+ * The command's process (exit codes, its plan processes, what reaches stdout
+ * and stderr) is what most cases test. Those about what a diff says of a
+ * change (a new image, a rotated secret, an allowed destructive change) run
+ * the diff command's body in this process (`runDiff`, then the output as the
+ * command prints it), with each side planned in this process too.
  */
 
 const NEW_CIPHERTEXT = "v1:bmV3LXNhbHQtZm9yLXRlc3Q=:dGhlIHNlY29uZCBjaXBoZXJ0ZXh0IG9mIHRoZSBrZXk=";
 const OPENAI_KEY_LINE = /(appstack:OPENAI_API_KEY:\n\s+secure: )(\S+)/;
 
 const tempDirs = () => new Set(fs.readdirSync(os.tmpdir()).filter((d) => d.startsWith("appstack-diff-")));
+
+/** `npm run diff -- --stack <stack> --base <base>` in `repo`, as the diff command runs it, in this process. */
+function diffInProcess(repo: ThrowawayRepo, opts: { stack: string; base: string; format?: "markdown" | "json"; allowDestructive?: boolean }): Promise<CliResult> {
+  return captureCli([], async () => {
+    const { output, exitCode } = await runDiff({
+      root: repo.dir,
+      stack: opts.stack,
+      base: opts.base,
+      format: opts.format ?? "markdown",
+      allowDestructive: opts.allowDestructive ?? false,
+      planSide: planSideInProcess,
+    });
+    console.log(output);
+    return exitCode;
+  });
+}
 
 describe("npm run diff against a git ref", { timeout: 240_000 }, () => {
   let repo: ThrowawayRepo;
@@ -37,10 +62,10 @@ describe("npm run diff against a git ref", { timeout: 240_000 }, () => {
     expect(r.stdout).toContain("no changes");
   });
 
-  it(`a new API image is a new release beside the old one: its containers are created, the old ones deleted (not destructive: exit ${EXIT.ok})`, () => {
+  it(`a new API image is a new release beside the old one: its containers are created, the old ones deleted (not destructive: exit ${EXIT.ok})`, async () => {
     repo.edit("Pulumi.staging.yaml", "image: ghcr.io/acme/appstack-api:1.5.0-rc.1", "image: ghcr.io/acme/appstack-api:1.5.0");
     commits.api = repo.commit("api 1.5.0");
-    const r = repo.ops(["diff", "--stack", "staging", "--base", commits.initial, "--format", "json"]);
+    const r = await diffInProcess(repo, { stack: "staging", base: commits.initial, format: "json" });
     expect(r.stderr).toBe("");
     expect(r.code).toBe(EXIT.ok);
     const d = JSON.parse(r.stdout);
@@ -56,7 +81,7 @@ describe("npm run diff against a git ref", { timeout: 240_000 }, () => {
     expect(d.destructive).toEqual([]);
   });
 
-  it("a new Postgres version is flagged destructive at the top and exits with its own code, unless allowed", () => {
+  it("a new Postgres version is flagged destructive at the top and exits with its own code, unless allowed", async () => {
     repo.edit("Pulumi.dev.yaml", "    hostPort: 5432\n", "    hostPort: 5432\n    image: postgres:17.7-alpine\n");
     commits.postgres = repo.commit("postgres 17.7");
     const r = repo.ops(["diff", "--stack", "dev", "--base", commits.api]);
@@ -67,16 +92,16 @@ describe("npm run diff against a git ref", { timeout: 240_000 }, () => {
     expect(banner).toBeLessThan(r.stdout.indexOf("to replace"));
     expect(r.stdout).toMatch(/\*\*replace\*\* `postgres-server` \(docker Container\): the postgres server is stopped and recreated/);
 
-    const allowed = repo.ops(["diff", "--stack", "dev", "--base", commits.api, "--allow-destructive", "--format", "json"]);
+    const allowed = await diffInProcess(repo, { stack: "dev", base: commits.api, allowDestructive: true, format: "json" });
     expect(allowed.code).toBe(EXIT.ok);
     expect(JSON.parse(allowed.stdout).destructive).toEqual([expect.objectContaining({ name: "postgres-server", action: "replace" })]);
   });
 
-  it("a changed secret is reported as changed without printing either ciphertext or a stand-in value", () => {
+  it("a changed secret is reported as changed without printing either ciphertext or a stand-in value", async () => {
     const oldCiphertext = OPENAI_KEY_LINE.exec(repo.read("Pulumi.staging.yaml"))![2];
     repo.edit("Pulumi.staging.yaml", OPENAI_KEY_LINE, `$1${NEW_CIPHERTEXT}`);
     commits.secret = repo.commit("rotate OPENAI_API_KEY");
-    const r = repo.ops(["diff", "--stack", "staging", "--base", commits.postgres]);
+    const r = await diffInProcess(repo, { stack: "staging", base: commits.postgres });
     expect(r.stderr).toBe("");
     expect(r.code).toBe(EXIT.ok);
     expect(r.stdout).not.toContain(oldCiphertext);

@@ -1,18 +1,14 @@
 import * as path from "node:path";
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { EXIT, UserError } from "../shared/errors";
+import { loadOnUse } from "../shared/load-on-use";
 
 /**
  * Loads a command's module on first use: `diff` and `bench` only spawn plans,
  * and loading the Pulumi SDK and the policy pack for them (or compiling every
- * command's TypeScript) costs a second of start-up for every command. Under
- * ops/run.js, ts-node compiles what `require` loads; where no `.ts` hook is
- * registered (vitest calling runCli in-process), `import()` does.
+ * command's TypeScript) costs a second of start-up for every command.
  */
-async function load<T>(specifier: string): Promise<T> {
-  if (typeof require === "function" && require.extensions?.[".ts"]) return require(specifier) as T;
-  return (await import(specifier)) as T;
-}
+const load = <T>(specifier: string): Promise<T> => loadOnUse<T>(path.join(__dirname, specifier));
 const plan = () => load<typeof import("../offline/plan")>("../offline/plan");
 const validate = () => load<typeof import("../offline/validate")>("../offline/validate");
 const policy = () => load<typeof import("../offline/policy")>("../offline/policy");

@@ -3,6 +3,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import type { DiffSides } from "./diff-render";
 import { EXIT, UserError } from "../shared/errors";
+import { loadOnUse } from "../shared/load-on-use";
 import { repositoryRoot, resolveBaseRef, withWorktree } from "../shared/git";
 import type { Plan } from "../offline/plan";
 import { newDigestKey } from "../offline/secret-digest";
@@ -16,18 +17,24 @@ export interface DiffOptions {
   base: string;
   format: "markdown" | "json";
   allowDestructive: boolean;
+  /** How each side is planned; `planProcess` by default. */
+  planSide?: SidePlanner;
 }
 
-interface ChildResult {
+/** What planning one side gave: `npm run plan -- --format json`'s exit code, stdout and stderr. */
+export interface PlanRun {
   code: number;
   stdout: string;
   stderr: string;
 }
 
+/** Plans `stack` in the checkout at `projectRoot`, with `env` (the digest key) added to the environment. */
+export type SidePlanner = (projectRoot: string, stack: string, env: Record<string, string>) => { result: Promise<PlanRun>; kill(): void };
+
 /** One offline plan in its own process (the mock runtime is per process), JSON on stdout. */
-function planProcess(projectRoot: string, stack: string, env: Record<string, string>): { result: Promise<ChildResult>; kill(): void } {
+export const planProcess: SidePlanner = (projectRoot, stack, env) => {
   let kill = () => {};
-  const result = new Promise<ChildResult>((resolve, reject) => {
+  const result = new Promise<PlanRun>((resolve, reject) => {
     const child = spawn(process.execPath, [path.join("ops", "run.js"), "plan", "--stack", stack, "--format", "json"], {
       cwd: projectRoot,
       env: { ...process.env, ...env },
@@ -44,13 +51,13 @@ function planProcess(projectRoot: string, stack: string, env: Record<string, str
     kill = () => child.kill();
   });
   return { result, kill: () => kill() };
-}
+};
 
 function hasStackFile(projectRoot: string, stack: string): boolean {
   return ["yaml", "yml"].some((ext) => fs.existsSync(path.join(projectRoot, `Pulumi.${stack}.${ext}`)));
 }
 
-function parsePlan(result: ChildResult, where: string, failureCode: number): Plan {
+function parsePlan(result: PlanRun, where: string, failureCode: number): Plan {
   try {
     const plan = JSON.parse(result.stdout) as Plan;
     if (!Array.isArray(plan?.resources)) throw new Error("no resources list");
@@ -83,7 +90,7 @@ function requireBothSides(opts: DiffOptions, baseRoot: string, inHead: boolean, 
 }
 
 /** The two plans, or the failing side's own message with the exit code that says which side failed. */
-function plansOf(stack: string, at: string, baseRun: ChildResult, headRun: ChildResult): { base: Plan; head: Plan } {
+function plansOf(stack: string, at: string, baseRun: PlanRun, headRun: PlanRun): { base: Plan; head: Plan } {
   if (baseRun.code !== 0) {
     throw new UserError(
       `Stack "${stack}" does not evaluate ${at}, so there is no base to compare with:\n${baseRun.stderr || `(plan exited with ${baseRun.code})`}`,
@@ -112,14 +119,17 @@ export async function runDiff(opts: DiffOptions): Promise<{ output: string; exit
   const { env } = newDigestKey();
   const inHead = hasStackFile(opts.root, opts.stack);
   // The working tree's plan starts now, while the base ref is being checked out.
-  const head = inHead ? planProcess(opts.root, opts.stack, env) : undefined;
+  const planSide = opts.planSide ?? planProcess;
+  const head = inHead ? planSide(opts.root, opts.stack, env) : undefined;
   try {
     return await withWorktree({ repoRoot, projectRoot: opts.root, commit }, async (wt) => {
       requireBothSides(opts, wt.projectRoot, inHead, at);
-      const base = planProcess(wt.projectRoot, opts.stack, env);
+      const base = planSide(wt.projectRoot, opts.stack, env);
       // Loaded while the plans run, not at the top: the plans start as early as possible.
-      const { compareStacks, destructiveChanges, relocate } = require("./diff") as typeof import("./diff");
-      const { renderDiffJson, renderDiffMarkdown } = require("./diff-render") as typeof import("./diff-render");
+      const [{ compareStacks, destructiveChanges, relocate }, { renderDiffJson, renderDiffMarkdown }] = await Promise.all([
+        loadOnUse<typeof import("./diff")>(path.join(__dirname, "diff")),
+        loadOnUse<typeof import("./diff-render")>(path.join(__dirname, "diff-render")),
+      ]);
       const [baseRun, headRun] = await Promise.all([base.result, head!.result]);
       const plans = plansOf(opts.stack, at, baseRun, headRun);
       const roots = (root: string) => [root, fs.realpathSync(root)];

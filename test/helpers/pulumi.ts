@@ -9,6 +9,7 @@ import {
   type RecordedResource,
 } from "../../ops/offline/offline-runtime";
 import { captureCli } from "../../ops/cli/docs";
+import type { SidePlanner } from "../../ops/diff/diff-command";
 import { buildPlan, maskValue, renderPlanJson, type Plan } from "../../ops/offline/plan";
 import { EXIT } from "../../ops/shared/errors";
 import type { CliResult } from "./cli";
@@ -97,15 +98,20 @@ export function exclusiveEvaluation<T>(evaluate: () => Promise<T>): Promise<T> {
  * by `importProgram`. For tests about what a stack declares; the command's
  * own process is tested in test/stacks.test.ts. `root`: another checkout.
  */
-export function planInProcess(opts: { root?: string; stack?: string; stackFile?: string }): Promise<CliResult> {
+export function planInProcess(opts: { root?: string; stack?: string; stackFile?: string; env?: Record<string, string> }): Promise<CliResult> {
   const root = opts.root ?? path.resolve(__dirname, "..", "..");
   return exclusiveEvaluation(() =>
     captureCli([], async () => {
+      // The plan takes what it needs from the environment (diff's digest key) and removes it.
+      Object.assign(process.env, opts.env);
       console.log(renderPlanJson(await buildPlan({ root, stack: opts.stack, stackFile: opts.stackFile, load: importProgram })));
       return EXIT.ok;
     }),
   );
 }
+
+/** `diff`'s side planner in this process (`planInProcess`): the two sides one after the other. */
+export const planSideInProcess: SidePlanner = (root, stack, env) => ({ result: planInProcess({ root, stack, env }), kill: () => undefined });
 
 /** The plan of a stack file of this project (see `planInProcess`); a refusal is an error. */
 export async function evaluatePlan(opts: { stack?: string; stackFile?: string }): Promise<Plan> {
