@@ -15,6 +15,7 @@ const policy = () => load<typeof import("../offline/policy")>("../offline/policy
 const diffCommand = () => load<typeof import("../diff/diff-command")>("../diff/diff-command");
 const bench = () => load<typeof import("./bench")>("./bench");
 const benchHost = () => load<typeof import("./bench-host")>("./bench-host");
+const benchTests = () => load<typeof import("./bench-tests")>("./bench-tests");
 const docs = () => load<typeof import("./docs")>("./docs");
 const releaseCommand = () => load<typeof import("./release")>("./release");
 
@@ -152,20 +153,35 @@ export const COMMANDS: Record<string, Command> = {
     },
   },
   bench: {
-    summary: "time plan, policy and diff per stack, and the program's load the way pulumi up loads it (host); print min/median",
-    usage: "bench [--runs 5] [--stack <name>]... [--base HEAD] [--host-only]",
-    options: { runs: { type: "string" }, stack: { type: "string", multiple: true }, base: { type: "string" }, "host-only": { type: "boolean" } },
+    summary: "time plan, policy and diff per stack, the program's load the way pulumi up loads it (host), and npm test; print min/median",
+    usage: "bench [--runs 5] [--stack <name>]... [--base HEAD] [--host-only | --tests-only]",
+    options: {
+      runs: { type: "string" },
+      stack: { type: "string", multiple: true },
+      base: { type: "string" },
+      "host-only": { type: "boolean" },
+      "tests-only": { type: "boolean" },
+    },
     async run(values) {
       const opts = { runs: Number(values.runs ?? 5), base: (values.base as string | undefined) ?? "HEAD" };
       const stacks = values.stack as string[] | undefined;
-      if (!values["host-only"]) {
+      if (values["host-only"] && values["tests-only"]) throw new UserError("--host-only and --tests-only each print one table; give one of them.");
+      const all = !values["host-only"] && !values["tests-only"];
+      if (all) {
         const { runBench, renderBench } = await bench();
         const rows = runBench({ root: PROJECT_ROOT, stacks, ...opts }, (line) => console.error(line));
         console.log(renderBench(rows, opts) + "\n");
       }
-      const { runHostBench, renderHostBench } = await benchHost();
-      const figures = await runHostBench({ root: PROJECT_ROOT, stacks, runs: opts.runs }, (line) => console.error(line));
-      console.log(renderHostBench(figures, opts.runs));
+      if (all || values["host-only"]) {
+        const { runHostBench, renderHostBench } = await benchHost();
+        const figures = await runHostBench({ root: PROJECT_ROOT, stacks, runs: opts.runs }, (line) => console.error(line));
+        console.log(renderHostBench(figures, opts.runs) + (all ? "\n" : ""));
+      }
+      if (all || values["tests-only"]) {
+        const { runTestsBench, testsFigure, renderTestsTable } = await benchTests();
+        const { heading, samples } = runTestsBench(PROJECT_ROOT, undefined, (line) => console.error(line));
+        console.log(renderTestsTable(heading, testsFigure(samples)));
+      }
       return EXIT.ok;
     },
   },
