@@ -3,4 +3,4 @@ import { loadConfig } from "./config";
 
 const app = new AppStack("appstack", { config: loadConfig(), root: __dirname });
 
-export const { environment, version, endpoints, images, postgres, redis, connections } = app.outputs;
+export const { environment, version, endpoints, images, postgres, redis, connections, backup } = app.outputs;

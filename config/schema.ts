@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { backupRules, interval, RESTIC_IMAGE } from "./backup";
 import { replaceListSteps, type FixStep } from "./fix";
 import { serviceWiredEnv, wiredNameRules, wiringRules, WIRED_ENV } from "./wiring";
 
@@ -481,6 +482,98 @@ const edgeSchema = z.strictObject({
   cpus: cpus.default("0.5"),
 });
 
+/** The name of a top-level secure key (`pulumi config set --secret NAME`). */
+const secretKeyName = z.string().regex(/^[A-Za-z][A-Za-z0-9_]{0,63}$/, { message: "expected the name of a secure key: letters, digits and _" });
+
+/** What the restore drill runs in the throwaway database by default: the number of tables. */
+export const DEFAULT_DRILL_QUERY = "SELECT count(*) FROM information_schema.tables WHERE table_schema NOT IN ('pg_catalog', 'information_schema')";
+
+const offsiteSchema = z.strictObject({
+  /**
+   * The restic image that ships each dump to the repository; production needs
+   * a digest or a version tag.
+   */
+  image: imageReference.default(RESTIC_IMAGE),
+  /**
+   * The secure key that holds the restic repository: `s3:<host>/<bucket>/<path>`,
+   * `b2:<bucket>:<path>`, `sftp:<user>@<host>:<path>` or `rest:https://...`.
+   * A secret because a REST URL carries its credentials. `pulumi up` checks
+   * that restic supports it; `validate` cannot (it never decrypts).
+   */
+  repositorySecret: secretKeyName.default("resticRepository"),
+  /**
+   * The secure key that holds the repository password. restic encrypts every
+   * copy with it: without it the copies cannot be read, so keep it outside
+   * this host too (a password manager).
+   */
+  passwordSecret: secretKeyName.default("resticPassword"),
+  /**
+   * Names of secrets the backend reads from the environment, each a top-level
+   * secure key of the same name: `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY`
+   * for S3, `B2_ACCOUNT_ID` and `B2_ACCOUNT_KEY` for B2.
+   */
+  secretEnv,
+  /** Plain settings for the backend, e.g. `AWS_DEFAULT_REGION: eu-west-1`. Never secrets: use `secretEnv`. */
+  env: plainEnv,
+  /** sftp: the secure key that holds the private ssh key the copy logs in with (a key for the backups only). */
+  sshKeySecret: secretKeyName.optional(),
+  /** sftp: the server's host keys as known_hosts lines (`ssh-keyscan -t ed25519 host`); no other server is accepted. */
+  knownHosts: z.array(z.string().regex(/^\S+ (?:ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(?:256|384|521)|sk-\S+) [A-Za-z0-9+/]+=*(?: .*)?$/, { message: "expected a known_hosts line: host key-type base64-key" })).optional(),
+  /** Daily snapshots `restic forget` keeps (the newest of each day). At least 1. */
+  keepDaily: z.number().int().min(1).max(3650).default(7),
+  /** Weekly snapshots kept besides the daily ones; 0 keeps none. */
+  keepWeekly: z.number().int().min(0).max(520).default(4),
+  /** Monthly snapshots kept besides those; 0 keeps none. */
+  keepMonthly: z.number().int().min(0).max(1200).default(12),
+  /** How often `restic forget --prune` applies the retention. */
+  pruneSchedule: interval("1h", "30d").default("24h"),
+  /** How often `restic check` verifies the repository; a check that finds errors turns the container unhealthy. */
+  checkSchedule: interval("1h", "90d").default("7d"),
+  /** Share of the repository's data `restic check` reads back each time (`--read-data-subset`), in percent; 0 checks the structure only. */
+  checkReadDataPercent: z.number().int().min(0).max(100).default(5),
+  /** Memory limit of the container in MiB. */
+  memoryMb: memoryMb.default(256),
+  /** CPU limit of the container, e.g. 2 or "0.5". */
+  cpus: cpus.default("0.5"),
+});
+
+export const backupSchema = z.strictObject({
+  /**
+   * How often the scheduled dump runs: `30m`, `6h`, `24h`, `7d`. The first
+   * runs when the container starts without a dump younger than this. A
+   * backup older than twice the schedule turns its container unhealthy and
+   * fails `status` and the deploy's smoke check.
+   */
+  schedule: interval("5m", "30d").default("24h"),
+  /** Scheduled dumps kept in the backup volume; older ones are deleted after each new dump. */
+  keep: z.number().int().min(1).max(1000).default(7),
+  /** Memory limit of the scheduled-dump container in MiB. */
+  memoryMb: memoryMb.default(256),
+  /** CPU limit of the scheduled-dump container, e.g. 2 or "0.5". */
+  cpus: cpus.default("1"),
+  /** Seconds `pulumi up` waits for the first scheduled dump (and its off-host copy) of a new container. */
+  healthTimeoutSeconds: z.number().int().min(30).max(86_400).default(1800),
+  /**
+   * Encrypted copies of every dump off the host, with restic. Required in
+   * production by the policy pack: a dump on the database's own disk dies
+   * with it.
+   */
+  offsite: offsiteSchema.optional(),
+  /** `npm run restore -- --drill`: what it checks in the restored copy. */
+  drill: z
+    .strictObject({
+      /** A query whose one value the drill prints, run in the throwaway database. @default the number of tables */
+      checkQuery: z.string().min(1).default(DEFAULT_DRILL_QUERY),
+    })
+    .default({ checkQuery: DEFAULT_DRILL_QUERY }),
+});
+
+export type BackupConfig = z.output<typeof backupSchema>;
+export type OffsiteConfig = z.output<typeof offsiteSchema>;
+
+/** The backup settings of a stack whose Postgres runs in a container: its own, else the defaults. */
+export const backupSettings = (cfg: Pick<ParsedAppConfig, "backup">): BackupConfig => cfg.backup ?? backupSchema.parse({});
+
 export const appConfigSchema = z.strictObject({
   /** `dev`, `staging` or `production`: selects the environment rules (production pins images, protects volumes...). */
   environment: z.enum(ENVIRONMENTS, { message: `expected one of ${ENVIRONMENTS.join(", ")}` }),
@@ -490,6 +583,13 @@ export const appConfigSchema = z.strictObject({
   postgres: postgresSchema,
   /** The cache and job queue: a container on the stack's Docker host, or an external (managed) one. @default a container */
   redis: redisSchema,
+  /**
+   * Scheduled dumps of a Postgres that runs in a container, and their
+   * encrypted copies off the host. On by default (daily, 7 kept); an error
+   * with an external Postgres, which its provider backs up.
+   * @default daily dumps, 7 kept, no off-host copy
+   */
+  backup: backupSchema.optional(),
   /** The release name for labels and outputs. @default the API image tag */
   release: z.string().regex(/^[\w.+-]{1,64}$/, { message: "expected a release name such as 1.4.2 or 2025-10-18.1" }).optional(),
   /**
@@ -522,6 +622,15 @@ export interface ParseResult {
   requiredSecrets: { key: string; usedBy: string }[];
 }
 
+export interface ParseOptions {
+  /**
+   * A secure key's value where the engine decrypted it, for the rules that
+   * must read one (is the off-host repository one restic supports); undefined
+   * offline, where nothing is decrypted.
+   */
+  secretValue?(key: string): string | undefined;
+}
+
 /** The key paths a schema issue is about (an unknown-keys issue is about each key). */
 function issuePaths(issue: SchemaIssue): PropertyKey[][] {
   return issue.code === "unrecognized_keys" ? issue.keys.map((k) => [...issue.path, k]) : [issue.path];
@@ -540,7 +649,7 @@ const related = (a: PropertyKey[], b: PropertyKey[]) => {
  * it): a domain given as `https://api.x.dev` is one problem, not also
  * "api.domain is required".
  */
-export function parseAppConfig(raw: Record<string, unknown>): ParseResult {
+export function parseAppConfig(raw: Record<string, unknown>, opts: ParseOptions = {}): ParseResult {
   const sections: Sections = {};
   for (const [key, schema] of Object.entries(appConfigSchema.shape)) {
     const section = parseLeniently(schema as z.ZodType, raw[key]);
@@ -553,7 +662,7 @@ export function parseAppConfig(raw: Record<string, unknown>): ParseResult {
   const reported = issues.flatMap(issuePaths);
   // A section that is set but broken still counts as there: its own problems are reported, not its absence.
   const present = new Set(Object.keys(raw).filter((k) => raw[k] !== undefined));
-  environmentRules(sections, present, (issue) => {
+  environmentRules(sections, present, opts.secretValue ?? (() => undefined), (issue) => {
     if (!reported.some((p) => related(p, issue.path))) issues.push(issue);
   });
   return { data: whole.success && issues.length === 0 ? whole.data : undefined, issues, requiredSecrets };
@@ -764,9 +873,20 @@ function serviceRules(cfg: Sections, env: Environment, present: ReadonlySet<stri
   wiringRules(cfg, env, present, mode, addIssue);
 }
 
-function environmentRules(cfg: Sections, present: ReadonlySet<string>, addIssue: AddIssue): void {
+function environmentRules(cfg: Sections, present: ReadonlySet<string>, secretValue: (key: string) => string | undefined, addIssue: AddIssue): void {
   const env = cfg.environment;
   if (!env) return;
+  backupRules(cfg, present, secretValue, addIssue);
+  const offsiteImage = cfg.postgres?.mode === "container" ? cfg.backup?.offsite?.image : undefined;
+  if (offsiteImage && env === "production" && !isPinnedImage(offsiteImage)) {
+    addIssue(
+      issue(
+        ["backup", "offsite", "image"],
+        "production needs an immutable image: a digest (@sha256:...) or a version tag with major.minor",
+        [{ set: ["backup", "offsite", "image"], value: RESTIC_IMAGE }],
+      ),
+    );
+  }
   for (const [service, store] of [
     ["postgres", cfg.postgres],
     ["redis", cfg.redis],
@@ -812,15 +932,22 @@ export type DockerConfig = ParsedAppConfig["docker"];
 export function requiredSecretKeys(cfg: Sections): { key: string; usedBy: string }[] {
   const keys: { key: string; usedBy: string }[] = [];
   const users = new Map<string, string[]>();
+  const offsite = cfg.postgres?.mode === "container" ? cfg.backup?.offsite : undefined;
   for (const service of ["api", "worker", "frontend"] as const) {
     // A wired name (DATABASE_URL) in secretEnv is an error of its own; asking for its secret too would mislead.
     for (const name of cfg[service]?.secretEnv ?? []) {
       if (!(WIRED_ENV as readonly string[]).includes(name)) users.set(name, [...(users.get(name) ?? []), `${service}.secretEnv`]);
     }
   }
+  for (const name of offsite?.secretEnv ?? []) users.set(name, [...(users.get(name) ?? []), "backup.offsite.secretEnv"]);
   for (const [key, by] of users) keys.push({ key, usedBy: by.join(" and ") });
   if (cfg.frontend && cfg.environment && frontendMode({ environment: cfg.environment, frontend: cfg.frontend }) === "vercel") {
     keys.push({ key: "vercelApiToken", usedBy: "the Vercel frontend (a Vercel access token)" });
+  }
+  if (offsite) {
+    keys.push({ key: offsite.repositorySecret, usedBy: "backup.offsite (the restic repository)" });
+    keys.push({ key: offsite.passwordSecret, usedBy: "backup.offsite (the restic repository's password)" });
+    if (offsite.sshKeySecret) keys.push({ key: offsite.sshKeySecret, usedBy: "backup.offsite (the sftp login's private key)" });
   }
   if (cfg.postgres?.mode === "external") keys.push({ key: cfg.postgres.urlSecret, usedBy: "postgres (external mode)" });
   if (cfg.redis?.mode === "external") keys.push({ key: cfg.redis.urlSecret, usedBy: "redis (external mode)" });

@@ -4,6 +4,7 @@ import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { describe, expect, it } from "vitest";
 import { BACKUP_SCRIPT, PostgresBackup } from "../components/backup";
+import { backupSettings } from "../config";
 import { POSTGRES_ALIAS, POSTGRES_PORT } from "../components/postgres";
 import type { Plan, PlanResource } from "../ops/offline/plan";
 import { restoreCommands, restoreTarget } from "../ops/operations/restore";
@@ -102,8 +103,8 @@ describe("PostgresBackup component", () => {
     const rt = await mockStack("staging");
     new PostgresBackup("backup", {
       stack: "staging",
-      release: "v1.4.2+build/7",
-      triggers: { API_IMAGE: "ghcr.io/acme/api:1.4.2" },
+      predeploy: { release: "v1.4.2+build/7", triggers: { API_IMAGE: "ghcr.io/acme/api:1.4.2" }, keep: 3 },
+      schedule: backupSettings({}),
       image: "sha256:abc",
       imageReference: "postgres:17.6-alpine",
       network: "appstack-staging",
@@ -113,7 +114,6 @@ describe("PostgresBackup component", () => {
       database: "app",
       password: pulumi.secret("pw"),
       protect: false,
-      keep: 3,
       dependsOn: [],
     });
     const job = await registered(rt, "backup-dump-run");

@@ -22,7 +22,7 @@ export const EXIT_CODES = {
   invalidConfig: { code: 1, meaning: "the stack's configuration does not validate (every problem is listed, each with its fix)" },
   usage: { code: 2, meaning: "bad arguments, an unknown stack, an unreadable stack file" },
   programError: { code: 3, meaning: "the program failed while it was evaluated" },
-  unhealthy: { code: 4, meaning: "a service failed its health probe (`status`, the deploy's smoke check)" },
+  unhealthy: { code: 4, meaning: "a service failed its health probe, or the newest local or off-host backup is older than twice `backup.schedule` (`status`, the deploy's smoke check)" },
   updateFailed: { code: 5, meaning: "the engine reported a failed update or preview (`pulumi up`, `preview`)" },
   locked: { code: 6, meaning: "another update still held the stack's lock when `--lock-timeout` ran out" },
   prerequisite: { code: 7, meaning: "something the command needs is missing: the Pulumi CLI, git, docker, a passphrase, a clean working tree, the recorded commit" },
@@ -34,6 +34,7 @@ export const EXIT_CODES = {
   baseDoesNotEvaluate: { code: 13, meaning: "`diff`: the program does not evaluate at the base ref (its config is invalid there, or it fails); the message is that side's" },
   stackOnOneSide: { code: 14, meaning: "`diff`: the stack exists on one side only (new or removed in this change)" },
   dockerHost: { code: 15, meaning: "`deploy`'s preflight: the Docker engine at `docker.host` does not answer, or an ssh:// host's key is not known; nothing was changed" },
+  backup: { code: 17, meaning: "`restore --offsite` or `--drill`: the off-host repository could not be read (restic's reason is printed), or a snapshot did not restore (the drill's throwaway database is dropped either way)" },
 } as const satisfies Record<string, { code: number; meaning: string }>;
 
 export type ExitName = keyof typeof EXIT_CODES;
