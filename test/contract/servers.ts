@@ -37,6 +37,8 @@ export function run(cmd: string, args: string[], opts: SpawnOptions & { input?: 
       clearTimeout(timer);
       resolve({ code, stdout, stderr });
     });
+    // A program that exits without reading its stdin closes the pipe first: not an error of the run.
+    child.stdin!.on("error", () => undefined);
     child.stdin!.end(opts.input ?? "");
   });
 }

@@ -3,3 +3,5 @@
 source "$(dirname "$0")/lib.sh"
 bash "$ROOT/test/runtime/setup/caddy.sh"
 bash "$ROOT/test/runtime/setup/docker.sh"
+bash "$ROOT/test/runtime/setup/restic.sh"
+

@@ -27,3 +27,9 @@ debian_mirror() {
   [ -n "$uri" ] || { log "no Debian mirror found in /etc/apt/sources.list(.d)"; exit 1; }
   echo "$uri"
 }
+
+# The restic version of the off-host shipper's image (config/backup.ts), so the
+# runtime tests also run the restic the stack deploys.
+offsite_restic_version() {
+  sed -n 's/^export const RESTIC_IMAGE = "restic\/restic:\([0-9.]*\)";.*/\1/p' "$ROOT/config/backup.ts" | head -1
+}
