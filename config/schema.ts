@@ -525,9 +525,9 @@ const offsiteSchema = z.strictObject({
   keepWeekly: z.number().int().min(0).max(520).default(4),
   /** Monthly snapshots kept besides those; 0 keeps none. */
   keepMonthly: z.number().int().min(0).max(1200).default(12),
-  /** How often `restic forget --prune` applies the retention. */
+  /** How often `restic forget --prune` applies the retention: an interval, 1h to 30d. */
   pruneSchedule: interval("1h", "30d").default("24h"),
-  /** How often `restic check` verifies the repository; a check that finds errors turns the container unhealthy. */
+  /** How often `restic check` verifies the repository, 1h to 90d; a check that finds errors turns the container unhealthy. */
   checkSchedule: interval("1h", "90d").default("7d"),
   /** Share of the repository's data `restic check` reads back each time (`--read-data-subset`), in percent; 0 checks the structure only. */
   checkReadDataPercent: z.number().int().min(0).max(100).default(5),
@@ -539,7 +539,8 @@ const offsiteSchema = z.strictObject({
 
 export const backupSchema = z.strictObject({
   /**
-   * How often the scheduled dump runs: `30m`, `6h`, `24h`, `7d`. The first
+   * How often the scheduled dump runs: an interval from 5m to 30d, a whole
+   * number and a unit (`30m`, `6h`, `24h`, `7d`; not cron syntax). The first
    * runs when the container starts without a dump younger than this. A
    * backup older than twice the schedule turns its container unhealthy and
    * fails `status` and the deploy's smoke check.
@@ -562,7 +563,7 @@ export const backupSchema = z.strictObject({
   /** `npm run restore -- --drill`: what it checks in the restored copy. */
   drill: z
     .strictObject({
-      /** A query whose one value the drill prints, run in the throwaway database. @default the number of tables */
+      /** A query whose one value the drill prints, run in the throwaway database (the default counts the tables). */
       checkQuery: z.string().min(1).default(DEFAULT_DRILL_QUERY),
     })
     .default({ checkQuery: DEFAULT_DRILL_QUERY }),

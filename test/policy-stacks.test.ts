@@ -73,6 +73,10 @@ describe("the rules over the real production stack", () => {
     ["a published Postgres port", ["data-store-no-host-port"], (n) => void (n("postgres-server").props.ports = [{ internal: 5432, external: 5432 }])],
     ["a published API port", ["only-edge-publishes-ports"], (n) => void (n("api-2").props.ports = [{ internal: 3000, external: 3000 }])],
     ["an unprotected database volume", ["protected-data-volumes"], (n) => void (n("postgres-data").protect = false)],
+    ["dumps that never leave the database's host", ["offsite-backups"], (_, all) => void all.splice(all.findIndex((v) => v.name === "backup-offsite"), 1)],
+    ["no scheduled dumps between deploys", ["offsite-backups"], (_, all) => {
+      for (const name of ["backup-offsite", "backup-schedule"]) all.splice(all.findIndex((v) => v.name === name), 1);
+    }],
     ["a worker without REDIS_URL", ["required-env-wired"], (n) => setEnv(n("worker-1"), "REDIS_URL", undefined)],
     ["an API key in plain text", ["secret-env-is-secret"], (n) => setEnv(n("api-1"), "OPENAI_API_KEY", "sk-test", false)],
     ["a container whose state keeps its credentials readable", ["secret-env-is-secret"], (n) => void (n("worker-2").additionalSecretOutputs = [])],
@@ -112,7 +116,9 @@ describe("the rules over the real production stack", () => {
   it("the production stack has what the rules look for (they are not vacuously true)", () => {
     const views = recorded.map(viewFromWire);
     const services = views.filter((v) => v.type === TYPES.container).map((v) => `${label(v, "appstack.service")}/${label(v, "appstack.role")}`);
-    expect(new Set(services)).toEqual(new Set(["postgres/service", "redis/service", "backup/job", "migrate/job", "api/service", "worker/service", "edge/service", "edge/job"]));
+    expect(new Set(services)).toEqual(
+      new Set(["postgres/service", "redis/service", "backup/job", "backup-schedule/service", "backup-offsite/service", "migrate/job", "api/service", "worker/service", "edge/service", "edge/job"]),
+    );
     expect(views.some((v) => v.type === TYPES.vercelEnv)).toBe(true);
     expect(views.some((v) => v.type === "vercel:index/projectRoute:ProjectRoute")).toBe(true);
   });
@@ -151,6 +157,7 @@ describe("npm run policy over the repository's stacks and the unready fixture", 
       "data-store-no-host-port",
       "https-public-urls",
       "node-env-production",
+      "offsite-backups",
       "only-edge-publishes-ports",
       "pinned-images",
       "protected-data-volumes",
@@ -173,6 +180,7 @@ describe("npm run policy over the repository's stacks and the unready fixture", 
         "node-env-production worker-1",
         "node-env-production api-migrate-run",
         "worker-graceful-stop worker-1",
+        "offsite-backups postgres-server",
       ]),
     );
     expect(r.stdout).toContain(`Not ready to deploy: `);
@@ -191,6 +199,6 @@ describe("npm run policy over the repository's stacks and the unready fixture", 
   it("under its own environment's policy (dev, advisory) the same stack only warns", async () => {
     const views = (await stackResources("dev", path.join(ROOT, UNREADY))).map(viewFromWire);
     const { violations } = evaluateRules(views, RULES, loadPolicyConfig(path.join(ROOT, "policy/config.dev.json"), RULES));
-    expect(violations.map((v) => `${v.level} ${v.rule}`)).toEqual(["advisory worker-graceful-stop"]);
+    expect(violations.map((v) => `${v.level} ${v.rule}`)).toEqual(["advisory worker-graceful-stop", "advisory offsite-backups"]);
   }, 60_000);
 });

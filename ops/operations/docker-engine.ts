@@ -28,6 +28,8 @@ export interface EngineOptions {
 export interface EngineResponse {
   status: number;
   body: string;
+  /** The body as bytes (an archive's tar stream). */
+  raw: Buffer;
 }
 
 /** What a request could not do, in terms a message can act on. */
@@ -119,7 +121,10 @@ export function engineRequest(target: DockerTarget, method: string, path: string
     const req = http.request({ ...conn.options, method, path, headers: { Host: "docker" }, agent }, (res) => {
       const chunks: Buffer[] = [];
       res.on("data", (d: Buffer) => chunks.push(d));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString("utf8") }));
+      res.on("end", () => {
+        const raw = Buffer.concat(chunks);
+        resolve({ status: res.statusCode ?? 0, body: raw.toString("utf8"), raw });
+      });
       res.on("error", reject);
     });
     const timer = setTimeout(() => req.destroy(Object.assign(new Error(`no answer within ${Math.round(timeoutMs / 1000)} s`), { code: "ETIMEDOUT" })), timeoutMs);

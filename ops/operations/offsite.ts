@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import { DRILL_SCRIPT, OFFSITE_FETCH_SCRIPT, offsiteHost, ROW_COUNTS_SQL, SECRET_FILES, SECRETS_DIR, stdinSecrets } from "../../components/backup-scripts";
 import { backupSchema, backupSettings, type OffsiteConfig } from "../../config/schema";
 import { step, type StackHandle } from "./automation";
+import { duration } from "./backup-age";
 import type { OpsContext } from "./context";
 import { EXIT, UserError } from "../shared/errors";
 import { dockerOn, passwordFromOutputs, pgRestoreArgs, restoreRun, restoreTarget, runningApp, stackSettings, withAppStopped, type DockerCli, type RestoreTarget } from "./restore";
@@ -158,16 +159,6 @@ async function snapshotsOf(docker: DockerCli, t: OffsiteTarget, stdin: string): 
 }
 
 const scratchVolume = (stack: string) => `appstack-${stack}-restore-${randomBytes(4).toString("hex")}`;
-
-/** `1 h 5 min`, `3 min`, `40 s`. */
-export function duration(seconds: number): string {
-  const s = Math.round(seconds);
-  if (s < 120) return `${s} s`;
-  const m = Math.floor(s / 60);
-  if (m < 120) return `${m} min`;
-  const h = Math.floor(m / 60);
-  return h < 48 ? `${h} h ${m % 60} min` : `${Math.floor(h / 24)} d ${h % 24} h`;
-}
 
 function snapshotTable(snapshots: Snapshot[], now: number): string {
   return snapshots
