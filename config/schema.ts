@@ -670,19 +670,52 @@ export function parseAppConfig(raw: Record<string, unknown>, opts: ParseOptions 
 }
 
 /**
- * A section with its broken fields dropped (so defaults stand in), for the
- * cross-field rules to run on; the broken fields are reported by the strict parse.
+ * A section with its broken settings dropped (so defaults stand in), for the
+ * cross-field rules to run on; the broken settings are reported by the strict
+ * parse. A nested setting is dropped alone where that suffices (a bad
+ * `backup.offsite.keepDaily` keeps the rest of `backup.offsite`, and the
+ * secrets it names still count as used); else each broken top-level field.
  */
 function parseLeniently(schema: z.ZodType, value: unknown): unknown {
   const first = schema.safeParse(value);
   if (first.success) return first.data;
   if (value === null || typeof value !== "object" || Array.isArray(value)) return undefined;
+  let current: unknown = structuredClone(value);
+  let issues = first.error.issues;
+  for (let round = 0; round < 4; round++) {
+    let removed = false;
+    for (const i of issues) {
+      for (const p of i.code === "unrecognized_keys" ? i.keys.map((k) => [...i.path, k]) : [i.path]) {
+        // The discriminator stays (its problem is reported as it is); a bad list element drops the list.
+        const at = typeof p[p.length - 1] === "number" ? p.slice(0, -1) : p;
+        if (at.length === 0 || (at.length === 1 && at[0] === "mode")) continue;
+        removed = deleteAt(current, at) || removed;
+      }
+    }
+    if (!removed) break;
+    const again = schema.safeParse(current);
+    if (again.success) return again.data;
+    issues = again.error.issues;
+  }
   const broken = new Set(
     first.error.issues.flatMap((i) => (i.code === "unrecognized_keys" ? i.keys : [i.path[0]])).filter((k) => k !== "mode"),
   );
   const rest = Object.fromEntries(Object.entries(value).filter(([k]) => !broken.has(k)));
   const second = schema.safeParse(rest);
   return second.success ? second.data : undefined;
+}
+
+/** Deletes the value at `path` in a plain object tree; whether there was one. */
+function deleteAt(root: unknown, path: PropertyKey[]): boolean {
+  let cur = root;
+  for (const seg of path.slice(0, -1)) {
+    if (cur === null || typeof cur !== "object") return false;
+    cur = (cur as Record<PropertyKey, unknown>)[seg];
+  }
+  const last = path[path.length - 1];
+  if (cur === null || typeof cur !== "object" || !Object.prototype.hasOwnProperty.call(cur, last)) return false;
+  delete (cur as Record<PropertyKey, unknown>)[last];
+  return true;
 }
 
 type ImageSource = { image?: string; build?: unknown };

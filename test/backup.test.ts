@@ -4,7 +4,8 @@ import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { describe, expect, it } from "vitest";
 import { BACKUP_SCRIPT, PostgresBackup } from "../components/backup";
-import { backupSettings } from "../config";
+import { OFFSITE_SCRIPT, offsiteHealthScript, SCHEDULE_SCRIPT, scheduleHealthScript } from "../components/backup-scripts";
+import { backupSettings, RESTIC_IMAGE } from "../config";
 import { POSTGRES_ALIAS, POSTGRES_PORT } from "../components/postgres";
 import type { Plan, PlanResource } from "../ops/offline/plan";
 import { restoreCommands, restoreTarget } from "../ops/operations/restore";
@@ -63,6 +64,56 @@ describe("pre-deploy backup in the stack's plan", () => {
         expect(envs.find((e) => e.startsWith("BACKUP_PREFIX="))).toBe(`BACKUP_PREFIX=${stack}_${(p.outputs as { version: string }).version}`);
       });
 
+      it("dumps on a schedule in a long-running container that the deploy waits on until its first dump, password as a root-only file", () => {
+        const c = byName(p, "backup-schedule");
+        expect(c.inputs).toMatchObject({
+          name: `appstack-${stack}-backup-schedule`,
+          command: ["sh", "-c", SCHEDULE_SCRIPT],
+          restart: "unless-stopped",
+          wait: true,
+          waitTimeout: 1800,
+          volumes: [{ containerPath: "/backups", volumeName: `appstack-${stack}-backup-data` }],
+          uploads: [{ file: "/run/appstack/secrets/PGPASSWORD", content: "[secret]", permissions: "0400" }],
+        });
+        expect(c.inputs.envs).toEqual(expect.arrayContaining(["BACKUP_INTERVAL_SECONDS=86400", "BACKUP_KEEP=7", `BACKUP_PREFIX=${stack}_scheduled`, "BACKUP_RETRY_SECONDS=300"]));
+        expect(JSON.stringify(c.inputs.envs)).not.toContain("[secret]");
+        expect(c.secretPaths).toEqual(["uploads[0].content"]);
+        expect((c.inputs.healthcheck as { tests: string[] }).tests).toEqual(["CMD", "sh", "-c", scheduleHealthScript("/backups", 2 * 86400)]);
+        expect(c.inputs.healthcheck).toMatchObject({ interval: "15s", startPeriod: "1800s" });
+        expect(c.options.deleteBeforeReplace).toBe(true);
+        expect(c.options.dependsOn).toContain(urn("postgres-server"));
+        expect(c.options.dependsOn).not.toContain(urn("api-migrate-run"));
+        expect(p.outputs.backup).toMatchObject({ schedule: "24h", maxAgeSeconds: 172_800, scheduleContainer: `appstack-${stack}-backup-schedule` });
+      });
+
+      if (stack === "production") {
+        it("ships every dump off the host with the pinned restic image, health-checked, its secrets as root-only files", () => {
+          const c = byName(p, "backup-offsite");
+          expect(byName(p, "backup-offsite-image").inputs.name).toBe(RESTIC_IMAGE);
+          expect(c.inputs).toMatchObject({ entrypoints: ["/bin/sh", "-c"], command: [OFFSITE_SCRIPT], restart: "unless-stopped", wait: true, waitTimeout: 1800 });
+          expect(c.inputs.envs).toEqual(
+            expect.arrayContaining(["OFFSITE_HOST=appstack-production", "KEEP_DAILY=7", "KEEP_WEEKLY=4", "KEEP_MONTHLY=12", "CHECK_INTERVAL_SECONDS=604800", "PRUNE_INTERVAL_SECONDS=86400", "AWS_DEFAULT_REGION=eu-central-1"]),
+          );
+          const uploads = c.inputs.uploads as { file: string; content: string; permissions: string }[];
+          expect(uploads.map((u) => `${u.file} ${u.content} ${u.permissions}`)).toEqual([
+            "/run/appstack/secrets/RESTIC_REPOSITORY [secret] 0400",
+            "/run/appstack/secrets/RESTIC_PASSWORD [secret] 0400",
+            "/run/appstack/secrets/env/AWS_ACCESS_KEY_ID [secret] 0400",
+            "/run/appstack/secrets/env/AWS_SECRET_ACCESS_KEY [secret] 0400",
+          ]);
+          expect(c.secretPaths).toEqual(uploads.map((_, i) => `uploads[${i}].content`));
+          expect((c.inputs.healthcheck as { tests: string[] }).tests).toEqual(["CMD", "/bin/sh", "-c", offsiteHealthScript("/backups", 2 * 86400)]);
+          expect(c.options.dependsOn).toContain(urn("backup-schedule"));
+          expect(c.options.deleteBeforeReplace).toBe(true);
+          expect(p.outputs.backup).toMatchObject({ offsiteContainer: "appstack-production-backup-offsite" });
+        });
+      } else {
+        it("dev ships nothing off the host (no backup.offsite): the policy pack only warns", () => {
+          expect(p.resources.some((r) => r.name === "backup-offsite")).toBe(false);
+          expect((p.outputs.backup as { offsiteContainer?: string }).offsiteContainer).toBeUndefined();
+        });
+      }
+
       it(stack === "production" ? "production keeps the backup volume: protected, retained on delete" : "dev does not protect the backup volume", () => {
         const vol = byName(p, "backup-data");
         expect(vol.options.protect).toBe(stack === "production");
@@ -71,18 +122,23 @@ describe("pre-deploy backup in the stack's plan", () => {
     });
   }
 
-  it("an external Postgres gets no backup job: appstack cannot dump a managed database", () => {
+  it("an external Postgres gets no backups: appstack cannot dump a managed database", () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "appstack-ext-"));
     const file = path.join(dir, "Pulumi.ext.yaml");
     const prod = fs.readFileSync(path.join(__dirname, "../Pulumi.production.yaml"), "utf8");
     fs.writeFileSync(
       file,
-      prod.replace(/ {2}appstack:postgres:\n(?: {4}.*\n)+/, "  appstack:postgres:\n    mode: external\n") +
+      prod
+        .replace(/ {2}appstack:postgres:\n(?: {4}.*\n)+/, "  appstack:postgres:\n    mode: external\n")
+        // Its backup settings and the repository's secrets would be errors now (the provider backs it up).
+        .replace(/ {2}appstack:backup:\n(?: {4}.*\n)+/, "")
+        .replace(/ {2}appstack:(resticRepository|resticPassword|AWS_ACCESS_KEY_ID|AWS_SECRET_ACCESS_KEY):\n {4}secure: .*\n/g, "") +
         "  appstack:postgresUrl:\n    secure: v1:YXBwc3RhY2stcGxhY2Vob2xkZXI=:cmVwbGFjZSB3aXRoIHB1bHVtaSBjb25maWcgc2V0IC0tc2VjcmV0\n",
     );
     const p = plan(["--stack-file", file]);
     expect(p.resources.some((r) => r.name === "api-migrate-run")).toBe(true);
     expect(p.resources.filter((r) => r.name.startsWith("backup"))).toEqual([]);
+    expect(p.outputs.backup).toBeUndefined();
   });
 });
 
