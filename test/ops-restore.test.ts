@@ -147,6 +147,14 @@ describe("restore confirmation", () => {
     expect(err.message).toContain(BACKUP);
   });
 
+  it("a scheduled dump is restored by its name under scheduled/, as the listing shows it", async () => {
+    const { ctx } = setup();
+    const scheduled = "scheduled/staging_scheduled_20250603T060000Z.dump";
+    const docker = new FakeDocker({ [scheduled]: "99 1748930400" });
+    expect(await restore(ctx, docker, { stack: "staging", backup: scheduled, yes: true })).toBe(EXIT.ok);
+    expect(docker.runs.find((r) => r.args.includes("pg_restore"))!.args.at(-1)).toBe(`/backups/${scheduled}`);
+  });
+
   it("a path instead of a backup name is refused before anything runs", async () => {
     const { ctx } = setup();
     const docker = new FakeDocker();

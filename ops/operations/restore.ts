@@ -192,7 +192,7 @@ export async function restore(ctx: OpsContext, docker: DockerCli, opts: RestoreO
   // Without --backup, ask for a name that cannot exist: the inspect step then lists what there is.
   const name = opts.backup === undefined ? "" : opts.backup.endsWith(BACKUP_SUFFIX) ? opts.backup : `${opts.backup}${BACKUP_SUFFIX}`;
   if (opts.backup !== undefined && !BACKUP_NAME.test(name)) {
-    throw new UserError(`--backup must be a file name from the backup volume (letters, digits, . _ -), got "${opts.backup}".`, EXIT.usage);
+    throw new UserError(`--backup must be a file name from the backup volume (letters, digits, . _ -; a scheduled dump's starts with scheduled/), got "${opts.backup}".`, EXIT.usage);
   }
   const env = stackEnv(ctx.root, opts.stack);
   const target = restoreTarget(ctx.root, opts.stack);
