@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DRILL_SCRIPT, OFFSITE_FETCH_SCRIPT } from "../components/backup-scripts";
 import { judgeBackups, renderBackupTable, type BackupAge, type BackupOutput } from "../ops/operations/backup-age";
 import { deploy } from "../ops/operations/deploy";
-import { drill, offsiteCommands, offsiteTarget, parseSnapshots, restoreOffsite } from "../ops/operations/offsite";
+import { drill, offsiteCommands, offsiteTarget, parseSnapshots, resticReason, restoreOffsite } from "../ops/operations/offsite";
 import type { DockerCli } from "../ops/operations/restore";
 import { status } from "../ops/operations/status";
 import { EXIT, UserError } from "../ops/shared/errors";
@@ -176,6 +176,13 @@ describe("npm run restore -- --offsite", () => {
       'Listing the snapshots of stack "staging" in the off-host repository failed: Fatal: wrong password or no key found The repository password is wrong: check the secure key resticPassword (pulumi config get -s staging resticPassword).',
     );
     expect(docker.verbs()).toEqual(["restic snapshots"]);
+  });
+
+  it("restic's reason, as older restic prints it and as restic 0.17+ does with --json, without the repository's location", () => {
+    expect(resticReason("Fatal: wrong password or no key found\n")).toBe("Fatal: wrong password or no key found");
+    expect(resticReason('{"message_type":"exit_error","code":12,"message":"Fatal: wrong password or no key found"}\n')).toBe("Fatal: wrong password or no key found");
+    const missing = '{"message_type":"exit_error","code":10,"message":"Fatal: repository does not exist: unable to open config file\\nIs there a repository at the following location?\\nrest:https://u:pw@backup.example.com/app"}';
+    expect(resticReason(missing)).toBe("Fatal: repository does not exist: unable to open config file");
   });
 
   it("an unknown snapshot lists the ones there are", async () => {

@@ -132,9 +132,27 @@ export function parseSnapshots(json: string): Snapshot[] {
     .sort((a, b) => b.time.getTime() - a.time.getTime());
 }
 
+/**
+ * restic's reason for failing, first line only (never the repository's
+ * location, which it prints after): its `Fatal:` line, or with `--json`
+ * (restic 0.17 and later) the message of its `exit_error` object.
+ */
+export function resticReason(stderr: string): string {
+  for (const line of stderr.split("\n")) {
+    if (!line.startsWith("{")) continue;
+    try {
+      const j = JSON.parse(line) as { message_type?: string; message?: unknown };
+      if (j.message_type === "exit_error" && typeof j.message === "string") return j.message.split("\n")[0].trim();
+    } catch {
+      // not restic's JSON: read on
+    }
+  }
+  return stderr.split("\n").find((l) => l.startsWith("Fatal:"))?.trim() ?? stderr.trim().split("\n").pop() ?? "";
+}
+
 /** A failed restic step, in words: the password, the repository, or restic's own reason. */
 function resticFailure(what: string, t: OffsiteTarget, stderr: string): UserError {
-  const fatal = stderr.split("\n").find((l) => l.startsWith("Fatal:"))?.trim() ?? stderr.trim().split("\n").pop() ?? "";
+  const fatal = resticReason(stderr);
   const hint = /wrong password|no key found/.test(stderr)
     ? ` The repository password is wrong: check the secure key ${t.offsite.passwordSecret} (pulumi config get -s ${t.stack} ${t.offsite.passwordSecret}).`
     : /unable to start the sftp session|Host key verification failed|Permission denied|Connection refused|Could not resolve/.test(stderr)
