@@ -24,7 +24,8 @@ export const SCHEDULED_DIR = "scheduled";
  * The files under STATE_DIR that `status`, the health checks and the tests
  * read. `last-dump`: `<epoch> <file> <bytes> <seconds>` of the newest
  * scheduled dump. `last-offsite`: `<epoch> <snapshot> <file> <seconds>` of the
- * newest off-host copy. `offsite-error`, `offsite-check-failed`: `<epoch> <why>`.
+ * newest off-host copy, `<epoch>` being when its dump was written, so both
+ * ages are the data's. `offsite-error`, `offsite-check-failed`: `<epoch> <why>`.
  */
 export const STATE_FILES = {
   lastDump: "last-dump",
@@ -164,13 +165,14 @@ export const OFFSITE_SCRIPT = [
   "  fi",
   "}",
   "ship() {",
-  "  started=$(date +%s)",
-  '  if ! out=$(restic backup --host "$OFFSITE_HOST" --tag appstack "$1" 2>&1); then',
+  // The snapshot's time, and the copy's age everywhere, is the dump's: how old the data off the host is.
+  '  started=$(date +%s); written=$(date -r "$1" +%s)',
+  '  if ! out=$(TZ=UTC restic backup --host "$OFFSITE_HOST" --tag appstack --time "$(date -u -d "@$written" "+%Y-%m-%d %H:%M:%S")" "$1" 2>&1); then',
   '    problem "restic backup of ${1##*/} failed: $(reason "$out")"; return 1',
   "  fi",
   "  id=$(printf '%s\\n' \"$out\" | sed -n 's/^snapshot \\([0-9a-f]*\\) saved$/\\1/p')",
-  "  ended=$(date +%s); took=$((ended - started))",
-  '  printf \'%s %s %s %s\\n\' "$ended" "${id:-unknown}" "${1##*/}" "$took" > "$state/last-offsite.tmp" && mv -f "$state/last-offsite.tmp" "$state/last-offsite"',
+  "  took=$(($(date +%s) - started))",
+  '  printf \'%s %s %s %s\\n\' "$written" "${id:-unknown}" "${1##*/}" "$took" > "$state/last-offsite.tmp" && mv -f "$state/last-offsite.tmp" "$state/last-offsite"',
   '  touch -r "$1" "$state/offsite-shipped"',
   '  rm -f "$state/offsite-error"',
   '  log "shipped ${1##*/} as snapshot ${id:-?} in $took s"',

@@ -298,8 +298,8 @@ export class PostgresBackup extends pulumi.ComponentResource {
     };
     return new docker.Container(`${name}-offsite`, applyTransform(containerArgs, args.transform?.offsite), {
       parent: this,
-      // A dump exists once the scheduler is healthy: the shipper's first round has one to ship.
-      dependsOn: [this.schedule],
+      // Waits for nothing: it ships the first dump whenever one appears (within SHIP_POLL_SECONDS), so the
+      // deploy waits for the first dump and its copy side by side, not one timeout after the other.
       deleteBeforeReplace: true,
       additionalSecretOutputs: ["uploads"],
     });
