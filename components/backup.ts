@@ -1,7 +1,7 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { imageVersion, intervalSeconds, type BackupConfig, type OffsiteConfig } from "../config";
-import { BACKUP_DIR, releaseSlug } from "./backup-names";
+import { BACKUP_DIR, backupContainerNames, releaseSlug } from "./backup-names";
 import { OFFSITE_SCRIPT, offsiteHealthScript, offsiteHost, SCHEDULE_SCRIPT, scheduleHealthScript, SECRET_FILES, SECRETS_DIR } from "./backup-scripts";
 import { applyTransform, LOG_ROTATION, RESTART_POLICY, serviceLabels, type Transform } from "./container-defaults";
 import { createDataVolume } from "./data-store";
@@ -118,9 +118,6 @@ export interface BackupStatusOutput {
   /** The off-host shipper's name; absent without `backup.offsite`. */
   offsiteContainer?: string;
 }
-
-/** The container names of a stack's backup services: fixed, so `status` and the runbook can name them. */
-export const backupContainerNames = (stack: string) => ({ schedule: `appstack-${stack}-backup-schedule`, offsite: `appstack-${stack}-backup-offsite` });
 
 /**
  * The database's backups (Postgres in container mode), all in one volume:

@@ -126,7 +126,13 @@ describe("npm run restore -- --offsite", () => {
   it("with --yes: fetches into a scratch volume, stops the API and worker, restores in one transaction, starts them, removes the volume", async () => {
     const { ctx, docker } = setup();
     expect(await restoreOffsite(ctx, docker, { stack: "staging", snapshot: "9f8e7d6c", yes: true })).toBe(EXIT.ok);
-    expect(docker.verbs()).toEqual(["restic snapshots", "ps -q", "ps -q", "volume create", "restic restore", "stop c0ffee01", "pg_restore", "start c0ffee01", "volume rm"]);
+    expect(docker.verbs()).toEqual([
+      "restic snapshots", "ps -q", "ps -q", "volume create", "restic restore", "stop c0ffee01", "pg_restore", "start c0ffee01", "volume rm",
+      // The restored data is dumped (and shipped) now, not a schedule later.
+      "exec appstack-staging-backup-schedule", "restart appstack-staging-backup-schedule",
+    ]);
+    expect(docker.runs[9].args).toEqual(["exec", "appstack-staging-backup-schedule", "rm", "-f", "/backups/.appstack/last-dump"]);
+    expect(ctx.lines.join("\n")).toContain("The scheduled dump runs again now (appstack-staging-backup-schedule restarted)");
     const volume = docker.runs[3].args.at(-1)!;
     expect(volume).toMatch(/^appstack-staging-restore-[0-9a-f]{8}$/);
     expect(docker.runs[8].args).toEqual(["volume", "rm", "-f", volume]);

@@ -5,7 +5,7 @@ import { step, type StackHandle } from "./automation";
 import { duration } from "./backup-age";
 import type { OpsContext } from "./context";
 import { EXIT, UserError } from "../shared/errors";
-import { dockerOn, passwordFromOutputs, pgRestoreArgs, restoreRun, restoreTarget, runningApp, stackSettings, withAppStopped, type DockerCli, type RestoreTarget } from "./restore";
+import { dockerOn, dumpRestoredNow, passwordFromOutputs, pgRestoreArgs, restoreRun, restoreTarget, runningApp, stackSettings, withAppStopped, type DockerCli, type RestoreTarget } from "./restore";
 import { stackEnv } from "./stack-env";
 
 /**
@@ -243,6 +243,7 @@ export async function restoreOffsite(ctx: OpsContext, docker: DockerCli, opts: O
     await docker$(cmds.removeVolume(volume));
   }
   ctx.log(`Restored database "${t.database}" of stack "${opts.stack}" from the off-host snapshot ${snapshot.shortId}.`);
+  await dumpRestoredNow(docker, t, ctx.log);
   return EXIT.ok;
 }
 

@@ -1,6 +1,7 @@
 import { spawn } from "node:child_process";
 import { BACKUP_DIR, BACKUP_NAME, BACKUP_SUFFIX, backupVolumeName } from "../../components/backup-names";
-import { SCHEDULED_DIR } from "../../components/backup-scripts";
+import { SCHEDULED_DIR, STATE_DIR, STATE_FILES } from "../../components/backup-scripts";
+import { backupContainerNames } from "../../components/backup-names";
 import { appConfigSchema, postgresSchema } from "../../config/schema";
 import { step } from "./automation";
 import type { OpsContext } from "./context";
@@ -123,6 +124,24 @@ export async function withAppStopped<T>(docker$: ReturnType<typeof dockerOn>, ap
   }
 }
 
+/**
+ * After a restore, the newest dump no longer holds what the database does:
+ * the scheduled-dump container forgets its last dump and restarts, so it dumps
+ * (and the shipper copies) the restored data now, not a schedule later. A
+ * stack without that container (an older deploy) is told how instead.
+ */
+export async function dumpRestoredNow(docker: DockerCli, t: RestoreTarget, log: (line: string) => void): Promise<void> {
+  const container = backupContainerNames(t.stack).schedule;
+  const env = { DOCKER_HOST: t.dockerHost };
+  const forget = await docker.run(["exec", container, "rm", "-f", `${BACKUP_DIR}/${STATE_DIR}/${STATE_FILES.lastDump}`], env);
+  const restart = forget.code === 0 ? await docker.run(["restart", container], env) : forget;
+  if (restart.code === 0) {
+    log(`The scheduled dump runs again now (${container} restarted), so the restored data is backed up without waiting for the schedule.`);
+  } else {
+    log(`note: could not restart ${container} (${restart.stderr.trim().split("\n")[0]}); the restored data is dumped at the next scheduled time.`);
+  }
+}
+
 /** A stack file's settings under the project's namespace, as JSON values. */
 export function stackSettings(root: string, stack: string): (key: string) => unknown {
   const project = readProject(root).name;
@@ -226,5 +245,6 @@ export async function restore(ctx: OpsContext, docker: DockerCli, opts: RestoreO
   const password = passwordFromOutputs(outputs, opts.stack);
   await withAppStopped(docker$, app, () => docker$(cmds.restore, { PGPASSWORD: password }));
   ctx.log(`Restored database "${target.database}" of stack "${opts.stack}" from ${name}.`);
+  await dumpRestoredNow(docker, target, ctx.log);
   return EXIT.ok;
 }
