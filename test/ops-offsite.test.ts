@@ -184,7 +184,7 @@ describe("npm run restore -- --offsite", () => {
     expect(docker.verbs()).toEqual(["restic snapshots"]);
   });
 
-  it("restic's reason, as older restic prints it and as restic 0.17+ does with --json, without the repository's location", () => {
+  it("restic's reason, as older restic prints it and as restic 0.18+ does with --json, without the repository's location", () => {
     expect(resticReason("Fatal: wrong password or no key found\n")).toBe("Fatal: wrong password or no key found");
     expect(resticReason('{"message_type":"exit_error","code":12,"message":"Fatal: wrong password or no key found"}\n')).toBe("Fatal: wrong password or no key found");
     const missing = '{"message_type":"exit_error","code":10,"message":"Fatal: repository does not exist: unable to open config file\\nIs there a repository at the following location?\\nrest:https://u:pw@backup.example.com/app"}';

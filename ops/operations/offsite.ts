@@ -135,7 +135,7 @@ export function parseSnapshots(json: string): Snapshot[] {
 /**
  * restic's reason for failing, first line only (never the repository's
  * location, which it prints after): its `Fatal:` line, or with `--json`
- * (restic 0.17 and later) the message of its `exit_error` object.
+ * (restic 0.18 and later) the message of its `exit_error` object.
  */
 export function resticReason(stderr: string): string {
   for (const line of stderr.split("\n")) {

@@ -208,7 +208,7 @@ export function backupSuite(restic: Restic): void {
         const before = (await snapshots()).list;
         expect(before.length).toBeGreaterThanOrEqual(2);
         // Shortened: prune after a second, keeping one daily snapshot (all of them are from today) and no weekly or
-        // monthly ones (restic 0.17 and later keep the oldest snapshot while a weekly or monthly bucket is not yet full).
+        // monthly ones (restic 0.16 and later keep the oldest snapshot while a weekly or monthly bucket is not yet full).
         const p = start(h.offsite, { PRUNE_INTERVAL_SECONDS: "1", KEEP_DAILY: "1", KEEP_WEEKLY: "0", KEEP_MONTHLY: "0", SHIP_POLL_SECONDS: "1", RETRY_SECONDS: "1" });
         await waitForOutput(p, /appstack offsite: retention applied: 1 daily, 0 weekly, 0 monthly/, "the retention", 90_000);
         await stop(p);
