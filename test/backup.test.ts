@@ -6,6 +6,7 @@ import { describe, expect, it } from "vitest";
 import { BACKUP_SCRIPT, PostgresBackup } from "../components/backup";
 import { OFFSITE_SCRIPT, offsiteHealthScript, SCHEDULE_SCRIPT, scheduleHealthScript } from "../components/backup-scripts";
 import { backupSettings, RESTIC_IMAGE } from "../config";
+import { BENCH_STEPS } from "./bench/backup";
 import { POSTGRES_ALIAS, POSTGRES_PORT } from "../components/postgres";
 import type { Plan, PlanResource } from "../ops/offline/plan";
 import { restoreCommands, restoreTarget } from "../ops/operations/restore";
@@ -153,6 +154,26 @@ describe("docs/readiness.md", () => {
       expect(row).toMatch(/pre-deploy (`pg_dump` job|backup)/);
       expect(row).not.toMatch(/no backup job/);
     }
+  });
+});
+
+describe("docs/backups.md", () => {
+  const doc = fs.readFileSync(path.join(__dirname, "..", "docs", "backups.md"), "utf8");
+
+  it("quotes npm run bench:backup as it prints: the database, every step in order, and the drill's report", () => {
+    const blocks = doc.split("<!-- output of: npm run bench:backup").slice(1);
+    expect(blocks).toHaveLength(2);
+    for (const block of blocks) {
+      expect(block).toMatch(/^ -- --restic pinned( --filler random)? -->\npgbench -i -s 7(, its filler column random text)?: a \d+ MB database \([\d,]+ rows\); restic 0\.19\.1, PostgreSQL /);
+      const steps = [...block.matchAll(/^\| (\w+) \| .+ \| (\d+\.\d) s(?: \(.+\))? \|$/gm)].map((m) => m[1]);
+      expect(steps).toEqual([...BENCH_STEPS]);
+      expect(block).toMatch(/```\nRestore drill of stack "offsite": the newest off-host copy, snapshot [0-9a-f]{8} /);
+    }
+  });
+
+  it("names the restic image the stack pins, and the Debian version the contract tests run", () => {
+    expect(doc).toContain(`The shipper runs \`${RESTIC_IMAGE}\`, pinned by its version tag.`);
+    expect(doc).toContain("Debian's restic, 0.14.0 in bookworm");
   });
 });
 

@@ -13,6 +13,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { parseArgs } from "node:util";
+import { SHIP_POLL_SECONDS } from "../../components/backup";
 import { duration } from "../../ops/operations/backup-age";
 import { parseDrillOutput, renderDrillReport, type Snapshot } from "../../ops/operations/offsite";
 import { postgresBin, run } from "../contract/servers";
@@ -101,7 +102,7 @@ export async function main(args: string[]): Promise<void> {
     steps.push({ step: "dump", what: "pg_dump --format=custom, the scheduled-dump script", seconds: dumped.seconds, note: `a ${mb(Number(dumpBytes))} dump` });
     const shipped = await timed(() => h.waitForOutput(shipper, /appstack offsite: shipped /, "the copy", 1_800_000));
     await h.stop(shipper);
-    steps.push({ step: "ship", what: "restic backup to the repository, the shipper (it looks for new dumps every second here, every 30 s deployed)", seconds: shipped.seconds });
+    steps.push({ step: "ship", what: `restic backup to the repository, the shipper (it looks for new dumps every second here, every ${SHIP_POLL_SECONDS} s deployed)`, seconds: shipped.seconds });
 
     const listed = await timed(() => h.snapshots());
     const snapshot: Snapshot = listed.value.list[0];
