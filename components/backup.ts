@@ -221,20 +221,13 @@ export class PostgresBackup extends pulumi.ComponentResource {
       uploads: [secretFile(SECRET_FILES.pgPassword, args.password)],
       volumes: [{ volumeName: this.volume.name, containerPath: BACKUP_DIR }],
       networksAdvanced: [{ name: args.network }],
-      healthcheck: {
-        tests: ["CMD", "sh", "-c", scheduleHealthScript(BACKUP_DIR, maxAgeSeconds)],
-        ...BACKUP_HEALTH,
-        // The first dump of a new container may take as long as a dump takes: until then, failed probes do not count.
-        startPeriod: `${cfg.healthTimeoutSeconds}s`,
-      },
-      wait: true,
-      waitTimeout: cfg.healthTimeoutSeconds,
-      restart: RESTART_POLICY,
-      memory: cfg.memoryMb,
-      cpus: cfg.cpus,
-      stopTimeout: 30,
-      ...LOG_ROTATION,
-      labels: serviceLabels({ stack: args.stack, service: "backup-schedule", version: imageVersion(args.imageReference), role: "service", image: args.imageReference }),
+      ...backupService(args, {
+        service: "backup-schedule",
+        imageReference: args.imageReference,
+        healthTest: ["CMD", "sh", "-c", scheduleHealthScript(BACKUP_DIR, maxAgeSeconds)],
+        memoryMb: cfg.memoryMb,
+        cpus: cfg.cpus,
+      }),
     };
     return new docker.Container(`${name}-schedule`, applyTransform(containerArgs, args.transform?.schedule), {
       parent: this,
@@ -279,19 +272,13 @@ export class PostgresBackup extends pulumi.ComponentResource {
       ],
       uploads,
       volumes: [{ volumeName: this.volume.name, containerPath: BACKUP_DIR }],
-      healthcheck: {
-        tests: ["CMD", "/bin/sh", "-c", offsiteHealthScript(BACKUP_DIR, maxAgeSeconds)],
-        ...BACKUP_HEALTH,
-        startPeriod: `${args.schedule.healthTimeoutSeconds}s`,
-      },
-      wait: true,
-      waitTimeout: args.schedule.healthTimeoutSeconds,
-      restart: RESTART_POLICY,
-      memory: cfg.memoryMb,
-      cpus: cfg.cpus,
-      stopTimeout: 30,
-      ...LOG_ROTATION,
-      labels: serviceLabels({ stack: args.stack, service: "backup-offsite", version: imageVersion(cfg.image), role: "service", image: cfg.image }),
+      ...backupService(args, {
+        service: "backup-offsite",
+        imageReference: cfg.image,
+        healthTest: ["CMD", "/bin/sh", "-c", offsiteHealthScript(BACKUP_DIR, maxAgeSeconds)],
+        memoryMb: cfg.memoryMb,
+        cpus: cfg.cpus,
+      }),
     };
     return new docker.Container(`${name}-offsite`, applyTransform(containerArgs, args.transform?.offsite), {
       parent: this,
@@ -301,6 +288,31 @@ export class PostgresBackup extends pulumi.ComponentResource {
       additionalSecretOutputs: ["uploads"],
     });
   }
+}
+
+/**
+ * What both backup services share: a health check that `pulumi up` waits on
+ * (the first dump or copy of a new container may take as long as it takes:
+ * until `backup.healthTimeoutSeconds`, failed probes do not count), a restart
+ * policy, limits, rotated logs and the labels.
+ */
+function backupService(
+  args: PostgresBackupArgs,
+  o: { service: string; imageReference: string; healthTest: string[]; memoryMb: number; cpus: string },
+): Partial<docker.ContainerArgs> {
+  const timeout = args.schedule.healthTimeoutSeconds;
+  return {
+    healthcheck: { tests: o.healthTest, ...BACKUP_HEALTH, startPeriod: `${timeout}s` },
+    wait: true,
+    waitTimeout: timeout,
+    restart: RESTART_POLICY,
+    memory: o.memoryMb,
+    cpus: o.cpus,
+    // A dump or a copy cut short is never taken for a backup; 30 s lets a small one finish.
+    stopTimeout: 30,
+    ...LOG_ROTATION,
+    labels: serviceLabels({ stack: args.stack, service: o.service, version: imageVersion(o.imageReference), role: "service", image: o.imageReference }),
+  };
 }
 
 /** A secret as a root-only file in SECRETS_DIR: never in argv, the plan, or `docker inspect`. */
