@@ -1,9 +1,9 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
-import { imageVersion, intervalSeconds, type BackupConfig, type OffsiteConfig } from "../config";
+import { HEALTH_INTERVAL_SECONDS, imageVersion, intervalSeconds, type BackupConfig, type OffsiteConfig } from "../config";
 import { BACKUP_DIR, backupContainerNames, releaseSlug } from "./backup-names";
 import { OFFSITE_SCRIPT, offsiteHealthScript, offsiteHost, SCHEDULE_SCRIPT, scheduleHealthScript, SECRET_FILES, SECRETS_DIR } from "./backup-scripts";
-import { applyTransform, LOG_ROTATION, RESTART_POLICY, serviceLabels, type Transform } from "./container-defaults";
+import { applyTransform, LOG_ROTATION, RESTART_POLICY, secondsString, serviceLabels, type Transform } from "./container-defaults";
 import { createDataVolume } from "./data-store";
 import { Job } from "./job";
 
@@ -32,8 +32,8 @@ export const SHIP_POLL_SECONDS = 30;
 /** After a failed open, prune or check, the shipper tries again this much later. */
 export const OFFSITE_RETRY_SECONDS = 300;
 
-/** Docker's health probe of the backup containers: cheap (a file's age), so often enough that `pulumi up` sees the first dump soon. */
-const BACKUP_HEALTH = { interval: "15s", timeout: "10s", retries: 3 } as const;
+/** Docker's health probe of the backup containers: a file's age, as cheap as a probe gets, at every service's interval. */
+const BACKUP_HEALTH = { interval: secondsString(HEALTH_INTERVAL_SECONDS), timeout: "5s", retries: 3 } as const;
 
 /** A failed scheduled dump is tried again after a tenth of the schedule, between 30 s and 5 min. */
 export const retrySeconds = (scheduleSeconds: number) => Math.min(300, Math.max(30, Math.floor(scheduleSeconds / 10)));
@@ -282,8 +282,9 @@ export class PostgresBackup extends pulumi.ComponentResource {
     };
     return new docker.Container(`${name}-offsite`, applyTransform(containerArgs, args.transform?.offsite), {
       parent: this,
-      // Waits for nothing: it ships the first dump whenever one appears (within SHIP_POLL_SECONDS), so the
-      // deploy waits for the first dump and its copy side by side, not one timeout after the other.
+      // After the scheduler is healthy, so a dump is there: the first round ships it at once and the shipper
+      // turns healthy at its first probe, instead of waiting a poll for the dump.
+      dependsOn: [this.schedule],
       deleteBeforeReplace: true,
       additionalSecretOutputs: ["uploads"],
     });

@@ -1,5 +1,6 @@
 import * as docker from "@pulumi/docker";
 import type * as pulumi from "@pulumi/pulumi";
+import { HEALTH_INTERVAL_SECONDS } from "../config";
 
 /** Who a container belongs to, for `docker ps --filter label=...` and for the policy pack. */
 export interface ServiceIdentity {
@@ -37,11 +38,10 @@ export const RESTART_POLICY = "unless-stopped";
 
 /** Health-check timings shared by the data stores. */
 export const DATA_STORE_HEALTH = {
-  interval: "5s",
+  interval: `${HEALTH_INTERVAL_SECONDS}s`,
   timeout: "3s",
   retries: 5,
   startPeriod: "30s",
-  startInterval: "1s",
 } as const;
 
 /** A plain function that adjusts a child's args, so a user need not fork the component. */

@@ -1,7 +1,7 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
-import { EDGE_HEALTH, imageVersion, type ParsedAppConfig } from "../config";
-import { applyTransform, LOG_ROTATION, RESTART_POLICY, serviceLabels, type Transform } from "./container-defaults";
+import { EDGE_HEALTH, HEALTH_INTERVAL_SECONDS, imageVersion, type ParsedAppConfig } from "../config";
+import { applyTransform, LOG_ROTATION, RESTART_POLICY, secondsString, serviceLabels, type Transform } from "./container-defaults";
 import { Job } from "./job";
 import { caddyHeaderLines, HSTS, SECURITY_HEADERS } from "./security-headers";
 
@@ -184,11 +184,10 @@ export class Edge extends pulumi.ComponentResource {
       ],
       healthcheck: {
         tests: ["CMD", "wget", "-q", "-O", "/dev/null", EDGE_HEALTH_URL],
-        interval: "10s",
+        interval: secondsString(HEALTH_INTERVAL_SECONDS),
         timeout: "3s",
         retries: 3,
         startPeriod: "10s",
-        startInterval: "1s",
       },
       wait: true,
       waitTimeout: 120,

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { backupRules, interval, RESTIC_IMAGE } from "./backup";
+import { HEALTH_INTERVAL_SECONDS } from "./docker-engine";
 import { replaceListSteps, type FixStep } from "./fix";
 import { serviceWiredEnv, wiredNameRules, wiringRules, WIRED_ENV } from "./wiring";
 
@@ -46,11 +47,12 @@ export function parseImageReference(ref: string): { repository: string; tag?: st
   return { repository: nameAndTag, digest };
 }
 
-/** The tag of an image reference (or the start of its digest), for version labels. */
+/** The tag of an image reference (else the start of its digest), for version labels: `repo:1.5.0@sha256:...` is release 1.5.0. */
 export function imageVersion(ref: string): string {
   const { tag, digest } = parseImageReference(ref);
+  if (tag) return tag;
   if (digest) return digest.slice(0, 19);
-  return tag ?? "latest";
+  return "latest";
 }
 
 /**
@@ -256,8 +258,8 @@ const apiSchema = z.strictObject({
     path: httpPath,
     /** Readiness path for the edge proxy and smoke checks. @default the liveness path */
     readyPath: httpPath.optional(),
-    /** Seconds between probes. */
-    intervalSeconds: seconds(10),
+    /** Seconds between probes; the first runs one interval after the start (no health check sets startInterval, which Docker 20.10 lacks). */
+    intervalSeconds: seconds(HEALTH_INTERVAL_SECONDS),
     /** Seconds one probe may take. */
     timeoutSeconds: seconds(3),
     /** Failed probes in a row before the container counts as unhealthy. */

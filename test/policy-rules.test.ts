@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import {
   containerCpuLimit,
+  containerEngineCompatible,
   containerHasRole,
   containerLogRotation,
   containerMemoryLimit,
@@ -36,7 +37,7 @@ const postgres = (props: Record<string, unknown> = {}) => container("postgres-se
 describe("policy rules: every container", () => {
   it("the ready API, worker, job and data store pass every container rule", () => {
     for (const c of [readyApi(), worker(), migrate(), postgres()]) {
-      for (const rule of [containerHasRole, serviceHealthCheck, serviceWaitsHealthy, serviceRestartPolicy, containerMemoryLimit, containerCpuLimit, containerLogRotation, containerNotPrivileged, jobRunsOnce, workerGracefulStop, apiGracefulStop, requiredEnvWired]) {
+      for (const rule of [containerHasRole, serviceHealthCheck, serviceWaitsHealthy, serviceRestartPolicy, containerMemoryLimit, containerCpuLimit, containerLogRotation, containerNotPrivileged, jobRunsOnce, workerGracefulStop, apiGracefulStop, requiredEnvWired, containerEngineCompatible]) {
         expect(check(rule, c), `${rule.name} on ${c.name}`).toEqual([]);
       }
     }
@@ -108,6 +109,19 @@ describe("policy rules: every container", () => {
     expect(check(workerGracefulStop, worker({ stopTimeout: 20 }))).toHaveLength(1);
     expect(check(workerGracefulStop, worker({ stopTimeout: 60 }), { minSeconds: 90 })[0]).toMatch(/at least 90 s/);
     expect(check(workerGracefulStop, readyApi({ props: { stopTimeout: 1 } }))).toEqual([]);
+  });
+
+  it("no container asks for an input the oldest supported Docker Engine (20.10, API 1.41) refuses or ignores", () => {
+    const withStartInterval = readyApi({ props: { healthcheck: { tests: ["CMD-SHELL", "true"], interval: "5s", startInterval: "1s" } } });
+    expect(check(containerEngineCompatible, withStartInterval)).toEqual([
+      'healthcheck.startInterval needs Docker Engine API 1.44 (Docker 25.0); on Docker 20.10 (API 1.41), the oldest engine appstack supports, ' +
+        'the provider\'s Docker client refuses to create the container ("specify health-check start interval" requires API version 1.44), so every deploy fails',
+    ]);
+    const network = migrate({ networksAdvanced: [{ name: "appstack-production", aliases: ["api"] }, { name: "other", gwPriority: 10, macAddress: "02:42:ac:11:00:02" }] });
+    expect(check(containerEngineCompatible, network).map((m) => m.split(" needs ")[0])).toEqual(["networksAdvanced[].macAddress", "networksAdvanced[].gwPriority"]);
+    expect(check(containerEngineCompatible, postgres({ mounts: [{ target: "/x", type: "volume", volumeOptions: { subpath: "a" } }] }))[0]).toMatch(/^mounts\[\]\.volumeOptions\.subpath needs Docker Engine API 1\.45/);
+    // A field the oldest engine has passes, wherever it sits.
+    expect(check(containerEngineCompatible, readyApi({ props: { healthcheck: { tests: ["CMD-SHELL", "true"], startPeriod: "20s" } } }))).toEqual([]);
   });
 
   it("an API container drains before it is removed: destroyGraceSeconds covers the edge's notice time, on SIGTERM", () => {

@@ -1,7 +1,8 @@
 import type { OutputMap } from "@pulumi/pulumi/automation";
+import * as tar from "tar-stream";
 import { BACKUP_DIR } from "../../components/backup-names";
 import { STATE_DIR, STATE_FILES } from "../../components/backup-scripts";
-import { engineRequest, EngineUnreachable, type DockerTarget, type EngineOptions } from "./docker-engine";
+import { engineCall, engineMessage, EngineUnreachable, type DockerTarget, type EngineOptions } from "./docker-engine";
 
 /**
  * How old a stack's newest backups are: the scheduled dump on the host, and
@@ -48,24 +49,31 @@ export interface BackupAge {
   detail: string;
 }
 
-/** The one file of a tar stream (the archive endpoint's answer for a file), as text. */
-export function tarFileText(tar: Buffer): string {
-  if (tar.length < 512) throw new Error("not a tar archive");
-  const size = Number.parseInt(tar.subarray(124, 136).toString("latin1").replace(/\0.*$/s, "").trim(), 8);
-  if (!Number.isFinite(size)) throw new Error("not a tar archive: no size");
-  return tar.subarray(512, 512 + size).toString("utf8");
+/** The text of the one file a tar stream holds (the archive endpoint's answer for a file). */
+async function tarFileText(archive: Buffer): Promise<string> {
+  const extract = tar.extract();
+  extract.end(archive);
+  let text = "";
+  for await (const entry of extract) {
+    const parts: Buffer[] = [];
+    for await (const part of entry) parts.push(part as Buffer);
+    if (entry.header.type === "file") text = Buffer.concat(parts).toString("utf8");
+  }
+  return text;
 }
 
 /** A state file of the backup volume, through a container that mounts it; undefined when there is none yet. */
 async function stateFile(target: DockerTarget, container: string, name: string, opts: EngineOptions): Promise<string | undefined> {
   const file = `${BACKUP_DIR}/${STATE_DIR}/${name}`;
-  const res = await engineRequest(target, "GET", `/containers/${encodeURIComponent(container)}/archive?path=${encodeURIComponent(file)}`, opts);
+  const chunks: Buffer[] = [];
+  const path = `/containers/${encodeURIComponent(container)}/archive?path=${encodeURIComponent(file)}`;
+  const res = await engineCall(target, { method: "GET", path, onData: (d) => chunks.push(d) }, opts);
   if (res.status === 404) {
     if (/no such container/i.test(res.body)) throw new EngineUnreachable(`there is no container ${container} on ${target.host}`, "NOCONTAINER");
     return undefined;
   }
-  if (res.status !== 200) throw new EngineUnreachable(`the Docker engine answered ${res.status} to reading ${file} in ${container}: ${res.body.trim()}`, "HTTP");
-  return tarFileText(res.raw);
+  if (res.status !== 200) throw new EngineUnreachable(`the Docker engine answered ${res.status} to reading ${file} in ${container}: ${engineMessage(res.body)}`, "HTTP");
+  return tarFileText(Buffer.concat(chunks));
 }
 
 /** `<epoch> <a> <b> <c>` of last-dump / last-offsite. */

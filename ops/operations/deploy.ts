@@ -32,7 +32,7 @@ export interface DeployOptions {
   smoke: SmokeSettings;
   /** Refuses a stack whose config does not validate (validateStack from ops/offline/validate.ts). */
   validate(): Promise<string>;
-  /** Refuses a Docker host that does not answer (dockerPreflight from ./preflight.ts); the line to print. */
+  /** Refuses a Docker host that does not answer, or whose engine is too old (dockerPreflight from ./preflight.ts); the line to print. */
   preflight(): Promise<string>;
   /** After a failed update: why the stack's containers are unhealthy (diagnoseUnhealthy from ./unhealthy.ts), or "". */
   diagnose?(): Promise<string>;
@@ -41,7 +41,7 @@ export interface DeployOptions {
 }
 
 /**
- * validate -> Docker preflight -> (preview and confirm, unless --yes) -> state backup -> up,
+ * validate -> Pulumi CLI (installed if missing) -> Docker preflight -> (preview and confirm, unless --yes) -> state backup -> up,
  * streamed -> smoke check -> with --rollback-on-failure, rollback when the
  * update or the smoke check fails.
  */
@@ -56,9 +56,9 @@ export async function deploy(ctx: OpsContext, opts: DeployOptions): Promise<numb
     );
   }
   for (const note of env.notes) ctx.log(note);
-  // Before anything changes (the stack, the state, a container): the Docker host must answer.
-  ctx.log(await opts.preflight());
+  // The CLI first (it may have to be installed), then the Docker host; both before any stack is opened or anything changes.
   const cli = await ctx.automation.cliVersion();
+  ctx.log(await opts.preflight());
   const stack = await ctx.automation.openStack({ stackName: opts.stack, workDir: ctx.root, create: opts.init, envVars: env.envVars });
   const who = await stack.whoAmI().catch(() => undefined);
   ctx.log(`Deploying stack "${opts.stack}" with Pulumi CLI ${cli}${who ? ` as ${who.user} on ${who.url ?? "the default backend"}` : ""}.`);

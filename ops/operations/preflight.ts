@@ -2,7 +2,7 @@ import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { appConfigSchema, stackSecretEnv } from "../../config";
+import { appConfigSchema, isSupportedApiVersion, MIN_DOCKER_ENGINE, stackSecretEnv } from "../../config";
 import { readProject, readStackConfig, resolveStackFile } from "../offline/stack-files";
 import { EXIT, UserError } from "../shared/errors";
 import { engineVersion, sshDestination, type DockerTarget, type EngineOptions, type EngineVersion, EngineUnreachable } from "./docker-engine";
@@ -12,12 +12,12 @@ import { engineVersion, sshDestination, type DockerTarget, type EngineOptions, t
  * stack's `docker.host` must answer, and for an `ssh://` host, its host key
  * must be known (the provider connects with ssh, which refuses an unknown key
  * without asking). A failure is a UserError with exit code EXIT.dockerHost
- * and what to do. A requirement on the engine's version (a minimum engine or
- * API version) is a check on the `engine` this returns, from `engineVersion`.
+ * and what to do. An engine older than the oldest appstack supports
+ * (MIN_DOCKER_ENGINE) is refused too, with EXIT.engineTooOld.
  */
 
 /** The stack file's plain settings, parsed as the program reads them (secure keys left out). */
-function stackSettings(root: string, stack: string): Record<string, unknown> {
+export function stackSettings(root: string, stack: string): Record<string, unknown> {
   const project = readProject(root);
   const { file } = resolveStackFile(root, { stack });
   const sc = readStackConfig(file, stack, project.name);
@@ -97,8 +97,8 @@ export function sshHostKey(target: DockerTarget): HostKeyStatus {
   return { name, known, files, strict: config.get("stricthostkeychecking") ?? "ask" };
 }
 
-/** What to do when the engine does not answer, by why it did not. */
-function unreachable(target: DockerTarget, err: EngineUnreachable, stack: string): UserError {
+/** What to do when the engine does not answer, by why it did not (exit 15); `logs` and `exec` use it for a host that stops answering mid-way. */
+export function unreachable(target: DockerTarget, err: EngineUnreachable, stack: string): UserError {
   const url = new URL(target.host);
   const socket = url.protocol === "unix:" ? url.pathname : undefined;
   const setHost = `or point docker.host at a running engine: pulumi config set -s ${stack} --path docker.host`;
@@ -151,6 +151,25 @@ export async function dockerPreflight(target: DockerTarget, opts: PreflightOptio
     if (err instanceof EngineUnreachable) throw unreachable(target, err, opts.stack);
     throw err;
   }
+  requireSupportedEngine(target, engine);
   const platform = engine.os && engine.arch ? ` (${engine.os}/${engine.arch})` : "";
   return { engine, line: `Docker engine at ${target.host}: Docker ${engine.version}, API ${engine.apiVersion}${platform}${notes.length ? `; ${notes.join("; ")}` : ""}.` };
+}
+
+/**
+ * Refuses an engine older than the oldest appstack supports: on one, the
+ * provider cannot create the stack's containers (docs/docker-engine.md). What
+ * counts is the API version the engine speaks, which its version implies.
+ */
+export function requireSupportedEngine(target: DockerTarget, engine: EngineVersion): void {
+  if (isSupportedApiVersion(engine.apiVersion)) return;
+  const min = MIN_DOCKER_ENGINE;
+  throw new UserError(
+    `The Docker engine at docker.host (${target.host}) is Docker ${engine.version} with Engine API ${engine.apiVersion}; ` +
+      `appstack needs Docker ${min.version} (API ${min.apiVersion}) or newer; nothing was changed.\n` +
+      `Upgrade the Docker Engine on that host, then deploy again: ${min.example} is new enough (sudo apt-get install docker.io), ` +
+      `or install Docker Engine from Docker's own packages (https://docs.docker.com/engine/install/). ` +
+      `The supported range and why: docs/docker-engine.md.`,
+    EXIT.engineTooOld,
+  );
 }

@@ -46,7 +46,7 @@ export const debianRestic = (): Restic => ({ label: "Debian's restic", bin: prog
 
 /** restic at the shipper image's version, built by test/runtime/setup/restic.sh. */
 export function pinnedRestic(): Restic {
-  const bin = path.join(PROJECT_ROOT, ".cache", "bin", "restic-pinned");
+  const bin = path.join(PROJECT_ROOT, ".cache", "bin", "restic");
   if (!fs.existsSync(bin)) throw new Error(`${bin} is missing: run bash test/runtime/setup/restic.sh (npm run test:runtime does)`);
   return { label: `restic at the image's version (${RESTIC_IMAGE})`, bin };
 }
