@@ -16,7 +16,8 @@ import { busyboxImage, docker } from "./busybox-image";
 
 const LOCAL = { host: "unix:///var/run/docker.sock" };
 const prefix = `appstack-rt${randomBytes(4).toString("hex")}`;
-const now = Date.now();
+// A whole second, so an age is exactly the seconds subtracted below.
+const now = Math.floor(Date.now() / 1000) * 1000;
 const epoch = (secondsAgo: number) => Math.floor(now / 1000) - secondsAgo;
 let image: string;
 let made = 0;
