@@ -4,6 +4,7 @@ import { AppStack } from "../components/app-stack";
 import { ConfigError, intervalSeconds, loadConfig, offsiteBackend, type ConfigProblem } from "../config";
 import { SECURE_PLACEHOLDER } from "../config/secure-placeholder";
 import { waitForRegistrations } from "../ops/offline/offline-runtime";
+import { validateStack } from "../ops/offline/validate";
 import { PROJECT_ROOT } from "./helpers/declared-stack";
 import { mockStack } from "./helpers/pulumi";
 
@@ -128,6 +129,11 @@ describe("backup settings that load", () => {
       expect(loadConfig(new pulumi.Config("appstack")).backup?.offsite, repo).toBeDefined();
       expect(offsiteBackend(repo)).toEqual({ backend: repo.slice(0, repo.indexOf(":")) });
     }
+  });
+
+  it("validate says the repository's backend waits for the deploy to be checked (it never decrypts)", async () => {
+    const text = await validateStack({ root: PROJECT_ROOT, stack: "production" });
+    expect(text).toContain("note: resticRepository is a secret, which validate never decrypts: that it names a repository restic can ship to (S3, B2, sftp, REST) is checked by pulumi preview and pulumi up");
   });
 
   it("intervals in minutes, hours and days", () => {
