@@ -92,7 +92,7 @@ export class Api extends pulumi.ComponentResource {
     this.image = args.image.reference;
     const envs = toDockerEnvs(args.env);
 
-    this.migrations = cfg.migrations ? this.createMigrations(name, args, envs) : undefined;
+    this.migrations = cfg.migrations ? this.createMigrations(name, args) : undefined;
     // A failed migration rejects `completed`, so no API container is created or replaced.
     const gate: pulumi.Input<pulumi.Resource>[] = this.migrations ? [this.migrations.completed] : args.dependsOn;
     this.slot = args.hostPort === undefined ? releaseSlot(cfg, args.image.reference, args.env) : undefined;
@@ -102,7 +102,7 @@ export class Api extends pulumi.ComponentResource {
     this.registerOutputs({});
   }
 
-  private createMigrations(name: string, args: ApiArgs, envs: pulumi.Input<string>[]): Job {
+  private createMigrations(name: string, args: ApiArgs): Job {
     const cfg = args.config;
     return new Job(
       `${name}-migrate`,
@@ -114,7 +114,7 @@ export class Api extends pulumi.ComponentResource {
         imageReference: args.image.reference,
         version: args.release,
         command: cfg.migrations!.command,
-        envs,
+        env: args.env,
         network: args.network,
         memoryMb: cfg.memoryMb,
         cpus: cfg.cpus,

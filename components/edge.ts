@@ -219,7 +219,7 @@ export class Edge extends pulumi.ComponentResource {
         version: imageVersion(cfg.image),
         command: ["caddy", "reload", "--config", EDGE_CADDYFILE, "--adapter", "caddyfile", "--address", EDGE_ADMIN_ADDRESS],
         // A replaced proxy container gets the config applied again.
-        envs: [pulumi.interpolate`EDGE_CONTAINER=${this.container.id}`],
+        env: { plain: { EDGE_CONTAINER: this.container.id }, secret: {} },
         network: args.network,
         memoryMb: 64,
         cpus: "0.25",

@@ -10,7 +10,8 @@ import { checkJobExit } from "../components/job";
 import { SECURITY_HEADERS } from "../components/security-headers";
 import { workerHealthTest } from "../components/worker";
 import { ConfigError, loadConfig, parseAppConfig, type ConfigProblem } from "../config";
-import { waitForRegistrations, type MockOutputs, type MockRuntime, type RecordedResource } from "../ops/offline/offline-runtime";
+import { defaultMockOutputs, waitForRegistrations, type MockOutputs, type MockRuntime, type RecordedResource } from "../ops/offline/offline-runtime";
+import { decodeWire } from "../policy/view";
 import { isSecret, logicalName, masked, mockStack, promise } from "./helpers/pulumi";
 
 const API = { image: "ghcr.io/acme/api:1.4.2", health: { path: "/api/v1/health/live", readyPath: "/api/v1/health/ready" } };
@@ -149,8 +150,8 @@ describe("API", () => {
 });
 
 describe("migrations gate", () => {
-  const withExit = (exitCode: number): MockOutputs => (type, name) =>
-    name === "api-migrate-run" ? { exitCode, containerLogs: "applying 0007_users\nERROR: column \"email\" already exists" } : {};
+  const withExit = (exitCode: number): MockOutputs => (type, name, inputs) =>
+    name === "api-migrate-run" ? { exitCode, containerLogs: "applying 0007_users\nERROR: column \"email\" already exists" } : defaultMockOutputs(type, name, inputs);
 
   it("runs after the data stores are healthy and before any API container", async () => {
     const { rt, get } = await evaluate("production", productionConfig(), productionSecrets, withExit(0));
@@ -178,11 +179,118 @@ describe("migrations gate", () => {
     expect(String(await firstRejection())).toContain('ERROR: column "email" already exists');
   });
 
-  it("the message keeps the last 40 log lines", () => {
+  it("the message keeps the last 40 log lines and names the command that shows the whole log", () => {
     const logs = Array.from({ length: 100 }, (_, i) => `line ${i + 1}`).join("\n");
-    expect(() => checkJobExit("Backup", 2, logs)).toThrow(/last 40 log lines ---\nline 61\n[\s\S]*line 100$/);
-    expect(() => checkJobExit("Backup", 0, logs)).not.toThrow();
-    expect(() => checkJobExit("Backup", undefined, undefined)).not.toThrow();
+    const outcome = { description: "Backup", logs, container: "backup-dump-run-1a2b3c4", secrets: [] };
+    expect(() => checkJobExit({ ...outcome, exitCode: 2 })).toThrow(/last 40 log lines, secrets masked ---\nline 61\n[\s\S]*line 100$/);
+    expect(() => checkJobExit({ ...outcome, exitCode: 2 })).toThrow("docker logs backup-dump-run-1a2b3c4");
+    expect(() => checkJobExit({ ...outcome, exitCode: 0 })).not.toThrow();
+    expect(() => checkJobExit({ ...outcome, exitCode: undefined, logs: undefined })).not.toThrow();
+  });
+
+  it("a secret too short to mask reliably: no log in the message, only the command that shows it", () => {
+    const outcome = { description: "Database migrations", exitCode: 1, logs: "token=abc123 rejected", container: "api-migrate-run-9f8e7d6", secrets: ["abc123"] };
+    const message = failureMessage(() => checkJobExit(outcome));
+    expect(message).not.toContain("abc123");
+    expect(message).toContain("The log is not shown");
+    expect(message).toContain("docker logs api-migrate-run-9f8e7d6");
+  });
+});
+
+function failureMessage(fn: () => void): string {
+  try {
+    fn();
+  } catch (err) {
+    return String((err as Error).message);
+  }
+  throw new Error("expected a failure");
+}
+
+/**
+ * The job-log canary. A failed job's message goes to `pulumi up`'s output and
+ * into CI logs, where nothing masks the generated passwords. Here each job
+ * really runs, as a local process with exactly the env its container
+ * declares, a command that prints every variable it has and its connection
+ * URLs the ways ORMs do (whole, the password decoded, in JSON), plus a
+ * credentialed URL that is no secret of ours; then exits non-zero. The
+ * deploy error must hold none of those values.
+ */
+describe("job-log canary: a failed job's error holds none of its secrets", () => {
+  const CANARY = [
+    "for (const [k, v] of Object.entries(process.env)) console.log(`${k}=${v}`);",
+    "const db = new URL(process.env.DATABASE_URL ?? process.env.PGPASSWORD_URL ?? 'postgresql://x:y@h/d');",
+    "console.error(`error: connect ECONNREFUSED ${process.env.DATABASE_URL ?? ''}`);",
+    "console.error(`password authentication failed: ${decodeURIComponent(db.password)} / ${process.env.PGPASSWORD ?? ''}`);",
+    "console.error(JSON.stringify({ redis: process.env.REDIS_URL, key: process.env.OPENAI_API_KEY }));",
+    // Built at run time, so no line of this file is a credentialed URL.
+    "console.error('fetching https://' + ['deploy', 'hunter2-not-ours'].join(':') + '@registry.example.com/v2/');",
+    "process.exit(3);",
+  ].join("\n");
+  // Generated values as strong as the real ones, URL-special characters included, so every spelling differs.
+  const generated = (name: string) =>
+    name === "postgres-password" ? "Ab3#%&*()-_=+[]{}:?@/xYz9!pQ7rS2" : `${name.replace(/\W/g, "")}-${"k".repeat(24)}-Zq81`;
+  const runJobs = (jobs: Record<string, number>, command?: (name: string, declared: string[]) => string[]): MockOutputs => {
+    return (type, name, inputs) => {
+      if (type === "random:index/randomPassword:RandomPassword") return { result: generated(name), bcryptHash: "mock" };
+      if (!(name in jobs)) return {};
+      const env = Object.fromEntries((decodeWire(inputs.envs).value as string[]).map((e) => [e.slice(0, e.indexOf("=")), e.slice(e.indexOf("=") + 1)]));
+      const [cmd, ...args] = command ? command(name, inputs.command as string[]) : (inputs.command as string[]);
+      const r = spawnSync(cmd, args, { env: { ...env, PATH: process.env.PATH }, encoding: "utf8", timeout: 20_000 });
+      logsOf.set(name, `${r.stdout}${r.stderr}`);
+      return { exitCode: jobs[name] === 0 ? 0 : r.status, containerLogs: `${r.stdout}${r.stderr}` };
+    };
+  };
+  const logsOf = new Map<string, string>();
+  const canaryConfig = () =>
+    productionConfig({ api: { ...(productionConfig().api as object), migrations: { command: [process.execPath, "-e", CANARY] } } });
+
+  function secretsOfStack(): string[] {
+    const pgPassword = generated("postgres-password");
+    return [
+      pgPassword,
+      encodeURIComponent(pgPassword),
+      `postgresql://app:${encodeURIComponent(pgPassword)}@postgres:5432/app`,
+      generated("redis-password"),
+      `redis://default:${generated("redis-password")}@redis:6379/0`,
+      generated("appstack-secret-jwt-secret"),
+      productionSecrets.OPENAI_API_KEY,
+      "hunter2-not-ours",
+    ];
+  }
+
+  it("migrations that print their whole env and connection URLs, then fail", async () => {
+    const { app } = await evaluate("production", canaryConfig(), productionSecrets, runJobs({ "backup-dump-run": 0, "api-migrate-run": 3 }, (n, c) => (n === "backup-dump-run" ? ["true"] : c)));
+    const message = String(await promise(app.api!.migrations!.completed).then(() => "no failure", (e: Error) => e.message));
+    const logs = logsOf.get("api-migrate-run") ?? "";
+    const secrets = secretsOfStack();
+    // The canary is not vacuous: the job really printed every one of them.
+    for (const s of secrets) expect(logs, s).toContain(s);
+    expect(message).toContain("Database migrations failed with exit code 3");
+    expect(message).toMatch(/docker logs api-migrate-run-\w+/);
+    for (const s of secrets) expect(message, `the message holds ${s}`).not.toContain(s);
+    expect(message).toContain("DATABASE_URL=[secret]");
+    expect(message).toContain("https://[secret]@registry.example.com/v2/");
+    // What helps stays: the plain settings and the shape of the error.
+    expect(message).toContain("MEMORY_SYSTEM_ENABLED=true");
+    expect(message).toContain("error: connect ECONNREFUSED [secret]");
+    // Every registration that waited on the migrations fails with the same, masked, message.
+    expect(String(await firstRejection())).toContain("Database migrations failed with exit code 3");
+    for (const r of rejections) for (const s of secrets) expect(String(r)).not.toContain(s);
+  });
+
+  it("a pre-deploy backup that prints its whole env, then fails", async () => {
+    const { app, get } = await evaluate("production", canaryConfig(), productionSecrets, runJobs({ "backup-dump-run": 4 }, () => [process.execPath, "-e", CANARY]));
+    const message = String(await promise(app.backup!.completed).then(() => "no failure", (e: Error) => e.message));
+    const logs = logsOf.get("backup-dump-run") ?? "";
+    const pgPassword = generated("postgres-password");
+    expect(logs).toContain(`PGPASSWORD=${pgPassword}`);
+    expect(message).toContain("The pre-deploy database backup failed with exit code 3");
+    // (The canary's own source, with its stranger's URL, is in this job's env as the migrations trigger: plain text, not a secret.)
+    for (const s of [pgPassword, encodeURIComponent(pgPassword)]) expect(message, s).not.toContain(s);
+    expect(message).toContain("PGPASSWORD=[secret]");
+    expect(get("backup-dump-run").type).toBe("docker:index/container:Container");
+    expect(String(await firstRejection())).toContain("The pre-deploy database backup failed");
+    for (const r of rejections) expect(String(r)).not.toContain(pgPassword);
   });
 });
 
