@@ -1,7 +1,7 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
-import { apiHostPort, frontendMode, publicUrls, releaseOf, type AppConfig } from "../config";
+import { apiHostPort, DOCKER_TLS_SECRETS, frontendMode, publicUrls, releaseOf, type AppConfig } from "../config";
 import { Api, readinessPath } from "./api";
 import { PostgresBackup } from "./backup";
 import { serviceLabels } from "./container-defaults";
@@ -61,7 +61,7 @@ export class AppStack extends pulumi.ComponentResource {
     const cfg = args.config;
     const urls = publicUrls(cfg);
     const release = releaseOf(cfg);
-    const provider = new docker.Provider(`${name}-docker`, { host: cfg.docker.host, sshOpts: cfg.docker.sshOpts }, { parent: this });
+    const provider = this.createProvider(name, cfg);
     const childOpts: pulumi.ComponentResourceOptions = { parent: this, providers: { docker: provider } };
 
     this.network = this.createNetwork(name, cfg, provider);
@@ -248,6 +248,18 @@ export class AppStack extends pulumi.ComponentResource {
       },
       opts,
     );
+  }
+
+  /** The stack's Docker engine: over ssh, or tcp with TLS material from secure config (config/docker-transport.ts). */
+  private createProvider(name: string, cfg: AppConfig): docker.Provider {
+    const tls = cfg.docker.tls
+      ? {
+          caMaterial: cfg.secrets[DOCKER_TLS_SECRETS.ca],
+          certMaterial: cfg.secrets[DOCKER_TLS_SECRETS.cert],
+          keyMaterial: cfg.secrets[DOCKER_TLS_SECRETS.key],
+        }
+      : {};
+    return new docker.Provider(`${name}-docker`, { host: cfg.docker.host, sshOpts: cfg.docker.sshOpts, ...tls }, { parent: this });
   }
 
   private createNetwork(name: string, cfg: AppConfig, provider: docker.Provider): docker.Network {

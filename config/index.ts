@@ -2,3 +2,4 @@ export { loadConfig, type AppConfig } from "./load";
 export { ConfigError, formatProblems, type ConfigProblem } from "./errors";
 export * from "./schema";
 export { apiHostPort, publicUrls, releaseOf, type PublicUrls } from "./urls";
+export { ALLOWED_SSH_OPTIONS, DOCKER_TLS_SECRETS, dockerScheme, sshOptionProblems, transportProblem } from "./docker-transport";

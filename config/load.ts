@@ -37,7 +37,8 @@ export function loadConfig(cfg: pulumi.Config = new pulumi.Config()): AppConfig 
   // No prototype: a key named "__proto__" must be an unknown setting, not a prototype swap that hides it.
   const raw: Record<string, unknown> = Object.create(null);
   const secureKeys = new Set<string>();
-  const withStack = (fix: string) => fix.replace(/^pulumi config (set|rm) /, `pulumi config $1 -s ${stack} `);
+  // Every command of a fix, not only the first, names the stack.
+  const withStack = (fix: string) => fix.replace(/\bpulumi config (set|rm) (?!-s )/g, `pulumi config $1 -s ${stack} `);
 
   for (const [fullKey, value] of Object.entries(runtimeConfig.allConfig())) {
     const colon = fullKey.indexOf(":");

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { DOCKER_TLS_SECRETS, dockerScheme, sshOptionProblems, transportProblem } from "./docker-transport";
 
 /**
  * The one definition of every setting under `appstack:` in `Pulumi.<stack>.yaml`.
@@ -76,8 +77,18 @@ const dockerSchema = z
       .string()
       .regex(/^(unix|ssh|tcp|npipe):\/\/\S+$/, { message: "expected a Docker host URL: unix://, ssh:// or tcp://" })
       .default("unix:///var/run/docker.sock"),
-    /** Extra ssh options for an `ssh://` host, e.g. `["-o", "StrictHostKeyChecking=yes"]`. */
+    /**
+     * Extra ssh options for an `ssh://` host, as `-o`, `Key=Value` pairs, e.g.
+     * `["-o", "StrictHostKeyChecking=yes"]`. Only known-safe options are
+     * accepted (config/docker-transport.ts); never StrictHostKeyChecking=no.
+     */
     sshOpts: z.array(z.string()).optional(),
+    /**
+     * A `tcp://` host with TLS: the CA, client certificate and key come from the
+     * secure keys dockerTlsCa, dockerTlsCert and dockerTlsKey. Required for
+     * `tcp://` outside dev.
+     */
+    tls: z.boolean().optional(),
   })
   .default({ host: "unix:///var/run/docker.sock" });
 
@@ -569,9 +580,77 @@ function serviceRules(cfg: Sections, env: Environment, addIssue: (issue: SchemaI
   }
 }
 
+/** How the stack reaches its Docker engine: authenticated both ways outside dev; only known-safe ssh options anywhere. */
+function transportRules(docker: NonNullable<Sections["docker"]>, env: Environment, addIssue: (issue: SchemaIssue) => void): void {
+  const scheme = dockerScheme(docker.host);
+  const toSsh = "pulumi config set --path docker.host ssh://deploy@<host>";
+  const problem = env === "dev" ? undefined : transportProblem(docker.host, docker.tls === true);
+  if (problem) {
+    addIssue({
+      code: "custom",
+      path: ["docker", "host"],
+      message: `${problem} (this stack is ${env})`,
+      params: {
+        fix:
+          scheme === "tcp"
+            ? `${toSsh}  (or keep tcp:// with TLS: pulumi config set --path docker.tls true && ` +
+              `pulumi config set --secret ${DOCKER_TLS_SECRETS.ca} < ca.pem && pulumi config set --secret ${DOCKER_TLS_SECRETS.cert} < cert.pem && ` +
+              `pulumi config set --secret ${DOCKER_TLS_SECRETS.key} < key.pem)`
+            : toSsh,
+      },
+    });
+  }
+  if (docker.tls !== undefined && scheme !== "tcp") {
+    addIssue({
+      code: "custom",
+      path: ["docker", "tls"],
+      message: "applies to tcp:// hosts only",
+      params: { fix: "pulumi config rm --path docker.tls" },
+    });
+  }
+  if (docker.sshOpts && scheme !== "ssh") {
+    addIssue({
+      code: "custom",
+      path: ["docker", "sshOpts"],
+      message: "applies to ssh:// hosts only",
+      params: { fix: "pulumi config rm --path docker.sshOpts" },
+    });
+  }
+  const problems = sshOptionProblems(docker.sshOpts ?? []);
+  if (problems.length > 0) {
+    const fix = `${rewriteSshOpts(safeSshOpts(docker.sshOpts ?? []))}; ssh settings this list does not allow belong in ~/.ssh/config, ` +
+      "and the host's key, checked out of band, in ~/.ssh/known_hosts";
+    for (const p of problems) addIssue({ code: "custom", path: ["docker", "sshOpts", p.index], message: p.message, params: { fix } });
+  }
+}
+
+/** The allowed `-o` options of a list, StrictHostKeyChecking turned to yes, as `-o`, `Key=Value` pairs. */
+function safeSshOpts(opts: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < opts.length; i++) {
+    const option = opts[i] === "-o" ? opts[++i] : opts[i].startsWith("-o") ? opts[i].slice(2) : undefined;
+    if (option === undefined) continue;
+    const fixed = /^\s*StrictHostKeyChecking\b/i.test(option) ? "StrictHostKeyChecking=yes" : option;
+    if (sshOptionProblems(["-o", fixed]).length === 0) out.push("-o", fixed);
+  }
+  return out;
+}
+
+/** A value as one shell word: as is when it is plain, else single-quoted. */
+const shellWord = (v: string) => (/^[\w.,:=/@%+-]+$/.test(v) ? v : `'${v.replace(/'/g, `'\\''`)}'`);
+
+/** The commands that replace docker.sshOpts with `opts`. */
+function rewriteSshOpts(opts: string[]): string {
+  return [
+    "pulumi config rm --path docker.sshOpts",
+    ...opts.map((o, i) => `pulumi config set --path 'docker.sshOpts[${i}]' ${o.startsWith("-") ? "-- " : ""}${shellWord(o)}`),
+  ].join(" && ");
+}
+
 function environmentRules(cfg: Sections, addIssue: (issue: SchemaIssue) => void): void {
   const env = cfg.environment;
   if (!env) return;
+  if (cfg.docker) transportRules(cfg.docker, env, addIssue);
   for (const [service, store] of [
     ["postgres", cfg.postgres],
     ["redis", cfg.redis],
@@ -630,6 +709,9 @@ export function requiredSecretKeys(cfg: Sections): { key: string; usedBy: string
   for (const [key, by] of users) keys.push({ key, usedBy: by.join(" and ") });
   if (cfg.frontend && cfg.environment && frontendMode({ environment: cfg.environment, frontend: cfg.frontend }) === "vercel") {
     keys.push({ key: "vercelApiToken", usedBy: "the Vercel frontend (a Vercel access token)" });
+  }
+  if (cfg.docker?.tls) {
+    for (const [part, key] of Object.entries(DOCKER_TLS_SECRETS)) keys.push({ key, usedBy: `docker.tls (the ${part === "ca" ? "CA certificate" : part === "cert" ? "client certificate" : "client key"}, PEM)` });
   }
   if (cfg.postgres?.mode === "external") keys.push({ key: cfg.postgres.urlSecret, usedBy: "postgres (external mode)" });
   if (cfg.redis?.mode === "external") keys.push({ key: cfg.redis.urlSecret, usedBy: "redis (external mode)" });

@@ -21,6 +21,7 @@ import {
   vercelSecretEnvSensitive,
 } from "../policy/rules/secrets";
 import { corsMatchesFrontend, frontendApiUrlMatchesApi, rolloutOrder, securityHeaders } from "../policy/rules/stack";
+import { dockerTransportSecure } from "../policy/rules/transport";
 import { corsRestricted, edgeChecksApiHealth, httpsPublicUrls, nodeEnvProduction } from "../policy/rules/web";
 import { TYPES, UNKNOWN } from "../policy/view";
 import { check, checkStack, container, labels, readyApi, resource } from "./helpers/policy";
@@ -347,5 +348,40 @@ describe("policy rules: the pack", () => {
       expect(r.description).toMatch(/seeds/);
       expect(r.remediationSteps.length).toBeGreaterThan(10);
     }
+  });
+});
+
+describe("policy rules: the Docker transport", () => {
+  const provider = (props: Record<string, unknown>) => resource("pulumi:providers:docker", "appstack-docker", props);
+  const pemProps = { caMaterial: "-----BEGIN CERTIFICATE-----", certMaterial: "-----BEGIN CERTIFICATE-----", keyMaterial: "-----BEGIN PRIVATE KEY-----" };
+
+  it("ssh with safe options, and tcp with all three TLS materials, pass", () => {
+    expect(check(dockerTransportSecure, provider({ host: "ssh://deploy@prod.example.com", sshOpts: '["-o","StrictHostKeyChecking=yes","-o","ServerAliveInterval=30"]' }))).toEqual([]);
+    expect(check(dockerTransportSecure, provider({ host: "ssh://deploy@prod.example.com", sshOpts: ["-o", "StrictHostKeyChecking=yes"] }))).toEqual([]);
+    expect(check(dockerTransportSecure, provider({ host: "tcp://prod.example.com:2376", ...pemProps }))).toEqual([]);
+  });
+
+  it("plain tcp, tcp with part of the TLS material, a local socket, or no host: reported", () => {
+    expect(check(dockerTransportSecure, provider({ host: "tcp://prod.example.com:2375" }))[0]).toContain("plain TCP");
+    expect(check(dockerTransportSecure, provider({ host: "tcp://prod.example.com:2376", caMaterial: pemProps.caMaterial }))[0]).toContain("plain TCP");
+    expect(check(dockerTransportSecure, provider({ host: "unix:///var/run/docker.sock" }))[0]).toContain("local Docker engine");
+    expect(check(dockerTransportSecure, provider({}))[0]).toContain("no host");
+  });
+
+  it("StrictHostKeyChecking=no, a ProxyCommand and an unknown option are each reported, in either list form", () => {
+    const bad = ["-o", "StrictHostKeyChecking=no", "-o", "ProxyCommand=nc %h %p", "-F", "/tmp/x"];
+    for (const sshOpts of [bad, JSON.stringify(bad)]) {
+      const found = check(dockerTransportSecure, provider({ host: "ssh://deploy@prod.example.com", sshOpts }));
+      expect(found).toHaveLength(4);
+      expect(found[0]).toContain("sshOpts[1]: StrictHostKeyChecking=no");
+      expect(found[1]).toContain("sshOpts[3]: ssh option ProxyCommand is not allowed");
+      expect(found[2]).toContain('sshOpts[4]: "-F" is not an ssh option');
+    }
+  });
+
+  it("a value only a deploy knows is not judged; other providers and resources are left alone", () => {
+    expect(check(dockerTransportSecure, provider({ host: UNKNOWN }))).toEqual([]);
+    expect(check(dockerTransportSecure, resource("pulumi:providers:vercel", "v", { host: "tcp://x:2375" }))).toEqual([]);
+    expect(check(dockerTransportSecure, postgres())).toEqual([]);
   });
 });

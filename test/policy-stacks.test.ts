@@ -90,6 +90,10 @@ describe("the rules over the real production stack", () => {
       const uploads = n("edge-config-run").props.uploads as { content: string }[];
       uploads[0].content = uploads[0].content.replace(/^\s*health_uri .*$/m, "");
     }],
+    ["a Docker host over plain tcp", ["docker-transport-secure"], (n) => void (n("appstack-docker").props.host = "tcp://prod.example.com:2375")],
+    ["ssh that accepts any host key", ["docker-transport-secure"], (n) => {
+      n("appstack-docker").props.sshOpts = JSON.stringify(["-o", "StrictHostKeyChecking=no", "-o", "ProxyCommand=nc %h %p"]);
+    }],
     ["a Vercel project without the headers route", ["security-headers"], (_, all) => {
       all.splice(all.findIndex((v) => v.type === "vercel:index/projectRoute:ProjectRoute"), 1);
     }],
@@ -143,6 +147,7 @@ describe("npm run policy over the repository's stacks and the unready fixture", 
     expect(r.stderr).toBe("");
     const broken = [
       "data-store-no-host-port",
+      "docker-transport-secure",
       "https-public-urls",
       "node-env-production",
       "only-edge-publishes-ports",
@@ -167,6 +172,7 @@ describe("npm run policy over the repository's stacks and the unready fixture", 
         "node-env-production worker-1",
         "node-env-production api-migrate-run",
         "worker-graceful-stop worker-1",
+        "docker-transport-secure appstack-docker",
       ]),
     );
     expect(r.stdout).toContain(`Not ready to deploy: `);

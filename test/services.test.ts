@@ -469,6 +469,7 @@ describe("config errors for the services name the key and register nothing", () 
   it("a local build outside dev, a wired env name, and a Vercel frontend without its project", async () => {
     const ps = await problems({
       environment: "staging",
+      docker: { host: "ssh://deploy@staging.example.com" },
       api: { build: { context: "examples/app/api" }, health: { path: "/h" }, domain: "api.example.com", env: { DATABASE_URL: "postgres://x" } },
       edge: { acmeEmail: "ops@example.com" },
       frontend: {},
