@@ -303,8 +303,15 @@ const frontendSchema = z.strictObject({
   /** The env var the build reads the API URL from. @default VITE_API_URL */
   apiUrlEnv: envName.default("VITE_API_URL"),
   env: plainEnv,
-  /** Secrets the frontend build receives; created as sensitive Vercel variables. */
+  /** Secrets the frontend build receives; created as sensitive Vercel variables of the production target only. */
   secretEnv,
+  /**
+   * Names from `secretEnv` that preview deployments get too. Vercel builds a
+   * preview for every branch of the web repository, so a secret there is
+   * readable by anyone who can push one: opt in per variable, knowingly.
+   * @default none
+   */
+  previewSecretEnv: z.array(envName).default([]),
   vercel: z
     .strictObject({
       /** Changing it creates a new Vercel project (and deletes the old one). */
@@ -556,6 +563,16 @@ function serviceRules(cfg: Sections, env: Environment, addIssue: (issue: SchemaI
   }
   if (frontend) {
     envRules("frontend", frontend, addIssue);
+    frontend.previewSecretEnv.forEach((name, i) => {
+      if (!frontend.secretEnv.includes(name)) {
+        addIssue({
+          code: "custom",
+          path: ["frontend", "previewSecretEnv", i],
+          message: `${name} is not in frontend.secretEnv: only a secret the frontend has can also go to preview deployments`,
+          params: { fix: `pulumi config rm --path 'frontend.previewSecretEnv[${i}]'` },
+        });
+      }
+    });
     const mode = frontendMode({ environment: env, frontend });
     if (mode === "container") {
       if (env !== "dev") {

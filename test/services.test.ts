@@ -403,6 +403,21 @@ describe("frontend on Vercel", () => {
     expect(masked(get("frontend-env-VITE_FEATURE_X")).inputs.sensitive).toBe(false);
     expect(masked(get("frontend-vercel")).inputs.apiToken).toBe("[secret]");
   });
+
+  it("secret variables go to production deployments only; plain ones to preview as well", async () => {
+    const { get } = await evaluate("production", productionConfig(), productionSecrets);
+    expect(get("frontend-env-SENTRY_AUTH_TOKEN").inputs.targets).toEqual(["production"]);
+    expect(get("frontend-env-VITE_FEATURE_X").inputs.targets).toEqual(["production", "preview"]);
+    expect(get("frontend-env-VITE_API_URL").inputs.targets).toEqual(["production", "preview"]);
+  });
+
+  it("a stack opts a secret into preview deployments by name, one variable at a time", async () => {
+    const frontend = { domains: ["app.example.com"], vercel: VERCEL, secretEnv: ["SENTRY_AUTH_TOKEN", "POSTHOG_KEY"], previewSecretEnv: ["POSTHOG_KEY"] };
+    const { get } = await evaluate("production", productionConfig({ frontend }), { ...productionSecrets, POSTHOG_KEY: "phc-test-value" });
+    expect(get("frontend-env-POSTHOG_KEY").inputs.targets).toEqual(["production", "preview"]);
+    expect(get("frontend-env-SENTRY_AUTH_TOKEN").inputs.targets).toEqual(["production"]);
+  });
+
 });
 
 describe("frontend in dev", () => {
@@ -475,5 +490,11 @@ describe("config errors for the services name the key and register nothing", () 
       frontend: {},
     }, { vercelApiToken: PLACEHOLDER });
     expect(ps.map((p) => p.key).sort()).toEqual(["appstack:api.build", "appstack:api.env.DATABASE_URL", "appstack:frontend.vercel"]);
+  });
+
+  it("a Vercel secret opted into preview deployments that the frontend does not have is a config error", async () => {
+    const frontend = { domains: ["app.example.com"], vercel: VERCEL, secretEnv: ["SENTRY_AUTH_TOKEN"], previewSecretEnv: ["SENTRY_AUTH_TOKN"] };
+    const ps = await problems(productionConfig({ frontend }), productionSecrets);
+    expect(ps.map((p) => [p.key, p.fix])).toEqual([["appstack:frontend.previewSecretEnv[0]", "pulumi config rm -s production --path 'frontend.previewSecretEnv[0]'"]]);
   });
 });
