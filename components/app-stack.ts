@@ -13,6 +13,9 @@ import { Postgres, POSTGRES_ALIAS, POSTGRES_PORT } from "./postgres";
 import { Redis } from "./redis";
 import { Worker } from "./worker";
 
+/** Characters of each secret named in `generatedSecrets`. */
+export const GENERATED_SECRET_LENGTH = 64;
+
 export interface AppStackArgs {
   /** The validated stack config from `loadConfig()`. */
   config: AppConfig;
@@ -39,7 +42,8 @@ export interface AppStackOutputs {
 
 /**
  * The whole application for one stack, in the order
- * data stores healthy -> backup -> migrations succeeded -> API ready -> worker, and the edge switched to the new API -> frontend.
+ * Postgres healthy -> backup -> (with Redis healthy) migrations succeeded -> API ready -> worker, and the edge
+ * switched to the new API -> frontend; the constructor says at each `dependsOn` why it waits.
  * Containers of an API release that is no longer declared are stopped (SIGTERM, drain) and removed at the end of the update.
  * The API's CORS origin is the frontend's URL and the frontend's API URL is
  * the API's: both come from `publicUrls(config)`.
@@ -102,7 +106,7 @@ export class AppStack extends pulumi.ComponentResource {
       const apiCfg = cfg.api;
       apiImage = resolveImage("api", apiCfg, { stack: cfg.stack, service: "api", root: args.root, parent: this });
       const cors: Record<string, string> = urls.frontend ? { CORS_ORIGIN: urls.frontend, FRONTEND_URL: urls.frontend } : {};
-      this.backup = this.createBackup(cfg, release, network, apiImage.reference, dataStores, childOpts);
+      this.backup = this.createBackup(cfg, release, network, apiImage.reference, childOpts);
       this.api = new Api(
         "api",
         {
@@ -116,7 +120,9 @@ export class AppStack extends pulumi.ComponentResource {
             secret: { ...pickSecrets(apiCfg.secretEnv, cfg.secrets), ...sharedSecrets },
           },
           hostPort: apiHostPort(cfg),
-          // data stores healthy -> backup succeeded -> migrations -> API
+          // The migrations (and, through them, the replicas) wait for both data stores: they run the API's
+          // image with the API's env, and an app that connects to Redis as it starts must find it there.
+          // They also wait for the backup: a migration that damages data must have a dump to restore.
           dependsOn: this.backup ? [...dataStores, this.backup.completed] : dataStores,
         },
         childOpts,
@@ -138,6 +144,8 @@ export class AppStack extends pulumi.ComponentResource {
           network,
           image,
           env: { plain: { ...w.env, ...wired({}) }, secret: { ...pickSecrets(w.secretEnv, cfg.secrets), ...sharedSecrets } },
+          // After the API: the new worker code runs only on the migrated schema, and only once the same
+          // release's API turned healthy (a failed API rollout leaves the old worker running).
           dependsOn: this.api?.containers ?? dataStores,
         },
         childOpts,
@@ -178,6 +186,8 @@ export class AppStack extends pulumi.ComponentResource {
           network,
           root: args.root,
           hostPort: cfg.frontend.hostPort,
+          // Last: the new frontend calls the API (through the edge, once it is switched) and may rely on what
+          // this release added to the API or the worker, so everything behind it is ready first.
           dependsOn: [...(this.worker?.containers ?? []), ...(this.edge ? [this.edge.config.completed] : []), ...(this.api?.containers ?? [])],
         },
         childOpts,
@@ -207,12 +217,12 @@ export class AppStack extends pulumi.ComponentResource {
     this.registerOutputs({ ...this.outputs });
   }
 
-  /** JWT/session secrets: 64 random characters each, secret end to end, never in a stack file. */
+  /** JWT/session secrets: GENERATED_SECRET_LENGTH random characters each, secret end to end, never in a stack file. */
   private generateSecrets(name: string, cfg: AppConfig): Record<string, pulumi.Output<string>> {
     const out: Record<string, pulumi.Output<string>> = {};
     for (const env of cfg.generatedSecrets) {
       const slug = env.toLowerCase().replace(/_/g, "-");
-      out[env] = new random.RandomPassword(`${name}-secret-${slug}`, { length: 64, special: false }, { parent: this }).result;
+      out[env] = new random.RandomPassword(`${name}-secret-${slug}`, { length: GENERATED_SECRET_LENGTH, special: false }, { parent: this }).result;
     }
     return out;
   }
@@ -223,7 +233,6 @@ export class AppStack extends pulumi.ComponentResource {
     release: string,
     network: pulumi.Input<string>,
     apiImage: string,
-    dataStores: docker.Container[],
     opts: pulumi.ComponentResourceOptions,
   ): PostgresBackup | undefined {
     const pg = cfg.postgres;
@@ -244,7 +253,9 @@ export class AppStack extends pulumi.ComponentResource {
         password: this.postgres.url.apply((u) => decodeURIComponent(new URL(u).password)),
         // The data volume's rule: backups are kept as long as the data is.
         protect: pg.protectVolume ?? cfg.environment === "production",
-        dependsOn: dataStores,
+        // pg_dump needs the server healthy, and nothing else: waiting for Redis too would add its whole
+        // health-check window to every deploy that starts both.
+        dependsOn: [this.postgres.container],
       },
       opts,
     );

@@ -21,6 +21,9 @@ export const BACKUP_SCRIPT = [
   'ls -1t "$BACKUP_DIR"/*.dump | tail -n +$((BACKUP_KEEP + 1)) | while read -r old; do rm -f -- "$old"; echo "appstack backup: pruned $old"; done',
 ].join("\n");
 
+/** Dumps a backup volume keeps by default. */
+export const DEFAULT_BACKUP_KEEP = 10;
+
 export interface PostgresBackupArgs {
   stack: string;
   /** The release being deployed: the dump's name starts with `<stack>_<release>_`. */
@@ -78,7 +81,7 @@ export class PostgresBackup extends pulumi.ComponentResource {
 
   constructor(name: string, args: PostgresBackupArgs, opts: pulumi.ComponentResourceOptions = {}) {
     super("appstack:components:PostgresBackup", name, {}, opts);
-    const keep = args.keep ?? 10;
+    const keep = args.keep ?? DEFAULT_BACKUP_KEEP;
     // Named like a data store's volume (backupVolumeName), and protected the same way.
     this.volume = createDataVolume(this, name, args.stack, args.protect, args.transform?.volume);
     this.job = this.createJob(name, args, keep);

@@ -1,7 +1,7 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import * as vercel from "@pulumiverse/vercel";
-import type { ParsedAppConfig } from "../config";
+import { vercelOutputDirectory, type ParsedAppConfig } from "../config";
 import { applyTransform, LOG_ROTATION, RESTART_POLICY, serviceLabels, type Transform } from "./container-defaults";
 import { resolveImage } from "./image";
 import { SECURITY_HEADERS } from "./security-headers";
@@ -73,6 +73,7 @@ export class Frontend extends pulumi.ComponentResource {
       this.project = this.createProject(name, args, vc, childOpts);
       this.createEnvVars(name, args, vc, plainEnv, childOpts);
       const route = this.createHeadersRoute(name, vc, childOpts);
+      // The build reads the variables, and the first response it serves must already carry the headers.
       this.deployment = this.createDeployment(name, args, vc, plainEnv, [...this.envVars, route], childOpts);
       args.config.domains.forEach(
         (domain, i) => new vercel.ProjectDomain(`${name}-domain-${i + 1}`, { projectId: this.project!.id, domain, teamId: vc.teamId }, childOpts),
@@ -98,7 +99,7 @@ export class Frontend extends pulumi.ComponentResource {
       framework: vc.framework,
       buildCommand: vc.buildCommand,
       installCommand: vc.installCommand,
-      outputDirectory: vc.outputDirectory,
+      outputDirectory: vercelOutputDirectory(vc),
       rootDirectory: vc.rootDirectory,
       gitRepository: { type: vc.gitRepository.type, repo: vc.gitRepository.repo, productionBranch: vc.gitRepository.productionBranch },
     };

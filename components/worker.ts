@@ -1,36 +1,68 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
-import type { ParsedAppConfig } from "../config";
+import { HEARTBEAT_ENV, type ParsedAppConfig } from "../config";
 import { applyTransform, LOG_ROTATION, RESTART_POLICY, serviceLabels, type Transform } from "./container-defaults";
 import { toDockerEnvs, type ServiceEnv } from "./env";
 import type { ResolvedImage } from "./image";
 
 export type WorkerConfig = NonNullable<ParsedAppConfig["worker"]>;
 
-/** The env var that tells the worker where to write its heartbeat. */
-export const HEARTBEAT_ENV = "HEARTBEAT_FILE";
 
-/** Quotes a value for `sh -c`. */
-function shellQuote(s: string): string {
-  return `'${s.replace(/'/g, `'\\''`)}'`;
+/** The process check's pattern: configured, else the worker's command as its command line reads. */
+export function processPattern(cfg: WorkerConfig): string | undefined {
+  return cfg.health.type === "process" ? (cfg.health.pattern ?? cfg.command.join(" ")) : undefined;
 }
 
-/** The worker's health check: heartbeat file age (Node, no shell tools needed), a process check, or a command. */
+/**
+ * A Node program that exits 0 when a process whose command line contains
+ * `pattern` has run for at least `upSeconds`, else 1 with the reason on
+ * stdout (Docker keeps it in the health log). It reads /proc itself and skips
+ * its own process and its ancestors, whose command lines hold the pattern
+ * too: `sh -c "pgrep -f X"` always finds its own shell, so it can never fail.
+ */
+export function processCheckScript(pattern: string, upSeconds: number): string {
+  return [
+    `const fs=require("fs"),pattern=${JSON.stringify(pattern)},up=${upSeconds};`,
+    `const stat=(p)=>{const s=fs.readFileSync("/proc/"+p+"/stat","utf8");return s.slice(s.lastIndexOf(")")+2).split(" ")};`,
+    `const skip=new Set();for(let p=process.pid;p>0&&!skip.has(p);){skip.add(p);try{p=Number(stat(p)[1])}catch{break}}`,
+    `const uptime=parseFloat(fs.readFileSync("/proc/uptime","utf8"));let ran=-1;`,
+    `for(const p of fs.readdirSync("/proc")){if(!/^\\d+$/.test(p)||skip.has(Number(p)))continue;`,
+    `try{if(!fs.readFileSync("/proc/"+p+"/cmdline","utf8").split("\\0").join(" ").includes(pattern))continue;ran=Math.max(ran,uptime-stat(p)[19]/100)}catch{}}`,
+    `if(ran<0){console.log("no process whose command line contains "+JSON.stringify(pattern));process.exit(1)}`,
+    `if(ran<up){console.log(JSON.stringify(pattern)+" has run "+Math.floor(ran)+" s; healthy after "+up+" s");process.exit(1)}`,
+  ].join("");
+}
+
+/** A Node program that exits 0 while `file` is younger than `maxAgeSeconds`, else 1 with the reason on stdout. */
+export function heartbeatCheckScript(file: string, maxAgeSeconds: number): string {
+  return [
+    `const file=${JSON.stringify(file)},max=${maxAgeSeconds};let age;`,
+    `try{age=(Date.now()-require("fs").statSync(file).mtimeMs)/1000}`,
+    `catch{console.log("no heartbeat file "+file+": the worker must touch $HEARTBEAT_FILE at least every "+max+" s");process.exit(1)}`,
+    `if(age>=max){console.log("heartbeat "+file+" is "+Math.floor(age)+" s old (limit "+max+" s)");process.exit(1)}`,
+  ].join("");
+}
+
+/**
+ * The worker's health check (see `worker.health` in config/schema.ts). The
+ * process and heartbeat checks are exec'd Node programs: no shell, no
+ * pgrep, the same requirement as the API's default probe.
+ */
 export function workerHealthTest(cfg: WorkerConfig): string[] {
   const h = cfg.health;
   switch (h.type) {
-    case "heartbeat":
-      return [
-        "CMD",
-        "node",
-        "-e",
-        `try{process.exit(Date.now()-require("fs").statSync(${JSON.stringify(h.file)}).mtimeMs<${h.maxAgeSeconds * 1000}?0:1)}catch{process.exit(1)}`,
-      ];
     case "process":
-      return ["CMD-SHELL", `pgrep -f ${shellQuote(h.pattern)} >/dev/null`];
+      return ["CMD", "node", "-e", processCheckScript(processPattern(cfg)!, h.upSeconds)];
+    case "heartbeat":
+      return ["CMD", "node", "-e", heartbeatCheckScript(h.file, h.maxAgeSeconds)];
     case "command":
       return ["CMD", ...h.command];
   }
+}
+
+/** How long `pulumi up` waits for a worker container to turn healthy. */
+export function workerHealthTimeout(cfg: WorkerConfig): number {
+  return cfg.healthTimeoutSeconds ?? (cfg.health.type === "heartbeat" ? cfg.health.maxAgeSeconds + 120 : 150);
 }
 
 export interface WorkerArgs {
@@ -67,7 +99,8 @@ export class Worker extends pulumi.ComponentResource {
       secret: args.env.secret,
     };
     const envs = toDockerEnvs(env);
-    const heartbeatWindow = cfg.health.type === "heartbeat" ? cfg.health.maxAgeSeconds : 30;
+    // A first job may take a while before the first heartbeat.
+    const startPeriod = cfg.health.type === "heartbeat" ? cfg.health.maxAgeSeconds : 30;
 
     this.containers = Array.from({ length: cfg.replicas }, (_, idx) => {
       const containerArgs: docker.ContainerArgs = {
@@ -80,12 +113,11 @@ export class Worker extends pulumi.ComponentResource {
           interval: "15s",
           timeout: "5s",
           retries: 3,
-          // A first job may take a while before the first heartbeat.
-          startPeriod: `${heartbeatWindow}s`,
+          startPeriod: `${startPeriod}s`,
           startInterval: "2s",
         },
         wait: true,
-        waitTimeout: heartbeatWindow + 120,
+        waitTimeout: workerHealthTimeout(cfg),
         restart: RESTART_POLICY,
         memory: cfg.memoryMb,
         cpus: cfg.cpus,

@@ -8,8 +8,10 @@ export interface ConfigProblem {
   value?: string;
   /** What is wrong and what was expected. */
   problem: string;
-  /** The command (or edit) that fixes it. */
+  /** The `pulumi config` commands that fix it, joined with `&&`, ready to paste. */
   fix: string;
+  /** What the commands cannot say: the value Pulumi will ask for, a choice, an example. */
+  note?: string;
 }
 
 /**
@@ -39,6 +41,7 @@ export function formatProblems(stack: string, problems: ConfigProblem[], source 
     lines.push(`${i + 1}. ${p.key}${p.value === undefined ? "" : ` = ${p.value}`}`);
     lines.push(`   problem: ${p.problem}`);
     lines.push(`   fix:     ${p.fix}`);
+    if (p.note) lines.push(`   note:    ${p.note}`);
   });
   return lines.join("\n");
 }

@@ -1,8 +1,9 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as runtimeConfig from "@pulumi/pulumi/runtime/config";
-import { z } from "zod";
 import { ConfigError, type ConfigProblem } from "./errors";
-import { appConfigSchema, parseAppConfig, type IssueParams, type ParsedAppConfig, type SchemaIssue } from "./schema";
+import { NAMESPACE, prompts, renderFix, setValueSteps, type FixStep, type KeyPath } from "./fix";
+import { appConfigSchema, ENVIRONMENTS, hostname, parseAppConfig, type IssueParams, type ParsedAppConfig, type SchemaIssue } from "./schema";
+import { choicesOf, discriminatorOf, keysAt, kindOf, schemaAt, shapeOf, typeName, unionOptions, unwrap } from "./schema-walk";
 
 /** The typed model of one stack, with every secret still a secret Output. */
 export type AppConfig = ParsedAppConfig & {
@@ -37,19 +38,16 @@ export function loadConfig(cfg: pulumi.Config = new pulumi.Config()): AppConfig 
   // No prototype: a key named "__proto__" must be an unknown setting, not a prototype swap that hides it.
   const raw: Record<string, unknown> = Object.create(null);
   const secureKeys = new Set<string>();
-  // Every command of a fix, not only the first, names the stack.
-  const withStack = (fix: string) => fix.replace(/\bpulumi config (set|rm) (?!-s )/g, `pulumi config $1 -s ${stack} `);
+  const problem = (key: string, text: string, fix: FixStep[], note?: string): ConfigProblem => ({ key, problem: text, ...rendered(stack, fix, note) });
 
   for (const [fullKey, value] of Object.entries(runtimeConfig.allConfig())) {
     const colon = fullKey.indexOf(":");
     const [keyNs, key] = [fullKey.slice(0, colon), fullKey.slice(colon + 1)];
     if (keyNs !== ns) {
       if (!ALLOWED_NAMESPACES.has(keyNs)) {
-        problems.push({
-          key: fullKey,
-          problem: `appstack reads only "${ns}:" keys; "${keyNs}:" settings configure nothing here`,
-          fix: withStack(`pulumi config rm ${fullKey}`) + `  (then set the ${ns}: equivalent, see README "Configuration")`,
-        });
+        problems.push(
+          problem(fullKey, `appstack reads only "${ns}:" keys; "${keyNs}:" settings configure nothing here`, [{ rm: [key], namespace: keyNs }], `then set the ${ns}: equivalent (docs/configuration.md)`),
+        );
       }
       continue;
     }
@@ -64,35 +62,35 @@ export function loadConfig(cfg: pulumi.Config = new pulumi.Config()): AppConfig 
   for (const key of Object.keys(appConfigSchema.shape)) {
     if (secureKeys.has(key)) {
       secureKeys.delete(key);
-      problems.push({
-        key: `${ns}:${key}`,
-        problem: "holds a secure value; settings are plain and each secret is a top-level secure key",
-        fix: withStack(`pulumi config rm ${key}`) + `, then set the setting plainly and the secret with pulumi config set -s ${stack} --secret <NAME> <value>`,
-      });
+      problems.push(
+        problem(`${ns}:${key}`, "holds a secure value; settings are plain and each secret is a top-level secure key", [{ rm: [key] }], "then set the setting plainly, and each secret as a top-level key with --secret"),
+      );
     }
   }
 
   const parsed = parseAppConfig(raw);
-  for (const issue of parsed.issues) problems.push(...describeIssue(ns, raw, issue, withStack));
+  // A key reported missing next to a misspelling of it is one problem: the misspelling's fix moves the value.
+  const meant = new Set(parsed.issues.flatMap((i) => (i.code === "unrecognized_keys" ? i.keys.flatMap((k) => suggestedKey(raw, i.path, k) ?? []) : [])));
+  for (const issue of parsed.issues) {
+    if (valueAt(raw, issue.path) === undefined && meant.has(keyPath(ns, issue.path))) continue;
+    problems.push(...describeIssue(ns, stack, raw, issue));
+  }
 
   const neededKeys = new Set(parsed.requiredSecrets.map((n) => n.key));
   for (const { key, usedBy } of parsed.requiredSecrets) {
     if (secureKeys.has(key)) continue;
-    problems.push({
-      key: `${ns}:${key}`,
-      problem: key in raw
-        ? `is stored in plain text in the stack file; ${usedBy} needs it as a secret`
-        : `is not set; ${usedBy} needs this secret`,
-      fix: withStack(`pulumi config set --secret ${key} <value>`),
-    });
+    problems.push(
+      problem(
+        `${ns}:${key}`,
+        key in raw ? `is stored in plain text in the stack file; ${usedBy} needs it as a secret` : `is not set; ${usedBy} needs this secret`,
+        [{ set: [key], secret: true }],
+        "Pulumi asks for the value without echoing it, and stores it encrypted",
+      ),
+    );
   }
   for (const key of secureKeys) {
     if (!neededKeys.has(key)) {
-      problems.push({
-        key: `${ns}:${key}`,
-        problem: "is a secret that no service uses (a misspelt name?)",
-        fix: withStack(`pulumi config rm ${key}`) + "  (or reference it from a service's secretEnv)",
-      });
+      problems.push(problem(`${ns}:${key}`, "is a secret that no service uses (a misspelt name?)", [{ rm: [key] }], "or reference it from a service's secretEnv"));
     }
   }
 
@@ -101,6 +99,11 @@ export function loadConfig(cfg: pulumi.Config = new pulumi.Config()): AppConfig 
   const secrets: Record<string, pulumi.Output<string>> = {};
   for (const key of secureKeys) secrets[key] = cfg.requireSecret(key);
   return { ...parsed.data, stack, secrets };
+}
+
+/** A fix as command lines for this stack, with a note; a fix that leaves a value out says Pulumi asks for it. */
+function rendered(stack: string, fix: FixStep[], note?: string): Pick<ConfigProblem, "fix" | "note"> {
+  return { fix: renderFix(stack, fix), note: note ?? (prompts(fix) ? "Pulumi asks for the value" : undefined) };
 }
 
 /** Structured values arrive as JSON text; scalars as their string. */
@@ -112,7 +115,7 @@ function parseConfigValue(value: string): unknown {
   }
 }
 
-function keyPath(ns: string, path: PropertyKey[]): string {
+function keyPath(ns: string, path: readonly PropertyKey[]): string {
   let out = `${ns}:`;
   path.forEach((seg, i) => {
     if (typeof seg === "number") out += `[${seg}]`;
@@ -121,7 +124,7 @@ function keyPath(ns: string, path: PropertyKey[]): string {
   return out;
 }
 
-function valueAt(raw: unknown, path: PropertyKey[]): unknown {
+function valueAt(raw: unknown, path: readonly PropertyKey[]): unknown {
   let cur: unknown = raw;
   for (const seg of path) {
     if (cur === null || typeof cur !== "object") return undefined;
@@ -130,78 +133,116 @@ function valueAt(raw: unknown, path: PropertyKey[]): unknown {
   return cur;
 }
 
-function describeIssue(
-  ns: string,
-  raw: Record<string, unknown>,
-  issue: SchemaIssue,
-  withStack: (fix: string) => string,
-): ConfigProblem[] {
-  const dotted = (path: PropertyKey[]) => keyPath(ns, path).slice(ns.length + 1);
+/** The key a misspelt one was meant to be ("imgae" -> "image"), if one is close. */
+function suggestion(raw: Record<string, unknown>, at: readonly PropertyKey[], key: string): string | undefined {
+  return closest(key, keysAt(appConfigSchema, raw, at));
+}
+
+function suggestedKey(raw: Record<string, unknown>, at: readonly PropertyKey[], key: string): string | undefined {
+  const s = suggestion(raw, at, key);
+  return s === undefined ? undefined : keyPath(NAMESPACE, [...at, s]);
+}
+
+function describeIssue(ns: string, stack: string, raw: Record<string, unknown>, issue: SchemaIssue): ConfigProblem[] {
   if (issue.code === "unrecognized_keys") {
     return issue.keys.map((k) => {
-      const path = [...issue.path, k];
-      const suggestion = closest(k, knownKeysAt(raw, issue.path));
+      const path: KeyPath = [...(issue.path as KeyPath), k];
+      const value = valueAt(raw, path);
+      const meant = suggestion(raw, issue.path, k);
+      const fix: FixStep[] = [{ rm: path }];
+      // Move the value to the key it was meant for, leaf by leaf (a list element by element).
+      if (meant && valueAt(raw, [...issue.path, meant]) === undefined) fix.push(...setValueSteps([...(issue.path as KeyPath), meant], value));
       return {
         key: keyPath(ns, path),
-        value: JSON.stringify(valueAt(raw, path)),
-        problem: `unknown setting${suggestion ? ` (did you mean "${suggestion}"?)` : ""}`,
-        fix: withStack(`pulumi config rm ${path.length > 1 ? "--path " : ""}${dotted(path)}`) +
-          (suggestion ? `, then pulumi config set -s <stack> --path ${dotted([...issue.path, suggestion])} <value>` : ""),
+        value: JSON.stringify(value),
+        problem: `unknown setting${meant ? ` (did you mean "${meant}"?)` : ""}`,
+        ...rendered(stack, fix),
       };
     });
   }
   const value = valueAt(raw, issue.path);
   const params = (issue as { params?: IssueParams }).params ?? {};
   const missing = value === undefined;
-  const key = keyPath(ns, issue.path);
-  const setFlag = issue.path.length > 1 ? "--path " : "";
+  const { fix, note } = params.fix ? { fix: params.fix, note: params.note } : genericFix(stack, raw, issue);
+  const at = schemaAt(appConfigSchema, raw, issue.path);
+  // zod says "Invalid input: expected array, received undefined" for a missing key; say what is expected instead.
+  const text = missing && issue.code === "invalid_type" && at ? `a ${typeName(at.schema)}` : issue.message;
   return [
     {
-      key,
+      key: keyPath(ns, issue.path),
       value: missing ? undefined : JSON.stringify(value),
-      problem: missing ? `is required: ${issue.message}` : issue.message,
-      fix: withStack(params.fix ?? `pulumi config set ${setFlag}${dotted(issue.path)} <${expectedHint(issue)}>`),
+      problem: missing && !text.startsWith("is required") ? `is required: ${text}` : text,
+      ...rendered(stack, fix, note),
     },
   ];
 }
 
-function expectedHint(issue: SchemaIssue): string {
-  if (issue.code === "invalid_type") return issue.expected;
-  if (issue.code === "invalid_value") return issue.values.map(String).join("|");
-  if (issue.code === "too_small" || issue.code === "too_big") return "number in range";
-  return "value";
+const isScalar = (v: unknown) => typeof v === "string" || typeof v === "number" || typeof v === "boolean";
+const pathText = (path: KeyPath) => path.map((seg, i) => (typeof seg === "number" ? `[${seg}]` : i === 0 ? seg : `.${seg}`)).join("");
+
+/**
+ * The fix for a schema issue (wrong type, out of range, missing): set the key
+ * again, and Pulumi asks for the value; the note says what it must be. A list
+ * is set element by element and an object key by key, after removing what is
+ * there when its shape is wrong.
+ */
+function genericFix(stack: string, raw: Record<string, unknown>, issue: SchemaIssue): { fix: FixStep[]; note?: string } {
+  const path = issue.path as KeyPath;
+  const present = valueAt(raw, path) !== undefined;
+  if (issue.code === "invalid_key") return { fix: [{ rm: path }], note: "names are A-Z, 0-9 and _" };
+  const at = schemaAt(appConfigSchema, raw, path);
+  if (!at) return { fix: [{ rm: path }] };
+  if (path.length === 1 && path[0] === "environment" && (ENVIRONMENTS as readonly string[]).includes(stack)) {
+    return { fix: [{ set: path, value: stack }], note: `or one of ${ENVIRONMENTS.join(", ")}` };
+  }
+  const type = typeName(at.schema);
+  const removeFirst: FixStep[] = present ? [{ rm: path }] : [];
+  switch (kindOf(at.schema)) {
+    case "array":
+      return {
+        fix: [...removeFirst, { set: [...path, 0] }],
+        note: `a ${type}: Pulumi asks for the first element; set more as ${pathText([...path, 1])}, ${pathText([...path, 2])}, ... or write the list in Pulumi.${stack}.yaml`,
+      };
+    case "record":
+      return { fix: [...removeFirst], note: `a map: set each entry with --path ${pathText(path)}.NAME and its value` };
+    case "object":
+    case "union": {
+      const leaves = requiredLeaves(at.schema);
+      if (kindOf(at.schema) === "union" && !unionOptions(at.schema)) break;
+      const asked = leaves.filter((l) => l.value === undefined).map((l) => pathText([...path, ...l.path]));
+      return {
+        fix: [...removeFirst, ...leaves.map((l): FixStep => (l.value === undefined ? { set: [...path, ...l.path] } : { set: [...path, ...l.path], value: l.value }))],
+        note: asked.length ? `Pulumi asks for ${asked.join(", ")}` : undefined,
+      };
+    }
+  }
+  const value = valueAt(raw, path);
+  if (at.schema === hostname && typeof value === "string") {
+    // A URL where a host name belongs (https://api.example.com): its host name is the fix.
+    const host = URL.canParse(value) ? new URL(value).hostname : undefined;
+    if (host && hostname.safeParse(host).success) return { fix: [{ set: path, value: host }] };
+  }
+  const choices = choicesOf(at.schema);
+  const dflt = at.default && isScalar(at.default.value) ? `; without the key it is ${JSON.stringify(at.default.value)}` : "";
+  const what = choices ? `: one of ${choices.join(", ")}` : type === "string" ? "" : `: ${type}`;
+  return { fix: [{ set: path }], note: `Pulumi asks for the value${what}${dflt}` };
 }
 
-/** Keys the schema allows at a path, for "did you mean". */
-function knownKeysAt(raw: Record<string, unknown>, path: PropertyKey[]): string[] {
-  let schema: z.core.$ZodType = appConfigSchema;
-  let data: unknown = raw;
-  const unwrap = (s: z.core.$ZodType): z.core.$ZodType => {
-    const def = s._zod.def as { type: string; innerType?: z.core.$ZodType; options?: z.core.$ZodType[]; in?: z.core.$ZodType };
-    if (def.innerType) return unwrap(def.innerType);
-    if (def.type === "pipe" && def.in) return unwrap(def.in);
-    if (def.type === "union" && def.options) {
-      const mode = (data as { mode?: unknown } | undefined)?.mode;
-      const match = def.options.find((o) => {
-        const shape = (o._zod.def as { shape?: Record<string, z.core.$ZodType> }).shape;
-        const lit = shape?.mode?._zod.def as { values?: unknown[] } | undefined;
-        return lit?.values?.includes(mode);
-      });
-      return unwrap(match ?? def.options[0]);
-    }
-    return s;
-  };
-  for (const seg of [undefined, ...path]) {
-    if (seg !== undefined) {
-      data = (data as Record<PropertyKey, unknown> | undefined)?.[seg];
-      const shape = (schema._zod.def as { shape?: Record<string, z.core.$ZodType> }).shape;
-      if (!shape || typeof seg !== "string" || !shape[seg]) return [];
-      schema = shape[seg];
-    }
-    schema = unwrap(schema);
+/** The keys an object needs set (no default, not optional); a union's discriminator gets its first option. */
+function requiredLeaves(schema: Parameters<typeof unwrap>[0]): { path: KeyPath; value?: string }[] {
+  const s = unwrap(schema).schema;
+  const options = unionOptions(s);
+  if (options) {
+    const key = discriminatorOf(s)!;
+    return [{ path: [key], value: options[0].value }, ...requiredLeaves(options[0].schema).filter((l) => l.path[0] !== key)];
   }
-  const shape = (schema._zod.def as { shape?: Record<string, z.core.$ZodType> }).shape;
-  return shape ? Object.keys(shape) : [];
+  return Object.entries(shapeOf(s) ?? {}).flatMap(([name, child]) => {
+    const u = unwrap(child);
+    if (u.optional || u.default) return [];
+    const kind = kindOf(u.schema);
+    if (kind === "object" || (kind === "union" && unionOptions(u.schema))) return requiredLeaves(child).map((l) => ({ ...l, path: [name, ...l.path] }));
+    return [{ path: kind === "array" ? [name, 0] : [name] }];
+  });
 }
 
 function closest(word: string, candidates: string[]): string | undefined {

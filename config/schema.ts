@@ -1,5 +1,9 @@
 import { z } from "zod";
 import { DOCKER_TLS_SECRETS, dockerScheme, sshOptionProblems, transportProblem } from "./docker-transport";
+import { replaceListSteps, type FixStep } from "./fix";
+import { serviceWiredEnv, wiredNameRules, wiringRules, WIRED_ENV } from "./wiring";
+
+export { HEARTBEAT_ENV, WIRED_ENV } from "./wiring";
 
 /**
  * The one definition of every setting under `appstack:` in `Pulumi.<stack>.yaml`.
@@ -18,10 +22,14 @@ import { DOCKER_TLS_SECRETS, dockerScheme, sshOptionProblems, transportProblem }
 export const ENVIRONMENTS = ["dev", "staging", "production"] as const;
 export type Environment = (typeof ENVIRONMENTS)[number];
 
-/** A fix suggestion travels with a custom issue as `params.fix`. */
+/**
+ * A fix travels with a custom issue as `params.fix`: the `pulumi config`
+ * steps that fix it (see config/fix.ts), and a note for what a command cannot
+ * say (an example value, a choice).
+ */
 export interface IssueParams {
-  fix?: string;
-  expected?: string;
+  fix?: FixStep[];
+  note?: string;
 }
 
 const IMAGE_REFERENCE =
@@ -56,6 +64,7 @@ export function isPinnedImage(ref: string): boolean {
   return tag !== undefined && /^v?\d+\.\d+/.test(tag);
 }
 
+
 export const imageReference = z
   .string()
   .regex(IMAGE_REFERENCE, { message: "not a Docker image reference (expected name[:tag][@sha256:digest])" });
@@ -68,11 +77,25 @@ const identifier = z
 
 /** Docker memory limits in MiB; the provider's `memory` input takes MiB. */
 const memoryMb = z.number().int().min(16).max(1024 * 1024);
-const cpus = z.string().regex(/^\d+(\.\d+)?$/, { message: "expected a number of CPUs as a string, e.g. \"0.5\"" });
+/**
+ * A CPU limit. A number or a string: `pulumi config set --path x.cpus 2`
+ * stores an integer, and that must not be an error.
+ */
+const cpus = z
+  .union([z.number().positive(), z.string().regex(/^\d+(\.\d+)?$/, { message: 'expected a number of CPUs, e.g. 2 or "0.5"' })], {
+    error: () => ({ message: 'expected a number of CPUs, e.g. 2 or "0.5"' }),
+  })
+  .transform(String);
 
 const dockerSchema = z
   .strictObject({
-    /** `unix:///var/run/docker.sock` locally; `ssh://deploy@host` for a remote engine. */
+    /**
+     * The Docker engine the stack's containers run on: `unix:///var/run/docker.sock`
+     * locally (dev only), `ssh://deploy@host` for a remote engine (its host key must be in
+     * `~/.ssh/known_hosts`; `deploy` checks it before anything changes), or
+     * `tcp://host:2376` with `tls: true`. Outside dev it must be one of the last two:
+     * every secret of the stack crosses this connection, and it is root on the host.
+     */
     host: z
       .string()
       .regex(/^(unix|ssh|tcp|npipe):\/\/\S+$/, { message: "expected a Docker host URL: unix://, ssh:// or tcp://" })
@@ -80,7 +103,8 @@ const dockerSchema = z
     /**
      * Extra ssh options for an `ssh://` host, as `-o`, `Key=Value` pairs, e.g.
      * `["-o", "StrictHostKeyChecking=yes"]`. Only known-safe options are
-     * accepted (config/docker-transport.ts); never StrictHostKeyChecking=no.
+     * accepted (config/docker-transport.ts), in every environment; never
+     * StrictHostKeyChecking=no. An error with any other host.
      */
     sshOpts: z.array(z.string()).optional(),
     /**
@@ -96,7 +120,7 @@ const dockerSchema = z
 const containerCommon = {
   /** Memory limit of the container in MiB. */
   memoryMb: memoryMb.default(512),
-  /** CPU limit, e.g. "1" or "0.5". */
+  /** CPU limit of the container, e.g. 2 or "0.5". */
   cpus: cpus.default("1"),
   /**
    * Publish the server on 127.0.0.1:<hostPort> of the Docker host, for local
@@ -109,23 +133,26 @@ const containerCommon = {
    * @default true in production, false elsewhere
    */
   protectVolume: z.boolean().optional(),
-  /** Seconds `pulumi up` waits for the container to turn healthy. @default 120 */
+  /** Seconds `pulumi up` waits for the container to turn healthy. */
   healthTimeoutSeconds: z.number().int().min(5).max(3600).default(120),
 };
 
 const postgresContainer = z.strictObject({
+  /** `container`: Postgres runs on the stack's Docker host, with a generated password and a data volume. */
   mode: z.literal("container"),
-  /** Changing the major version needs a dump and restore: the data directory is not compatible. */
+  /** The server image. Changing the major version needs a dump and restore: the data directory is not compatible. */
   image: imageReference.default("postgres:17.6-alpine"),
-  /** Changing it on a stack with data creates an empty database; the old one stays in the volume. */
+  /** The database the app uses. Changing it on a stack with data creates an empty database; the old one stays in the volume. */
   database: identifier.default("app"),
+  /** The role the app connects as (its password is generated). */
   user: identifier.default("app"),
   ...containerCommon,
 });
 
 const postgresExternal = z.strictObject({
+  /** `external`: a managed database (Supabase and the like); the stack runs no Postgres container. */
   mode: z.literal("external"),
-  /** The secure key holding the managed database URL (Supabase and the like). */
+  /** The secure key holding the managed database URL, which the API and worker get as `DATABASE_URL`. */
   urlSecret: z.string().default("postgresUrl"),
 });
 
@@ -147,24 +174,26 @@ const MAXMEMORY_POLICIES = [
 ] as const;
 
 const redisContainer = z.strictObject({
+  /** `container`: Redis runs on the stack's Docker host, with a generated password and a data volume. */
   mode: z.literal("container"),
+  /** The server image. */
   image: imageReference.default("redis:7.4.6-alpine"),
-  /** Redis's own memory cap in MiB; must leave room under the container's `memoryMb`. */
+  /** Redis's own memory cap in MiB; must stay below the container's `memoryMb`. */
   maxmemoryMb: z.number().int().min(1).default(256),
   /**
    * What Redis does at `maxmemory`. A job queue must not lose jobs, so the
    * default refuses writes instead of evicting keys.
-   * @default "noeviction"
    */
   maxmemoryPolicy: z.enum(MAXMEMORY_POLICIES).default("noeviction"),
-  /** Append-only file persistence, fsync every second. @default true */
+  /** Append-only file persistence, fsync every second. */
   appendonly: z.boolean().default(true),
   ...containerCommon,
 });
 
 const redisExternal = z.strictObject({
+  /** `external`: a managed Redis (Redis Cloud and the like); the stack runs no Redis container. */
   mode: z.literal("external"),
-  /** The secure key holding the managed Redis URL (Redis Cloud and the like). */
+  /** The secure key holding the managed Redis URL, which the API and worker get as `REDIS_URL`. */
   urlSecret: z.string().default("redisUrl"),
 });
 
@@ -178,12 +207,16 @@ const envName = z
   .string()
   .regex(/^[A-Z_][A-Z0-9_]*$/, { message: "expected an environment variable name (A-Z, 0-9, _)" });
 
-/** Plain settings such as feature flags (`MEMORY_SYSTEM_ENABLED: true`). Never secrets: use `secretEnv`. */
+/**
+ * Plain settings such as feature flags (`MEMORY_SYSTEM_ENABLED: true`). Never secrets: use `secretEnv`.
+ * A name appstack sets for the service (WIRED_ENV; the worker's `concurrencyEnv` and heartbeat file;
+ * the frontend's `apiUrlEnv` when the stack has an API) is an error here: its value would be dropped.
+ */
 const plainEnv = z.record(envName, z.union([z.string(), z.number(), z.boolean()]).transform(String)).default({});
 
 /**
  * Names of secrets the service receives as env vars. Each is a top-level
- * secure key of the same name: `pulumi config set --secret OPENAI_API_KEY ...`.
+ * secure key of the same name: `pulumi config set --secret OPENAI_API_KEY`.
  */
 const secretEnv = z.array(envName).default([]);
 
@@ -198,8 +231,11 @@ const seconds = (def: number) => z.number().int().min(1).max(86_400).default(def
 
 /** A local image build (dev): the Dockerfile's directory, relative to the project. */
 const buildSchema = z.strictObject({
+  /** The build context: a directory relative to the project, e.g. `examples/app`. */
   context: z.string().min(1),
+  /** The Dockerfile, relative to the context. @default Dockerfile */
   dockerfile: z.string().optional(),
+  /** Build arguments (`ARG`). */
   args: z.record(z.string(), z.string()).optional(),
 });
 
@@ -219,34 +255,49 @@ const apiSchema = z.strictObject({
   image: imageReference.optional(),
   /** Build the image locally instead (dev only). */
   build: buildSchema.optional(),
-  /** The port the API listens on inside the container (passed as PORT). @default 3000 */
+  /** The port the API listens on inside the container (passed as `PORT`). */
   port: port.default(3000),
-  /** Containers behind the edge proxy. @default 1 */
+  /** Containers behind the edge proxy. */
   replicas: z.number().int().min(1).max(20).default(1),
+  /** Memory limit of each container in MiB. */
   memoryMb: memoryMb.default(512),
+  /** CPU limit of each container, e.g. 2 or "0.5". */
   cpus: cpus.default("1"),
+  /** The container health check `pulumi up` waits for. */
   health: z.strictObject({
     /** Liveness path, probed inside the container (e.g. /api/v1/health). */
     path: httpPath,
     /** Readiness path for the edge proxy and smoke checks. @default the liveness path */
     readyPath: httpPath.optional(),
+    /** Seconds between probes. */
     intervalSeconds: seconds(10),
+    /** Seconds one probe may take. */
     timeoutSeconds: seconds(3),
+    /** Failed probes in a row before the container counts as unhealthy. */
     retries: z.number().int().min(1).max(100).default(3),
+    /** Seconds after start during which failed probes do not count. */
     startPeriodSeconds: seconds(20),
-    /** Replaces the default probe (`node -e fetch(...)`) for images without Node. */
+    /**
+     * Replaces the default probe (`node -e fetch(...)`, which needs Node in the
+     * image) for images without Node, e.g. `["wget", "-q", "-O", "/dev/null", "http://127.0.0.1:3000/health"]`.
+     * `path` still is the readiness default.
+     */
     command: z.array(z.string()).min(1).optional(),
   }),
-  /** The API's public host name (staging, production): the edge proxy gets its certificate. */
+  /** The API's public host name (staging, production): the edge proxy gets its certificate. An error in dev, which has no edge. */
   domain: hostname.optional(),
   /** Publish on 127.0.0.1:<hostPort> (dev only). @default the API port, in dev */
   hostPort: port.optional(),
+  /** Plain settings such as feature flags (`MEMORY_SYSTEM_ENABLED: true`). Never secrets: use `secretEnv`. */
   env: plainEnv,
+  /** Names of secrets the API gets as env vars; each is a top-level secure key of the same name. */
   secretEnv,
   /** A one-shot job from the API image that must succeed before any API container is replaced. */
   migrations: z
     .strictObject({
+      /** What the job runs, e.g. `["npm", "run", "db:migrate"]`; a non-zero exit stops the deploy. */
       command: z.array(z.string()).min(1),
+      /** Seconds the job may run before the deploy gives up. */
       timeoutSeconds: seconds(600),
     })
     .optional(),
@@ -254,117 +305,229 @@ const apiSchema = z.strictObject({
    * Seconds between SIGTERM and SIGKILL. On SIGTERM the API must answer its
    * readiness path with 503 at once, keep serving for the edge's notice time
    * (6 s), then finish requests in flight and exit (docs/zero-downtime.md).
-   * Outside dev at least 10. @default 30
+   * Outside dev at least 10.
    */
   stopTimeoutSeconds: seconds(30),
-  /** How long `pulumi up` waits for a new API container to turn healthy. @default 180 */
+  /** How long `pulumi up` waits for a new API container to turn healthy. */
   healthTimeoutSeconds: seconds(180),
 });
 
+/** The worker health check: one of three kinds, by `type` (see `worker.health`). */
 const workerHealth = z.discriminatedUnion(
   "type",
   [
     z.strictObject({
+      /** `process`: healthy while the worker's process runs (the default). */
+      type: z.literal("process"),
+      /** Text the process's command line contains. @default the worker's `command`, joined by spaces */
+      pattern: z.string().min(1).optional(),
+      /** Seconds a matching process must have run before the check passes. */
+      upSeconds: z.number().int().min(0).max(3600).default(10),
+    }),
+    z.strictObject({
+      /** `heartbeat`: healthy while the worker keeps touching a file (recommended: it also catches a hung worker). */
       type: z.literal("heartbeat"),
-      /** A file the worker touches while it is alive. */
+      /** The file the worker touches while it is alive; the worker gets its path as `HEARTBEAT_FILE` (which its `env` may then not set). */
       file: z.string().regex(/^\//, { message: "expected an absolute path" }).default("/tmp/worker-heartbeat"),
+      /** The oldest the file may be, in seconds. */
       maxAgeSeconds: seconds(60),
     }),
-    z.strictObject({ type: z.literal("process"), pattern: z.string().min(1) }),
-    z.strictObject({ type: z.literal("command"), command: z.array(z.string()).min(1) }),
+    z.strictObject({
+      /** `command`: healthy while the command exits 0. */
+      type: z.literal("command"),
+      /** Run in the container without a shell, e.g. `["/app/worker", "--health"]`. */
+      command: z.array(z.string()).min(1),
+    }),
   ],
-  { error: () => ({ message: 'expected health.type "heartbeat", "process" or "command"' }) },
+  { error: () => ({ message: 'expected health.type "process", "heartbeat" or "command"' }) },
 );
 
+export type WorkerHealth = z.output<typeof workerHealth>;
+
 const workerSchema = z.strictObject({
-  /** @default the API's image */
+  /** The worker image; production needs a digest or a version tag. @default the API's image */
   image: imageReference.optional(),
+  /** Build the image locally instead (dev only). */
   build: buildSchema.optional(),
-  /** What the container runs, e.g. ["node", "dist/workers/memory-worker.js"]. */
+  /** What the container runs, e.g. `["node", "dist/workers/memory-worker.js"]`. */
   command: z.array(z.string()).min(1, { message: "the worker needs a command" }),
+  /** Worker containers. */
   replicas: z.number().int().min(1).max(50).default(1),
+  /** Memory limit of each container in MiB. */
   memoryMb: memoryMb.default(512),
+  /** CPU limit of each container, e.g. 2 or "0.5". */
   cpus: cpus.default("1"),
-  /** Jobs one container runs at once, passed as `concurrencyEnv`. @default 5 */
+  /** Jobs one container runs at once, passed as `concurrencyEnv`. */
   concurrency: z.number().int().min(1).max(1000).default(5),
+  /**
+   * The env var that carries `concurrency`. appstack sets it, so the worker's `env` and `secretEnv`
+   * may not name it, and it may not be a name appstack wires.
+   */
   concurrencyEnv: envName.default("WORKER_CONCURRENCY"),
-  health: workerHealth.default({ type: "heartbeat", file: "/tmp/worker-heartbeat", maxAgeSeconds: 60 }),
-  /** Seconds between SIGTERM and SIGKILL, for the current job to finish. @default 60 */
+  /**
+   * How Docker decides a worker container is healthy; `pulumi up` waits until
+   * it is (`wait: true`).
+   *
+   * The default, `process`, asks nothing of the worker: it passes once a
+   * process whose command line contains `pattern` (by default the worker's own
+   * `command`) has run for `upSeconds`, so a worker that crashes at start, or
+   * soon after, fails the deploy. It cannot see a worker that hangs with its
+   * process alive; for that, opt in to `heartbeat` and have the worker touch
+   * the file named by `$HEARTBEAT_FILE` at least every `maxAgeSeconds`. The
+   * heartbeat is not the default because a worker that does not write one is
+   * never healthy: every deploy of it would fail after the health timeout,
+   * with the migrations run and the API already replaced.
+   *
+   * `process` and `heartbeat` run `node` inside the container (no shell, no
+   * `pgrep`), as the API's default probe does. An image without Node sets
+   * `{type: command, command: [...]}` with a program the image has.
+   */
+  health: workerHealth.default({ type: "process", upSeconds: 10 }),
+  /**
+   * How long `pulumi up` waits for a new worker container to turn healthy.
+   * @default 150; with a heartbeat, `maxAgeSeconds` + 120
+   */
+  healthTimeoutSeconds: z.number().int().min(1).max(86_400).optional(),
+  /** Seconds between SIGTERM and SIGKILL, for the current job to finish. */
   stopGracePeriodSeconds: seconds(60),
+  /** Plain settings such as feature flags. Never secrets: use `secretEnv`. */
   env: plainEnv,
+  /**
+   * Names of secrets the worker gets as env vars; each is a top-level secure
+   * key. The worker does not inherit the API's: list here what it uses.
+   */
   secretEnv,
 });
+
+/**
+ * Where a framework's build writes its files: the default of
+ * `frontend.vercel.outputDirectory`. `null`: Vercel's own builder for that
+ * framework decides, and appstack sets none. Any other framework needs
+ * `outputDirectory` set.
+ */
+export const FRAMEWORK_OUTPUT_DIRECTORY: Readonly<Record<string, string | null>> = {
+  vite: "dist",
+  "create-react-app": "build",
+  vue: "dist",
+  astro: "dist",
+  parcel: "dist",
+  nextjs: null,
+  nuxtjs: null,
+  sveltekit: null,
+  remix: null,
+};
+
+/** The output directory a Vercel project gets: the configured one, else the framework's. */
+export function vercelOutputDirectory(vc: { framework: string; outputDirectory?: string }): string | undefined {
+  return vc.outputDirectory ?? FRAMEWORK_OUTPUT_DIRECTORY[vc.framework] ?? undefined;
+}
 
 const frontendSchema = z.strictObject({
   /** `vercel` (staging, production) or a local `container` (dev). @default container in dev, vercel elsewhere */
   mode: z.enum(["vercel", "container"]).optional(),
-  /** Custom domains; the first is the public URL. */
+  /**
+   * Custom domains; the first is the public URL. Without one, the URL is https://<projectName>.vercel.app.
+   * Vercel only: an error for a container frontend, which is served on localhost.
+   */
   domains: z.array(hostname).default([]),
-  /** The env var the build reads the API URL from. @default VITE_API_URL */
+  /**
+   * The env var the build reads the API URL from. When the stack has an `api`, appstack sets it, and
+   * `env` and `secretEnv` may not name it; without one nothing is wired and `env` may set it.
+   */
   apiUrlEnv: envName.default("VITE_API_URL"),
+  /** Plain build variables, e.g. `VITE_FEATURE_X: true`. */
   env: plainEnv,
-  /** Secrets the frontend build receives; created as sensitive Vercel variables of the production target only. */
+  /**
+   * Vercel: secrets the frontend build receives, as sensitive variables of the production target only.
+   * An error for a container frontend, whose image would keep them.
+   */
   secretEnv,
   /**
-   * Names from `secretEnv` that preview deployments get too. Vercel builds a
-   * preview for every branch of the web repository, so a secret there is
-   * readable by anyone who can push one: opt in per variable, knowingly.
-   * @default none
+   * Vercel: names from `secretEnv` that preview deployments get too. Vercel
+   * builds a preview for every branch of the web repository, so a secret
+   * there is readable by anyone who can push one: opt in per variable, knowingly.
    */
   previewSecretEnv: z.array(envName).default([]),
+  /** The Vercel project (vercel mode); an error for a container frontend. */
   vercel: z
     .strictObject({
       /** Changing it creates a new Vercel project (and deletes the old one). */
       projectName: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,99}$/, { message: "expected a Vercel project name (a-z, 0-9, . _ -)" }),
+      /** The Vercel team that owns the project. @default the token's personal account */
       teamId: z.string().optional(),
+      /** Vercel's framework preset, e.g. `vite`, `nextjs`, `create-react-app`. */
       framework: z.string().default("vite"),
+      /** The build command. @default the framework's (Vercel's preset) */
       buildCommand: z.string().optional(),
+      /** The install command. @default Vercel's (by lock file) */
       installCommand: z.string().optional(),
-      /** Where the build writes its files. @default "build" */
-      outputDirectory: z.string().default("build"),
+      /**
+       * Where the build writes its files. Required for a framework appstack
+       * knows no default for.
+       * @default the framework's: `dist` for vite, vue, astro and parcel, `build` for create-react-app; Vercel's builder decides for nextjs, nuxtjs, sveltekit and remix
+       */
+      outputDirectory: z.string().min(1).optional(),
+      /** The app's directory in the repository, for a monorepo. @default the repository root */
       rootDirectory: z.string().optional(),
+      /** The repository Vercel builds from. */
       gitRepository: z.strictObject({
+        /** Where the repository is hosted. */
         type: z.enum(["github", "gitlab", "bitbucket"]).default("github"),
+        /** `owner/name`. */
         repo: z.string().regex(/^[\w.-]+\/[\w.-]+$/, { message: "expected owner/name" }),
+        /** The branch Vercel treats as production. */
         productionBranch: z.string().default("main"),
       }),
       /** The git ref each deploy builds. @default the production branch */
       ref: z.string().optional(),
     })
     .optional(),
-  /** Container mode: the static server image, or a build. */
+  /**
+   * Container mode: the static server image (or `build`: `frontend.env` and the API URL become build
+   * args, over `build.args`). An error on Vercel.
+   */
   image: imageReference.optional(),
+  /** Container mode: build the image locally instead (dev only). */
   build: buildSchema.optional(),
-  /** Container mode: publish on 127.0.0.1:<hostPort>. @default 8080 */
+  /** Container mode: publish on 127.0.0.1:<hostPort>; an error on Vercel. @default 8080 */
   hostPort: port.optional(),
 });
 
 const edgeSchema = z.strictObject({
+  /** The Caddy image of the edge proxy. */
   image: imageReference.default("caddy:2.10.2-alpine"),
   /** Contact for the ACME (Let's Encrypt) account that issues the API's certificate. */
   acmeEmail: z.email({ message: "expected an e-mail address for the certificate authority" }),
+  /** Memory limit of the proxy container in MiB. */
   memoryMb: memoryMb.default(256),
+  /** CPU limit of the proxy container, e.g. 2 or "0.5". */
   cpus: cpus.default("0.5"),
 });
 
-/** Env names appstack sets itself; a service's env must not set them. */
-export const WIRED_ENV = ["PORT", "DATABASE_URL", "REDIS_URL", "CORS_ORIGIN", "FRONTEND_URL", "NODE_ENV", "APP_VERSION"] as const;
-
 export const appConfigSchema = z.strictObject({
+  /** `dev`, `staging` or `production`: selects the environment rules (production pins images, protects volumes...). */
   environment: z.enum(ENVIRONMENTS, { message: `expected one of ${ENVIRONMENTS.join(", ")}` }),
+  /** The Docker engine of the stack. */
   docker: dockerSchema,
+  /** The database: a container on the stack's Docker host, or an external (managed) one. @default a container */
   postgres: postgresSchema,
+  /** The cache and job queue: a container on the stack's Docker host, or an external (managed) one. @default a container */
   redis: redisSchema,
   /** The release name for labels and outputs. @default the API image tag */
   release: z.string().regex(/^[\w.+-]{1,64}$/, { message: "expected a release name such as 1.4.2 or 2025-10-18.1" }).optional(),
   /**
    * Env names of secrets appstack generates (64 random characters each) and
-   * gives to the API and the worker, e.g. JWT_SECRET, SESSION_SECRET.
+   * gives to the API and the worker, e.g. JWT_SECRET, SESSION_SECRET. An error
+   * in a stack with neither.
    */
   generatedSecrets: z.array(envName).default([]),
+  /** The HTTP API: containers behind the edge proxy, after the migrations. */
   api: apiSchema.optional(),
+  /** The background worker: containers that start once the API is healthy. */
   worker: workerSchema.optional(),
+  /** The web frontend: a Vercel project, or a local container in dev. */
   frontend: frontendSchema.optional(),
+  /** The edge proxy (Caddy) in front of the API, with HTTPS (staging, production); an error in dev or without an `api`. */
   edge: edgeSchema.optional(),
 });
 
@@ -382,10 +545,23 @@ export interface ParseResult {
   requiredSecrets: { key: string; usedBy: string }[];
 }
 
+/** The key paths a schema issue is about (an unknown-keys issue is about each key). */
+function issuePaths(issue: SchemaIssue): PropertyKey[][] {
+  return issue.code === "unrecognized_keys" ? issue.keys.map((k) => [...issue.path, k]) : [issue.path];
+}
+
+const related = (a: PropertyKey[], b: PropertyKey[]) => {
+  const n = Math.min(a.length, b.length);
+  return a.slice(0, n).every((seg, i) => seg === b[i]);
+};
+
 /**
  * Parses raw `appstack:` settings. Each section is parsed on its own as well,
  * so environment rules and secret requirements are checked even when another
- * section is broken: the user sees every problem in one run.
+ * section is broken: the user sees every problem in one run. A rule is not
+ * reported for a key the schema already reported (or one inside or around
+ * it): a domain given as `https://api.x.dev` is one problem, not also
+ * "api.domain is required".
  */
 export function parseAppConfig(raw: Record<string, unknown>): ParseResult {
   const sections: Sections = {};
@@ -397,7 +573,12 @@ export function parseAppConfig(raw: Record<string, unknown>): ParseResult {
   const settings = Object.fromEntries(Object.entries(raw).filter(([k]) => !requiredSecrets.some((s) => s.key === k)));
   const whole = appConfigSchema.safeParse(settings);
   const issues: SchemaIssue[] = whole.success ? [] : [...whole.error.issues];
-  environmentRules(sections, (issue) => issues.push(issue));
+  const reported = issues.flatMap(issuePaths);
+  // A section that is set but broken still counts as there: its own problems are reported, not its absence.
+  const present = new Set(Object.keys(raw).filter((k) => raw[k] !== undefined));
+  environmentRules(sections, present, (issue) => {
+    if (!reported.some((p) => related(p, issue.path))) issues.push(issue);
+  });
   return { data: whole.success && issues.length === 0 ? whole.data : undefined, issues, requiredSecrets };
 }
 
@@ -418,68 +599,93 @@ function parseLeniently(schema: z.ZodType, value: unknown): unknown {
 }
 
 type ImageSource = { image?: string; build?: unknown };
+type AddIssue = (issue: SchemaIssue) => void;
+
+/** A rule's issue: where, what, and the fix. */
+function issue(path: PropertyKey[], message: string, fix: FixStep[], note?: string): SchemaIssue {
+  return { code: "custom", path, message, params: { fix, note } };
+}
 
 function imageRules(
   service: string,
   src: ImageSource,
   env: Environment,
-  addIssue: (issue: SchemaIssue) => void,
+  addIssue: AddIssue,
   opts: { required: boolean; example: string },
 ): void {
+  const askImage = `Pulumi asks for the image reference, e.g. ${opts.example}`;
   if (src.image && src.build) {
-    addIssue({
-      code: "custom",
-      path: [service, "build"],
-      message: `set either ${service}.image or ${service}.build, not both`,
-      params: { fix: `pulumi config rm --path ${service}.build` },
-    });
+    addIssue(issue([service, "build"], `set either ${service}.image or ${service}.build, not both`, [{ rm: [service, "build"] }], `or remove ${service}.image instead`));
   }
   if (src.build && env !== "dev") {
-    addIssue({
-      code: "custom",
-      path: [service, "build"],
-      message: `${env} deploys image references, never local builds`,
-      params: { fix: `pulumi config rm --path ${service}.build, then pulumi config set --path ${service}.image ${opts.example}` },
-    });
+    addIssue(issue([service, "build"], `${env} deploys image references, never local builds`, [{ rm: [service, "build"] }, { set: [service, "image"] }], askImage));
   }
   if (opts.required && !src.image && !src.build) {
-    addIssue({
-      code: "custom",
-      path: [service, "image"],
-      message: `is required: the ${service} needs an image${env === "dev" ? ` (or ${service}.build.context)` : ""}`,
-      params: { fix: `pulumi config set --path ${service}.image ${opts.example}` },
-    });
+    addIssue(
+      issue(
+        [service, "image"],
+        `is required: the ${service} needs an image${env === "dev" ? ` (or ${service}.build.context)` : ""}`,
+        [{ set: [service, "image"] }],
+        askImage,
+      ),
+    );
   }
   if (src.image && env === "production" && !isPinnedImage(src.image)) {
-    addIssue({
-      code: "custom",
-      path: [service, "image"],
-      message: "production needs an immutable image: a digest (@sha256:...) or a version tag with major.minor",
-      params: { fix: `pulumi config set --path ${service}.image ${parseImageReference(src.image).repository}:<major.minor>` },
-    });
+    addIssue(
+      issue(
+        [service, "image"],
+        "production needs an immutable image: a digest (@sha256:...) or a version tag with major.minor",
+        [{ set: [service, "image"] }],
+        `Pulumi asks for the pinned reference, e.g. ${parseImageReference(src.image).repository}:1.4.2`,
+      ),
+    );
   }
 }
 
-function envRules(service: string, svc: { env: Record<string, string>; secretEnv: string[] }, addIssue: (issue: SchemaIssue) => void): void {
+/** Which data store wires each connection URL, for a message that says how to point it elsewhere. */
+const STORE_URL: Record<string, "postgres" | "redis"> = { DATABASE_URL: "postgres", REDIS_URL: "redis" };
+
+function envRules(
+  service: "api" | "worker" | "frontend",
+  svc: { env: Record<string, string>; secretEnv: string[] },
+  cfg: Sections,
+  present: ReadonlySet<string>,
+  addIssue: AddIssue,
+): void {
+  // Besides WIRED_ENV (below): the worker's concurrency variable and heartbeat file, the frontend's API URL variable.
+  const extras = serviceWiredEnv(service, cfg, present);
+  wiredNameRules(service, svc, extras, addIssue);
+  const wired = (name: string) => (WIRED_ENV as readonly string[]).includes(name);
+  const keptSecretEnv = svc.secretEnv.filter((n) => !wired(n) && !extras.has(n));
   for (const name of [...Object.keys(svc.env), ...svc.secretEnv]) {
-    if ((WIRED_ENV as readonly string[]).includes(name)) {
-      const where = name in svc.env ? "env" : "secretEnv";
-      addIssue({
-        code: "custom",
-        path: [service, where, ...(where === "env" ? [name] : [svc.secretEnv.indexOf(name)])],
-        message: `${name} is wired by appstack (from the data stores, the frontend and the release); setting it here would override that`,
-        params: { fix: `pulumi config rm --path ${service}.${where === "env" ? `env.${name}` : `secretEnv[${svc.secretEnv.indexOf(name)}]`}` },
-      });
+    if (!wired(name)) continue;
+    const inEnv = name in svc.env;
+    const path = inEnv ? [service, "env", name] : [service, "secretEnv", svc.secretEnv.indexOf(name)];
+    const unset: FixStep[] = inEnv ? [{ rm: [service, "env", name] }] : replaceListSteps([service, "secretEnv"], keptSecretEnv);
+    const store = STORE_URL[name];
+    if (!store) {
+      addIssue(issue(path, `${name} is wired by appstack (from the data stores, the frontend and the release); setting it here would override that`, unset));
+      continue;
     }
+    const current = cfg[store];
+    if (current?.mode === "external") {
+      addIssue(issue(path, `${name} is wired by appstack: ${store} is external, so ${name} already comes from the secret ${current.urlSecret}`, unset));
+      continue;
+    }
+    const what = store === "postgres" ? "a managed database (Supabase and the like)" : "a managed Redis (Redis Cloud and the like)";
+    const secretKey = store === "postgres" ? "postgresUrl" : "redisUrl";
+    addIssue(
+      issue(
+        path,
+        `${name} is wired by appstack from ${store}. For ${what}, set ${store}.mode to external and put its URL in the secret that ${store}.urlSecret names (${secretKey})`,
+        [...unset, { rm: [store] }, { set: [store, "mode"], value: "external" }, { set: [secretKey], secret: true }],
+        `Pulumi asks for the URL and stores it encrypted; the API and the worker then get it as ${name}`,
+      ),
+    );
   }
   for (const name of svc.secretEnv) {
     if (name in svc.env) {
-      addIssue({
-        code: "custom",
-        path: [service, "env", name],
-        message: `${name} is listed in ${service}.secretEnv too; a secret is never also a plain setting`,
-        params: { fix: `pulumi config rm --path ${service}.env.${name}` },
-      });
+      addIssue(issue([service, "env", name], `${name} is listed in ${service}.secretEnv too; a secret is never also a plain setting`, [{ rm: [service, "env", name] }]));
     }
   }
 }
@@ -489,155 +695,132 @@ export function frontendMode(cfg: Pick<ParsedAppConfig, "environment" | "fronten
   return cfg.frontend?.mode ?? (cfg.environment === "dev" ? "container" : "vercel");
 }
 
-function serviceRules(cfg: Sections, env: Environment, addIssue: (issue: SchemaIssue) => void): void {
+function serviceRules(cfg: Sections, env: Environment, present: ReadonlySet<string>, addIssue: AddIssue): void {
   const { api, worker, frontend, edge } = cfg;
-  (cfg.generatedSecrets ?? []).forEach((name, i) => {
-    const clash = (WIRED_ENV as readonly string[]).includes(name)
+  const mode = frontend ? frontendMode({ environment: env, frontend }) : undefined;
+  const generated = cfg.generatedSecrets ?? [];
+  const workerWired = serviceWiredEnv("worker", cfg, present);
+  const clashes = (name: string) =>
+    (WIRED_ENV as readonly string[]).includes(name) || workerWired.has(name)
       ? "is wired by appstack"
       : [api, worker].some((svc) => svc?.secretEnv.includes(name) || (svc && name in svc.env))
         ? "is also set by a service's env or secretEnv"
         : undefined;
+  const kept = generated.filter((n) => !clashes(n));
+  generated.forEach((name, i) => {
+    const clash = clashes(name);
     if (clash) {
-      addIssue({
-        code: "custom",
-        path: ["generatedSecrets", i],
-        message: `${name} ${clash}; a generated secret must have a name of its own`,
-        params: { fix: `pulumi config rm --path generatedSecrets[${i}]` },
-      });
+      addIssue(issue(["generatedSecrets", i], `${name} ${clash}; a generated secret must have a name of its own`, replaceListSteps(["generatedSecrets"], kept)));
     }
   });
   if (api) {
     imageRules("api", api, env, addIssue, { required: true, example: "ghcr.io/acme/api:1.0.0" });
-    envRules("api", api, addIssue);
+    envRules("api", api, cfg, present, addIssue);
     if (env !== "dev") {
       if (!api.domain) {
-        addIssue({
-          code: "custom",
-          path: ["api", "domain"],
-          message: `is required in ${env}: the API is served over HTTPS on this host name by the edge proxy`,
-          params: { fix: "pulumi config set --path api.domain api.example.com" },
-        });
+        addIssue(
+          issue(
+            ["api", "domain"],
+            `is required in ${env}: the API is served over HTTPS on this host name by the edge proxy`,
+            [{ set: ["api", "domain"] }],
+            "Pulumi asks for the host name, e.g. api.example.com (no scheme)",
+          ),
+        );
       }
       if (api.stopTimeoutSeconds < MIN_API_STOP_TIMEOUT_SECONDS) {
-        addIssue({
-          code: "custom",
-          path: ["api", "stopTimeoutSeconds"],
-          message:
+        addIssue(
+          issue(
+            ["api", "stopTimeoutSeconds"],
             `is shorter than the ${MIN_API_STOP_TIMEOUT_SECONDS} s a replica needs behind the edge: the edge notices a draining replica ` +
-            `within ${EDGE_NOTICE_SECONDS} s (readiness 503 on SIGTERM), then requests in flight must finish before SIGKILL`,
-          params: { fix: `pulumi config set --path api.stopTimeoutSeconds ${MIN_API_STOP_TIMEOUT_SECONDS}` },
-        });
+              `within ${EDGE_NOTICE_SECONDS} s (readiness 503 on SIGTERM), then requests in flight must finish before SIGKILL`,
+            [{ set: ["api", "stopTimeoutSeconds"], value: MIN_API_STOP_TIMEOUT_SECONDS }],
+          ),
+        );
       }
       if (api.hostPort !== undefined) {
-        addIssue({
-          code: "custom",
-          path: ["api", "hostPort"],
-          message: `only the edge proxy publishes ports in ${env}`,
-          params: { fix: "pulumi config rm --path api.hostPort" },
-        });
+        addIssue(issue(["api", "hostPort"], `only the edge proxy publishes ports in ${env}`, [{ rm: ["api", "hostPort"] }]));
       }
       if (!edge) {
-        addIssue({
-          code: "custom",
-          path: ["edge"],
-          message: `is required in ${env}: the edge proxy terminates HTTPS for the API`,
-          params: { fix: "pulumi config set --path edge.acmeEmail ops@example.com" },
-        });
+        addIssue(
+          issue(["edge"], `is required in ${env}: the edge proxy terminates HTTPS for the API`, [{ set: ["edge", "acmeEmail"] }], "Pulumi asks for the e-mail address of the certificate account"),
+        );
       }
     }
   }
   if (edge) {
     imageRules("edge", edge, env, addIssue, { required: false, example: "caddy:2.10.2-alpine" });
     if (env === "dev") {
-      addIssue({
-        code: "custom",
-        path: ["edge"],
-        message: "has no effect in dev: the API is published on 127.0.0.1 instead",
-        params: { fix: "pulumi config rm edge" },
-      });
+      addIssue(issue(["edge"], "has no effect in dev: the API is published on 127.0.0.1 instead", [{ rm: ["edge"] }]));
     }
   }
   if (worker) {
     imageRules("worker", worker, env, addIssue, { required: !api, example: "ghcr.io/acme/worker:1.0.0" });
-    envRules("worker", worker, addIssue);
+    envRules("worker", worker, cfg, present, addIssue);
   }
   if (frontend) {
-    envRules("frontend", frontend, addIssue);
+    envRules("frontend", frontend, cfg, present, addIssue);
     frontend.previewSecretEnv.forEach((name, i) => {
       if (!frontend.secretEnv.includes(name)) {
-        addIssue({
-          code: "custom",
-          path: ["frontend", "previewSecretEnv", i],
-          message: `${name} is not in frontend.secretEnv: only a secret the frontend has can also go to preview deployments`,
-          params: { fix: `pulumi config rm --path 'frontend.previewSecretEnv[${i}]'` },
-        });
+        addIssue(
+          issue(
+            ["frontend", "previewSecretEnv", i],
+            `${name} is not in frontend.secretEnv: only a secret the frontend has can also go to preview deployments`,
+            replaceListSteps(["frontend", "previewSecretEnv"], frontend.previewSecretEnv.filter((n) => frontend.secretEnv.includes(n))),
+          ),
+        );
       }
     });
-    const mode = frontendMode({ environment: env, frontend });
     if (mode === "container") {
       if (env !== "dev") {
-        addIssue({
-          code: "custom",
-          path: ["frontend", "mode"],
-          message: `a container frontend is for dev; ${env} serves the frontend from Vercel`,
-          params: { fix: "pulumi config set --path frontend.mode vercel" },
-        });
+        addIssue(issue(["frontend", "mode"], `a container frontend is for dev; ${env} serves the frontend from Vercel`, [{ set: ["frontend", "mode"], value: "vercel" }]));
       }
       imageRules("frontend", frontend, env, addIssue, { required: true, example: "ghcr.io/acme/web:1.0.0" });
     } else if (!frontend.vercel) {
-      addIssue({
-        code: "custom",
-        path: ["frontend", "vercel"],
-        message: "is required for a Vercel frontend: the project name and its git repository",
-        params: {
-          fix: "pulumi config set --path frontend.vercel.projectName acme-web && pulumi config set --path frontend.vercel.gitRepository.repo acme/web",
-        },
-      });
+      addIssue(
+        issue(
+          ["frontend", "vercel"],
+          "is required for a Vercel frontend: the project name and its git repository",
+          [{ set: ["frontend", "vercel", "projectName"] }, { set: ["frontend", "vercel", "gitRepository", "repo"] }],
+          "Pulumi asks for each: the project name (e.g. acme-web), then the repository as owner/name",
+        ),
+      );
+    } else if (vercelOutputDirectory(frontend.vercel) === undefined && FRAMEWORK_OUTPUT_DIRECTORY[frontend.vercel.framework] !== null) {
+      addIssue(
+        issue(
+          ["frontend", "vercel", "outputDirectory"],
+          `is required: appstack knows no output directory for framework "${frontend.vercel.framework}" (it does for ${Object.keys(FRAMEWORK_OUTPUT_DIRECTORY).join(", ")})`,
+          [{ set: ["frontend", "vercel", "outputDirectory"] }],
+          "Pulumi asks for the directory the build writes, e.g. dist",
+        ),
+      );
     }
   }
+  wiringRules(cfg, env, present, mode, addIssue);
 }
 
 /** How the stack reaches its Docker engine: authenticated both ways outside dev; only known-safe ssh options anywhere. */
-function transportRules(docker: NonNullable<Sections["docker"]>, env: Environment, addIssue: (issue: SchemaIssue) => void): void {
+function transportRules(docker: NonNullable<Sections["docker"]>, env: Environment, addIssue: AddIssue): void {
   const scheme = dockerScheme(docker.host);
-  const toSsh = "pulumi config set --path docker.host ssh://deploy@<host>";
   const problem = env === "dev" ? undefined : transportProblem(docker.host, docker.tls === true);
   if (problem) {
-    addIssue({
-      code: "custom",
-      path: ["docker", "host"],
-      message: `${problem} (this stack is ${env})`,
-      params: {
-        fix:
-          scheme === "tcp"
-            ? `${toSsh}  (or keep tcp:// with TLS: pulumi config set --path docker.tls true && ` +
-              `pulumi config set --secret ${DOCKER_TLS_SECRETS.ca} < ca.pem && pulumi config set --secret ${DOCKER_TLS_SECRETS.cert} < cert.pem && ` +
-              `pulumi config set --secret ${DOCKER_TLS_SECRETS.key} < key.pem)`
-            : toSsh,
-      },
-    });
-  }
-  if (docker.tls !== undefined && scheme !== "tcp") {
-    addIssue({
-      code: "custom",
-      path: ["docker", "tls"],
-      message: "applies to tcp:// hosts only",
-      params: { fix: "pulumi config rm --path docker.tls" },
-    });
-  }
-  if (docker.sshOpts && scheme !== "ssh") {
-    addIssue({
-      code: "custom",
-      path: ["docker", "sshOpts"],
-      message: "applies to ssh:// hosts only",
-      params: { fix: "pulumi config rm --path docker.sshOpts" },
-    });
+    addIssue(
+      issue(
+        ["docker", "host"],
+        `${problem} (this stack is ${env})`,
+        [{ set: ["docker", "host"] }],
+        scheme === "tcp"
+          ? "Pulumi asks for the host, e.g. ssh://deploy@prod.example.com; or keep tcp:// with TLS: " +
+              `pulumi config set --path docker.tls true, then set ${DOCKER_TLS_SECRETS.ca}, ${DOCKER_TLS_SECRETS.cert} and ${DOCKER_TLS_SECRETS.key} ` +
+              "with pulumi config set --secret <key> < <file>.pem"
+          : "Pulumi asks for the host, e.g. ssh://deploy@prod.example.com",
+      ),
+    );
   }
   const problems = sshOptionProblems(docker.sshOpts ?? []);
   if (problems.length > 0) {
-    const fix = `${rewriteSshOpts(safeSshOpts(docker.sshOpts ?? []))}; ssh settings this list does not allow belong in ~/.ssh/config, ` +
-      "and the host's key, checked out of band, in ~/.ssh/known_hosts";
-    for (const p of problems) addIssue({ code: "custom", path: ["docker", "sshOpts", p.index], message: p.message, params: { fix } });
+    const fix = replaceListSteps(["docker", "sshOpts"], safeSshOpts(docker.sshOpts ?? []));
+    const note = "ssh settings this list does not allow belong in ~/.ssh/config, and the host's key, checked out of band, in ~/.ssh/known_hosts";
+    for (const p of problems) addIssue(issue(["docker", "sshOpts", p.index], p.message, fix, note));
   }
 }
 
@@ -653,18 +836,7 @@ function safeSshOpts(opts: readonly string[]): string[] {
   return out;
 }
 
-/** A value as one shell word: as is when it is plain, else single-quoted. */
-const shellWord = (v: string) => (/^[\w.,:=/@%+-]+$/.test(v) ? v : `'${v.replace(/'/g, `'\\''`)}'`);
-
-/** The commands that replace docker.sshOpts with `opts`. */
-function rewriteSshOpts(opts: string[]): string {
-  return [
-    "pulumi config rm --path docker.sshOpts",
-    ...opts.map((o, i) => `pulumi config set --path 'docker.sshOpts[${i}]' ${o.startsWith("-") ? "-- " : ""}${shellWord(o)}`),
-  ].join(" && ");
-}
-
-function environmentRules(cfg: Sections, addIssue: (issue: SchemaIssue) => void): void {
+function environmentRules(cfg: Sections, present: ReadonlySet<string>, addIssue: AddIssue): void {
   const env = cfg.environment;
   if (!env) return;
   if (cfg.docker) transportRules(cfg.docker, env, addIssue);
@@ -675,39 +847,32 @@ function environmentRules(cfg: Sections, addIssue: (issue: SchemaIssue) => void)
     if (store?.mode !== "container") continue;
     if (env === "production" && !isPinnedImage(store.image)) {
       const repo = parseImageReference(store.image).repository;
-      addIssue({
-        code: "custom",
-        path: [service, "image"],
-        message: "production needs an immutable image: a digest (@sha256:...) or a version tag with major.minor",
-        params: { fix: `pulumi config set --path ${service}.image ${repo}:<major.minor>` },
-      });
+      addIssue(
+        issue(
+          [service, "image"],
+          "production needs an immutable image: a digest (@sha256:...) or a version tag with major.minor",
+          [{ set: [service, "image"] }],
+          `Pulumi asks for the pinned reference, e.g. ${repo}:${service === "postgres" ? "17.6" : "7.4.6"}; keep the major version the data was created with`,
+        ),
+      );
     }
     if (env === "production" && store.protectVolume === false) {
-      addIssue({
-        code: "custom",
-        path: [service, "protectVolume"],
-        message: "production data volumes are always protected",
-        params: { fix: `pulumi config rm --path ${service}.protectVolume` },
-      });
+      addIssue(issue([service, "protectVolume"], "production data volumes are always protected", [{ rm: [service, "protectVolume"] }]));
     }
     if (env !== "dev" && store.hostPort !== undefined) {
-      addIssue({
-        code: "custom",
-        path: [service, "hostPort"],
-        message: `data stores publish no host port outside dev (this stack is ${env})`,
-        params: { fix: `pulumi config rm --path ${service}.hostPort` },
-      });
+      addIssue(issue([service, "hostPort"], `data stores publish no host port outside dev (this stack is ${env})`, [{ rm: [service, "hostPort"] }]));
     }
   }
-  serviceRules(cfg, env, addIssue);
+  serviceRules(cfg, env, present, addIssue);
   const redis = cfg.redis;
   if (redis?.mode === "container" && redis.maxmemoryMb >= redis.memoryMb) {
-    addIssue({
-      code: "custom",
-      path: ["redis", "maxmemoryMb"],
-      message: `Redis maxmemory (${redis.maxmemoryMb} MiB) must be below the container limit memoryMb (${redis.memoryMb} MiB), or the kernel kills Redis before it evicts`,
-      params: { fix: `pulumi config set --path redis.maxmemoryMb ${Math.floor(redis.memoryMb * 0.75)}` },
-    });
+    addIssue(
+      issue(
+        ["redis", "maxmemoryMb"],
+        `Redis maxmemory (${redis.maxmemoryMb} MiB) must be below the container limit memoryMb (${redis.memoryMb} MiB), or the kernel kills Redis before it evicts`,
+        [{ set: ["redis", "maxmemoryMb"], value: Math.max(1, Math.floor(redis.memoryMb * 0.75)) }],
+      ),
+    );
   }
 }
 
@@ -721,7 +886,10 @@ export function requiredSecretKeys(cfg: Sections): { key: string; usedBy: string
   const keys: { key: string; usedBy: string }[] = [];
   const users = new Map<string, string[]>();
   for (const service of ["api", "worker", "frontend"] as const) {
-    for (const name of cfg[service]?.secretEnv ?? []) users.set(name, [...(users.get(name) ?? []), `${service}.secretEnv`]);
+    // A wired name (DATABASE_URL) in secretEnv is an error of its own; asking for its secret too would mislead.
+    for (const name of cfg[service]?.secretEnv ?? []) {
+      if (!(WIRED_ENV as readonly string[]).includes(name)) users.set(name, [...(users.get(name) ?? []), `${service}.secretEnv`]);
+    }
   }
   for (const [key, by] of users) keys.push({ key, usedBy: by.join(" and ") });
   if (cfg.frontend && cfg.environment && frontendMode({ environment: cfg.environment, frontend: cfg.frontend }) === "vercel") {

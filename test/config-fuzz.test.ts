@@ -1,10 +1,13 @@
+import * as fs from "node:fs";
+import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { AppStack } from "../components/app-stack";
-import { ConfigError, imageReference, loadConfig, type ConfigProblem } from "../config";
+import { ConfigError, HEARTBEAT_ENV, imageReference, loadConfig, WIRED_ENV, type ConfigProblem } from "../config";
 import { waitForRegistrations } from "../ops/offline/offline-runtime";
 import { PROJECT_ROOT } from "./helpers/declared-stack";
+import { parseFix, type ConfigCommand } from "./helpers/pulumi-config-cli";
 import { mockStack } from "./helpers/pulumi";
 
 /**
@@ -16,6 +19,8 @@ import { mockStack } from "./helpers/pulumi";
  */
 
 const INVALID_RUNS = 1200;
+/** The ways a config is broken below, each a `kind`; docs/verification.md quotes the count. */
+const BROKEN_KINDS = 26;
 const VALID_RUNS = 300;
 const PROGRAM_SAMPLE = 15;
 
@@ -178,7 +183,8 @@ function frontendSection(env: Env) {
   const domains = fc.array(fc.constantFrom("app.example.com", "www.example.org"), { maxLength: 2 });
   if (env === "dev") {
     return fc
-      .tuple(imageSource(env, { context: "examples/app/frontend" }), fc.record({ domains, hostPort: fc.integer({ min: 1, max: 65535 }), env: plainEnv }, { requiredKeys: [] }))
+      // A container frontend has no domains: it is served on localhost.
+      .tuple(imageSource(env, { context: "examples/app/frontend" }), fc.record({ hostPort: fc.integer({ min: 1, max: 65535 }), env: plainEnv }, { requiredKeys: [] }))
       .map(([img, rest]) => compact({ ...img, ...rest }));
   }
   return fc.record(
@@ -228,7 +234,9 @@ const validCase: fc.Arbitrary<Case & { environment: Env }> = fc
         fc.option(workerSection(environment, settings.api !== undefined), { nil: undefined }).map((worker) => {
           // Outside dev an API needs the edge proxy; in dev the edge is an error.
           const edge = settings.api && environment !== "dev" ? { acmeEmail: "ops@example.com" } : undefined;
-          return compact({ environment, ...settings, worker, edge }) as Record<string, unknown>;
+          // Generated secrets go to the API and the worker; a stack with neither has no use for them.
+          const generatedSecrets = settings.api || worker ? settings.generatedSecrets : undefined;
+          return compact({ environment, ...settings, worker, edge, generatedSecrets }) as Record<string, unknown>;
         }),
       )
       .map((config) => ({ config, secrets: neededSecrets(config), environment })),
@@ -246,8 +254,11 @@ const unknownKeyName = fc
   )
   .filter((k) => !KNOWN_KEYS.has(k) && !k.includes(":"));
 
-/** A value of a different JSON type than `v`. */
-function wrongTypeFor(v: unknown): fc.Arbitrary<unknown> {
+/** Settings that take more than one JSON type: cpus is a number or a numeric string. */
+const ALSO_VALID: Record<string, string[]> = { cpus: ["number", "string"] };
+
+/** A value of a different JSON type than `v` (and than any other type the setting takes). */
+function wrongTypeFor(v: unknown, also: string[] = []): fc.Arbitrary<unknown> {
   const all: [string, fc.Arbitrary<unknown>][] = [
     ["string", fc.string({ maxLength: 8 })],
     ["number", fc.oneof(fc.integer(), fc.double({ noNaN: true, noDefaultInfinity: true }))],
@@ -257,7 +268,7 @@ function wrongTypeFor(v: unknown): fc.Arbitrary<unknown> {
     ["object", fc.dictionary(fc.constantFrom("x", "y"), fc.integer(), { maxKeys: 2 })],
   ];
   const kind = v === null ? "null" : Array.isArray(v) ? "array" : typeof v;
-  return fc.oneof(...all.filter(([k]) => k !== kind).map(([, a]) => a));
+  return fc.oneof(...all.filter(([k]) => k !== kind && !also.includes(k)).map(([, a]) => a));
 }
 
 /** Every settings path of a case, for the generic mutations. */
@@ -290,7 +301,7 @@ const wrongType = validCase.chain(({ config, secrets }) =>
     .constantFrom(...paths(config).filter((p) => !inFreeForm(p)))
     .chain((p) => {
       const current = p.reduce<unknown>((o, k) => (o as Record<string, unknown>)[k], config);
-      return wrongTypeFor(current).map((value) => ({ kind: "wrong type", config: setAt(config, p, value), secrets, expect: dotted(p) }));
+      return wrongTypeFor(current, ALSO_VALID[p[p.length - 1]]).map((value) => ({ kind: "wrong type", config: setAt(config, p, value), secrets, expect: dotted(p) }));
     }),
 );
 
@@ -432,7 +443,7 @@ const foreignNamespace = fc
 
 /** The service rules: what issue 3 names as bad input, and the wiring rules. */
 const serviceRule = fc
-  .tuple(validCase, fc.constantFrom("worker without command", "api without health path", "secretEnv not set", "frontend domain not a hostname", "wired env name", "build outside dev", "unpinned api image"))
+  .tuple(validCase, fc.constantFrom("worker without command", "api without health path", "secretEnv not set", "frontend domain not a hostname", "api domain with a scheme", "wired env name", "wired secretEnv name", "build outside dev", "unpinned api image"))
   .chain(([{ config, environment }, rule]): fc.Arbitrary<BrokenCase> => {
     const api = { image: "ghcr.io/acme/api:1.2.3", health: { path: "/health" }, ...(environment === "dev" ? {} : { domain: "api.example.com" }) };
     const base = { ...config, api, ...(environment === "dev" ? {} : { edge: { acmeEmail: "ops@example.com" } }) };
@@ -455,6 +466,13 @@ const serviceRule = fc
             ...base,
             frontend: environment === "dev" ? { image: "web:1.0", domains: [d] } : { domains: [d], vercel: { projectName: "web", gitRepository: { repo: "acme/web" } } },
           }, "frontend.domains"),
+        );
+      case "api domain with a scheme":
+        if (environment === "dev") return broken(rule, { ...base, api: { ...api, domain: "https://api.example.com" } }, "api.domain");
+        return fc.constantFrom("https://api.example.com", "http://api.example.com/", "https://api.example.com:8443/v1").map((d) => withSecrets(rule, { ...base, api: { ...api, domain: d } }, "api.domain"));
+      case "wired secretEnv name":
+        return fc.constantFrom("DATABASE_URL", "REDIS_URL", "PORT", "APP_VERSION").map((name) =>
+          withSecrets(rule, { ...base, api: { ...api, secretEnv: ["OPENAI_API_KEY", name] } }, "api.secretEnv[1]"),
         );
       case "wired env name":
         return fc.constantFrom("PORT", "DATABASE_URL", "REDIS_URL", "CORS_ORIGIN", "NODE_ENV").map((name) =>
@@ -484,8 +502,47 @@ const insecureTransport = fc
     }),
   );
 
+/**
+ * A name appstack wires, in the `env` or `secretEnv` of any service: the API's
+ * wiring, the worker's concurrency variable and heartbeat file, the frontend's
+ * API URL (its default name or one the stack chose). The user's value would
+ * be dropped, so it must be an error at that very entry.
+ */
+const wiredNameInEnv = fc
+  .tuple(
+    validCase,
+    fc.constantFrom("api", "worker", "frontend"),
+    fc.constantFrom("env", "secretEnv"),
+    fc.option(fc.constantFrom("JOBS_AT_ONCE", "PUBLIC_API_URL"), { nil: undefined }),
+  )
+  .chain(([{ config, environment }, service, where, chosen]) => {
+    const api = { image: "ghcr.io/acme/api:1.2.3", health: { path: "/health" }, ...(environment === "dev" ? {} : { domain: "api.example.com" }) };
+    const frontendBase = environment === "dev" ? { image: "ghcr.io/acme/web:1.0.0" } : { vercel: { projectName: "web", gitRepository: { repo: "acme/web" } } };
+    const names: Record<string, string[]> = {
+      api: [...WIRED_ENV],
+      worker: [...WIRED_ENV, chosen === "JOBS_AT_ONCE" ? chosen : "WORKER_CONCURRENCY", HEARTBEAT_ENV],
+      frontend: [chosen === "PUBLIC_API_URL" ? chosen : "VITE_API_URL"],
+    };
+    return fc.constantFrom(...names[service]).map((name): BrokenCase => {
+      const entry = where === "env" ? { env: { [name]: "http://api.example.com" } } : { secretEnv: [name] };
+      const sections: Record<string, Record<string, unknown>> = {
+        api: { ...api, ...(service === "api" ? entry : {}) },
+        // A heartbeat check, so HEARTBEAT_FILE is wired too.
+        worker: {
+          command: ["node", "worker.js"],
+          health: { type: "heartbeat" },
+          ...(chosen === "JOBS_AT_ONCE" ? { concurrencyEnv: chosen } : {}),
+          ...(service === "worker" ? entry : {}),
+        },
+        frontend: { ...frontendBase, ...(chosen === "PUBLIC_API_URL" ? { apiUrlEnv: chosen } : {}), ...(service === "frontend" ? entry : {}) },
+      };
+      const broken = { ...config, ...sections, ...(environment === "dev" ? {} : { edge: { acmeEmail: "ops@example.com" } }) };
+      return { kind: "wired name in a service's env", config: broken, secrets: neededSecrets(broken), expect: where === "env" ? `${service}.env.${name}` : `${service}.secretEnv[0]` };
+    });
+  });
+
 const brokenCase: fc.Arbitrary<BrokenCase> = fc.oneof(
-  wrongType, unknownKey, prototypeKey, missingKey, outOfRange, badImage, environmentRule, secretRule, foreignNamespace, serviceRule, insecureTransport,
+  wrongType, unknownKey, prototypeKey, missingKey, outOfRange, badImage, environmentRule, secretRule, foreignNamespace, serviceRule, wiredNameInEnv, insecureTransport,
 );
 
 // --- checks ----------------------------------------------------------------
@@ -514,12 +571,42 @@ async function loadBroken(c: BrokenCase, program: boolean): Promise<void> {
   const foreign = Object.keys(c.config).filter((k) => k.includes(":"));
   for (const p of problems) {
     expect(p.key.startsWith("appstack:") || foreign.includes(p.key), `${c.kind}: problem key ${p.key}`).toBe(true);
-    expect(p.fix, `${c.kind}: fix for ${p.key}`).toMatch(/\S/);
+    expectPastableFix(c.kind, stack, p);
   }
   expect(reportedAt(problems, c.expect), `${c.kind}: no problem at ${c.expect}; got ${problems.map((p) => p.key).join(", ")}`).toBe(true);
 }
 
+/** A command's key in the problem list's spelling: `appstack:worker.command[0]`. */
+function keyText(cmd: ConfigCommand): string {
+  return `${cmd.namespace}:${cmd.path.map((seg, i) => (typeof seg === "number" ? `[${seg}]` : i === 0 ? seg : `.${seg}`)).join("")}`;
+}
+
+/**
+ * A problem's fix, pasted: every command a valid `pulumi config set/rm` for
+ * this stack (flags known, stack named, path syntax valid), and one of them
+ * about the problem's key (or a key inside or around it). Only a key no
+ * command can name (empty, or a `\"` inside) may be fixed by an edit.
+ */
+function expectPastableFix(kind: string, stack: string, p: ConfigProblem): void {
+  const where = `${kind}: fix for ${p.key}: ${p.fix}`;
+  if (p.fix.startsWith("edit ")) {
+    expect(p.key === "appstack:" || /\\("|$)/.test(p.key), where).toBe(true);
+    return;
+  }
+  let commands: ConfigCommand[] = [];
+  expect(() => (commands = parseFix(p.fix)), where).not.toThrow();
+  for (const cmd of commands) expect(cmd.stack, where).toBe(stack);
+  const about = (k: string) => k === p.key || p.key.startsWith(`${k}.`) || p.key.startsWith(`${k}[`) || k.startsWith(`${p.key}.`) || k.startsWith(`${p.key}[`);
+  expect(commands.some((cmd) => about(keyText(cmd))), `${where}: no command about ${p.key}`).toBe(true);
+}
+
 describe("config fuzzing (fast-check)", () => {
+  it("docs/verification.md states this file's counts", () => {
+    const doc = fs.readFileSync(path.join(PROJECT_ROOT, "docs", "verification.md"), "utf8").replace(/\s+/g, " ");
+    expect(doc).toContain(`${INVALID_RUNS.toLocaleString("en-US")} broken configs per run in ${BROKEN_KINDS} kinds`);
+    expect(doc).toContain(`${VALID_RUNS} valid ones load`);
+  });
+
   it("a top-level key named __proto__ is an unknown setting, not silently dropped (found by this fuzzer)", async () => {
     for (const value of [{ environment: "production" }, 5]) {
       await loadBroken({ kind: "regression", config: { environment: "dev", ["__proto__"]: value }, secrets: {}, expect: "__proto__" }, true);
@@ -541,7 +628,7 @@ describe("config fuzzing (fast-check)", () => {
     console.log(`config fuzz: ${runs} broken configs, each a ConfigError with its key, none registered a resource`);
     console.log(`config fuzz: by kind: ${[...kinds].map(([k, n]) => `${k} ${n}`).join(", ")}`);
     expect(runs).toBeGreaterThanOrEqual(1000);
-    expect(kinds.size).toBe(23);
+    expect(kinds.size).toBe(BROKEN_KINDS);
   });
 
   it("every generated valid config loads", async () => {

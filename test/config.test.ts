@@ -1,6 +1,8 @@
 import * as pulumi from "@pulumi/pulumi";
 import { describe, expect, it } from "vitest";
-import { ConfigError, isPinnedImage, loadConfig, type ConfigProblem } from "../config";
+import { ConfigError, isPinnedImage, loadConfig, vercelOutputDirectory, type ConfigProblem } from "../config";
+import { workerHealthNote } from "../ops/offline/validate";
+import { parseFix } from "./helpers/pulumi-config-cli";
 import { mockStack, isSecret, promise } from "./helpers/pulumi";
 
 async function problemsOf(
@@ -37,7 +39,8 @@ describe("config: the one schema", () => {
     expect(ps).toHaveLength(1);
     expect(ps[0].key).toBe("appstack:environment");
     expect(ps[0].problem).toMatch(/required/);
-    expect(ps[0].fix).toBe("pulumi config set -s dev environment <dev|staging|production>");
+    expect(ps[0].fix).toBe("pulumi config set -s dev environment dev");
+    expect(ps[0].note).toBe("or one of dev, staging, production");
   });
 
   it("rejects an unknown key with its full path and a did-you-mean", async () => {
@@ -64,7 +67,8 @@ describe("config: the one schema", () => {
     const mem = ps.find((p) => p.key === "appstack:postgres.memoryMb")!;
     expect(mem.value).toBe('"lots"');
     expect(mem.problem).toMatch(/expected number/);
-    expect(mem.fix).toBe("pulumi config set -s production --path postgres.memoryMb <number>");
+    expect(mem.fix).toBe("pulumi config set -s production --path postgres.memoryMb");
+    expect(mem.note).toBe("Pulumi asks for the value: integer, 16 to 1048576; without the key it is 512");
   });
 
   it("production rejects an image without a digest or a major.minor version tag", async () => {
@@ -145,7 +149,8 @@ describe("config: secrets", () => {
       {
         key: "appstack:postgresUrl",
         problem: "is not set; postgres (external mode) needs this secret",
-        fix: "pulumi config set -s staging --secret postgresUrl <value>",
+        fix: "pulumi config set -s staging --secret postgresUrl",
+        note: "Pulumi asks for the value without echoing it, and stores it encrypted",
       },
     ]);
   });
@@ -187,7 +192,117 @@ describe("config: secrets", () => {
     const msg = new ConfigError("dev", ps).message;
     expect(msg).toMatch(/^The configuration of stack "dev" \(Pulumi\.dev\.yaml\) has 1 problem; nothing was deployed\./);
     expect(msg).toContain('1. appstack:environment = "prod"');
-    expect(msg).toContain("fix:     pulumi config set -s dev environment <dev|staging|production>");
+    expect(msg).toContain("fix:     pulumi config set -s dev environment dev\n   note:    or one of dev, staging, production");
+  });
+});
+
+describe("config: what an adopter writes first", () => {
+  const staging = (over: Record<string, unknown>) => ({
+    environment: "staging", docker: SSH,
+    api: { image: "ghcr.io/acme/api:1.0.0", health: { path: "/health" }, domain: "api.acme.dev" },
+    edge: { acmeEmail: "ops@acme.dev" },
+    ...over,
+  });
+  const vercel = (v: Record<string, unknown>) => ({ frontend: { vercel: { projectName: "web", gitRepository: { repo: "acme/web" }, ...v } } });
+  const load = async (config: Record<string, unknown>, secrets: Record<string, string> = {}) => {
+    await mockStack("staging", config, secrets);
+    return loadConfig(new pulumi.Config("appstack"));
+  };
+
+  it("a Vite frontend's output directory defaults to dist, create-react-app's to build; Next.js leaves it to Vercel", async () => {
+    const vc = async (v: Record<string, unknown>) => (await load(staging(vercel(v)), { vercelApiToken: "t" })).frontend!.vercel!;
+    expect(vercelOutputDirectory(await vc({}))).toBe("dist");
+    expect(vercelOutputDirectory(await vc({ framework: "create-react-app" }))).toBe("build");
+    expect(vercelOutputDirectory(await vc({ framework: "nextjs" }))).toBeUndefined();
+    expect(vercelOutputDirectory(await vc({ framework: "vite", outputDirectory: "web/dist" }))).toBe("web/dist");
+  });
+
+  it("a framework with no known output directory must name one", async () => {
+    const ps = await problemsOf("staging", staging(vercel({ framework: "angular" })), { vercelApiToken: "t" });
+    expect(ps).toEqual([
+      expect.objectContaining({
+        key: "appstack:frontend.vercel.outputDirectory",
+        fix: "pulumi config set -s staging --path frontend.vercel.outputDirectory",
+        note: "Pulumi asks for the directory the build writes, e.g. dist",
+      }),
+    ]);
+  });
+
+  it("a domain given with a scheme is one problem, fixed with its host name; not also 'api.domain is required'", async () => {
+    const ps = await problemsOf("staging", staging({ api: { image: "ghcr.io/acme/api:1.0.0", health: { path: "/health" }, domain: "https://api.x.dev" } }));
+    expect(ps).toEqual([
+      {
+        key: "appstack:api.domain",
+        value: '"https://api.x.dev"',
+        problem: "expected a lower-case DNS host name such as api.example.com (no scheme, port or path)",
+        fix: "pulumi config set -s staging --path api.domain api.x.dev",
+      },
+    ]);
+  });
+
+  it("DATABASE_URL in api.secretEnv points at postgres.mode external and postgres.urlSecret, and asks for no DATABASE_URL secret", async () => {
+    const ps = await problemsOf("staging", staging({ api: { image: "ghcr.io/acme/api:1.0.0", health: { path: "/health" }, domain: "api.acme.dev", secretEnv: ["DATABASE_URL", "OPENAI_API_KEY"] } }), {
+      OPENAI_API_KEY: "k",
+    });
+    expect(ps).toHaveLength(1);
+    expect(ps[0].key).toBe("appstack:api.secretEnv[0]");
+    expect(ps[0].problem).toContain("set postgres.mode to external and put its URL in the secret that postgres.urlSecret names (postgresUrl)");
+    expect(ps[0].fix).toBe(
+      "pulumi config rm -s staging --path api.secretEnv && pulumi config set -s staging --path 'api.secretEnv[0]' OPENAI_API_KEY" +
+        " && pulumi config rm -s staging postgres && pulumi config set -s staging --path postgres.mode external && pulumi config set -s staging --secret postgresUrl",
+    );
+  });
+
+  it("a misspelt list setting is one problem, whose fix moves the list element by element", async () => {
+    const ps = await problemsOf("staging", staging({ worker: { commnd: ["node", "dist/worker.js"] } }));
+    expect(ps).toEqual([
+      expect.objectContaining({
+        key: "appstack:worker.commnd",
+        problem: 'unknown setting (did you mean "command"?)',
+        fix:
+          "pulumi config rm -s staging --path worker.commnd && pulumi config set -s staging --path 'worker.command[0]' node" +
+          " && pulumi config set -s staging --path 'worker.command[1]' dist/worker.js",
+      }),
+    ]);
+  });
+
+  it("a missing list is set element by element, never as one value", async () => {
+    const ps = await problemsOf("staging", staging({ worker: { replicas: 1 } }));
+    expect(ps).toEqual([
+      expect.objectContaining({ key: "appstack:worker.command", problem: "is required: a list of string", fix: "pulumi config set -s staging --path 'worker.command[0]'" }),
+    ]);
+  });
+
+  it("cpus may be a number: `pulumi config set --path api.cpus 2` stores an integer", async () => {
+    const cfg = await load(staging({ api: { image: "ghcr.io/acme/api:1.0.0", health: { path: "/health" }, domain: "api.acme.dev", cpus: 2 } }));
+    expect(cfg.api!.cpus).toBe("2");
+  });
+});
+
+describe("validate's note on a worker that may have no Node for its default check", () => {
+  const staging = (worker: Record<string, unknown>) => ({
+    environment: "staging", docker: SSH,
+    worker: { image: "ghcr.io/acme/worker:1.0.0", ...worker },
+  });
+  const note = async (worker: Record<string, unknown>) => {
+    await mockStack("staging", staging(worker));
+    return workerHealthNote(loadConfig(new pulumi.Config("appstack")), JSON.stringify(staging(worker).worker));
+  };
+
+  it("a Python worker on the default check is told what to set, as pasteable commands", async () => {
+    const text = await note({ command: ["python", "-m", "worker"] });
+    expect(text).toContain('the worker runs "python"');
+    const fix = /check the image can run: (.*?) {2}\(/.exec(text!)![1];
+    expect(parseFix(fix).map((c) => [c.stack, c.path])).toEqual([
+      ["staging", ["worker", "health", "type"]],
+      ["staging", ["worker", "health", "command", 0]],
+    ]);
+  });
+
+  it("a Node worker, or one with a check of its own, gets no note", async () => {
+    expect(await note({ command: ["node", "dist/worker.js"] })).toBeUndefined();
+    expect(await note({ command: ["/usr/local/bin/npm", "run", "worker"] })).toBeUndefined();
+    expect(await note({ command: ["python", "-m", "worker"], health: { type: "process", pattern: "worker" } })).toBeUndefined();
   });
 });
 
@@ -205,9 +320,11 @@ describe("config: how the stack reaches its Docker engine", () => {
     expect(rest).toEqual([]);
     expect(p.key).toBe("appstack:docker.host");
     expect(p.problem).toContain("tcp://prod.example.com:2375 is plain TCP");
-    expect(p.fix).toContain("pulumi config set -s production --path docker.host ssh://deploy@<host>");
-    expect(p.fix).toContain("pulumi config set -s production --path docker.tls true");
-    expect(p.fix).toContain("pulumi config set -s production --secret dockerTlsKey < key.pem");
+    // No placeholder in the command: Pulumi asks for the host; the note names the TLS alternative.
+    expect(p.fix).toBe("pulumi config set -s production --path docker.host");
+    expect(p.note).toContain("e.g. ssh://deploy@prod.example.com");
+    expect(p.note).toContain("pulumi config set --path docker.tls true");
+    expect(p.note).toContain("pulumi config set --secret <key> < <file>.pem");
   });
 
   it("outside dev a local socket is refused too; dev may use one, or plain tcp://", async () => {
@@ -220,7 +337,7 @@ describe("config: how the stack reaches its Docker engine", () => {
   it("tcp:// with TLS needs the CA, certificate and key as secrets, and passes them to the provider only", async () => {
     const missing = await problemsOf("production", prod({ host: "tcp://prod.example.com:2376", tls: true }));
     expect(keys(missing).filter((k) => k.includes("dockerTls"))).toEqual(["appstack:dockerTlsCa", "appstack:dockerTlsCert", "appstack:dockerTlsKey"]);
-    expect(missing.find((p) => p.key === "appstack:dockerTlsKey")!.fix).toBe("pulumi config set -s production --secret dockerTlsKey <value>");
+    expect(missing.find((p) => p.key === "appstack:dockerTlsKey")!.fix).toBe("pulumi config set -s production --secret dockerTlsKey");
     await mockStack("production", prod({ host: "tcp://prod.example.com:2376", tls: true }), tlsSecrets);
     const cfg = loadConfig(new pulumi.Config("appstack"));
     expect(cfg.docker.tls).toBe(true);
@@ -229,7 +346,9 @@ describe("config: how the stack reaches its Docker engine", () => {
 
   it("docker.tls on a host that is not tcp:// is an error", async () => {
     const ps = await only(prod({ host: "ssh://deploy@prod.example.com", tls: true }), tlsSecrets);
-    expect(ps.map((p) => [p.key, p.problem, p.fix])).toEqual([["appstack:docker.tls", "applies to tcp:// hosts only", "pulumi config rm -s production --path docker.tls"]]);
+    expect(ps.map((p) => [p.key, p.problem, p.fix])).toEqual([
+      ["appstack:docker.tls", "applies to a tcp:// Docker host only (docker.host is ssh://deploy@prod.example.com)", "pulumi config rm -s production --path docker.tls"],
+    ]);
   });
 
   it("StrictHostKeyChecking=no and a ProxyCommand are refused, with the commands that rewrite the list safely", async () => {
@@ -241,12 +360,13 @@ describe("config: how the stack reaches its Docker engine", () => {
     expect(ps[1].problem).toContain("ssh option ProxyCommand is not allowed");
     expect(ps[0].fix).toBe(
       "pulumi config rm -s production --path docker.sshOpts" +
-        " && pulumi config set -s production --path 'docker.sshOpts[0]' -- -o" +
+        " && pulumi config set -s production --path -- 'docker.sshOpts[0]' -o" +
         " && pulumi config set -s production --path 'docker.sshOpts[1]' StrictHostKeyChecking=yes" +
-        " && pulumi config set -s production --path 'docker.sshOpts[2]' -- -o" +
-        " && pulumi config set -s production --path 'docker.sshOpts[3]' ServerAliveInterval=30" +
-        "; ssh settings this list does not allow belong in ~/.ssh/config, and the host's key, checked out of band, in ~/.ssh/known_hosts",
+        " && pulumi config set -s production --path -- 'docker.sshOpts[2]' -o" +
+        " && pulumi config set -s production --path 'docker.sshOpts[3]' ServerAliveInterval=30",
     );
+    expect(ps[1].fix).toBe(ps[0].fix);
+    expect(ps[0].note).toBe("ssh settings this list does not allow belong in ~/.ssh/config, and the host's key, checked out of band, in ~/.ssh/known_hosts");
   });
 
   it("the allow-list holds in every environment, dev included, and in every spelling", async () => {

@@ -30,14 +30,14 @@ describe("npm run diff against a git ref", { timeout: 240_000 }, () => {
   });
   afterAll(() => repo?.remove());
 
-  it("an unchanged stack prints \"no changes\" and exits 0", () => {
+  it(`an unchanged stack prints "no changes" and exits ${EXIT.ok}`, () => {
     const r = repo.ops(["diff", "--stack", "dev", "--base", "HEAD"]);
     expect(r.stderr).toBe("");
     expect(r.code).toBe(EXIT.ok);
     expect(r.stdout).toContain("no changes");
   });
 
-  it("a new API image is a new release beside the old one: its containers are created, the old ones deleted (not destructive: exit 0)", () => {
+  it(`a new API image is a new release beside the old one: its containers are created, the old ones deleted (not destructive: exit ${EXIT.ok})`, () => {
     repo.edit("Pulumi.staging.yaml", "image: ghcr.io/acme/appstack-api:1.5.0-rc.1", "image: ghcr.io/acme/appstack-api:1.5.0");
     commits.api = repo.commit("api 1.5.0");
     const r = repo.ops(["diff", "--stack", "staging", "--base", commits.initial, "--format", "json"]);
@@ -91,7 +91,7 @@ describe("npm run diff against a git ref", { timeout: 240_000 }, () => {
     expect(r.stdout).not.toContain("vercelApiToken");
   });
 
-  it("a base ref that names no commit: exit 5 and how to find one, no stack trace", () => {
+  it(`a base ref that names no commit: exit ${EXIT.badBaseRef} and how to find one, no stack trace`, () => {
     const r = repo.ops(["diff", "--stack", "staging", "--base", "no-such-branch"]);
     expect(r.code).toBe(EXIT.badBaseRef);
     expect(r.stderr).toContain('Base ref "no-such-branch" does not name a commit');
@@ -100,7 +100,7 @@ describe("npm run diff against a git ref", { timeout: 240_000 }, () => {
     expect(r.stdout).toBe("");
   });
 
-  it("a base ref at which the stack's config is invalid: exit 6 with that side's problems", () => {
+  it(`a base ref at which the stack's config is invalid: exit ${EXIT.baseDoesNotEvaluate} with that side's problems`, () => {
     repo.edit("Pulumi.dev.yaml", "    memoryMb: 512\n", "    memoryMb: 512\n    versoin: 17\n");
     commits.broken = repo.commit("a typo");
     repo.edit("Pulumi.dev.yaml", "    versoin: 17\n", "");
@@ -112,7 +112,7 @@ describe("npm run diff against a git ref", { timeout: 240_000 }, () => {
     expect(r.stderr).not.toMatch(STACK_TRACE);
   });
 
-  it("a stack on one side only: exit 7, and it says which side", () => {
+  it(`a stack on one side only: exit ${EXIT.stackOnOneSide}, and it says which side`, () => {
     repo.write("Pulumi.qa.yaml", repo.read("Pulumi.dev.yaml"));
     const r = repo.ops(["diff", "--stack", "qa", "--base", "HEAD"]);
     fs.rmSync(`${repo.dir}/Pulumi.qa.yaml`);

@@ -4,11 +4,11 @@ import type { AddressInfo } from "node:net";
 import * as path from "node:path";
 import type { Deployment, OutputMap } from "@pulumi/pulumi/automation";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { deploy, type DeployOptions } from "../ops/operations/deploy";
+import { deploy } from "../ops/operations/deploy";
 import { EXIT, UserError } from "../ops/shared/errors";
 import { REPOSITORY_PLACEHOLDER } from "../ops/offline/stack-files";
-import { validateStack } from "../ops/offline/validate";
 import { commandError, concurrentUpdateError, DIY_LOCK_STDERR, FakeAutomation, FakeClock, testContext, updateEntry } from "./helpers/automation";
+import { deployOptions } from "./helpers/deploy-options";
 import { commitAll, git, STAGING_STACK, tempProject } from "./helpers/project";
 
 const STATE: Deployment = JSON.parse(fs.readFileSync(path.join(__dirname, "fixtures/automation/state-export.staging.json"), "utf8"));
@@ -36,17 +36,7 @@ function outputs(healthPath: string): OutputMap {
   };
 }
 
-const options = (root: string, over: Partial<DeployOptions> = {}): DeployOptions => ({
-  stack: "staging",
-  init: false,
-  localBackend: false,
-  yes: true,
-  rollbackOnFailure: false,
-  lockTimeoutSeconds: 60,
-  smoke: { timeoutMs: 500, budgetMs: 300, intervalMs: 100 },
-  validate: () => validateStack({ root, stack: over.stack ?? "staging" }),
-  ...over,
-});
+const options = deployOptions;
 
 describe("deploy", () => {
   it("validates, backs up the state, runs up with streamed output, then smoke-checks every service", async () => {
@@ -68,6 +58,24 @@ describe("deploy", () => {
     expect(out).toContain('Deployed stack "staging" (version 12); every service is healthy.');
   });
 
+  it("stops at the Docker preflight, before Pulumi is called or anything changes", async () => {
+    const root = tempProject({ "Pulumi.staging.yaml": STAGING_STACK });
+    const auto = new FakeAutomation(() => ({ state: STATE }));
+    const refused = new UserError("The Docker engine at docker.host (ssh://deploy@staging.example.com) does not answer", EXIT.dockerHost);
+    const err = await deploy(testContext(root, auto), options(root, { preflight: () => Promise.reject(refused) })).catch((e) => e);
+    expect(err).toBe(refused);
+    expect(auto.calls).toEqual([]);
+    expect(fs.existsSync(path.join(root, "backups"))).toBe(false);
+  });
+
+  it("prints the preflight's engine line before it deploys", async () => {
+    const root = tempProject({ "Pulumi.staging.yaml": STAGING_STACK });
+    const auto = new FakeAutomation(() => ({ state: STATE, up: () => ({ outputs: outputs("/health"), version: 12 }) }));
+    const ctx = testContext(root, auto);
+    await deploy(ctx, options(root));
+    expect(ctx.lines).toContain("Docker engine at ssh://deploy@staging.example.com: Docker 27.5.1, API 1.47 (linux/amd64).");
+  });
+
   it("refuses a stack whose config does not validate: nothing reaches Pulumi", async () => {
     const root = tempProject({ "Pulumi.staging.yaml": STAGING_STACK.replace("mode: container\n    image: postgres", "mode: container\n    imgae: postgres") });
     const auto = new FakeAutomation(() => ({}));
@@ -85,7 +93,7 @@ describe("deploy", () => {
     const err = await deploy(testContext(root, auto), options(root)).catch((e) => e);
     expect(err.exitCode).toBe(EXIT.invalidConfig);
     expect(err.message).toContain("still hold the repository's placeholder");
-    expect(err.message).toMatch(/pulumi config set -s staging --secret \w+ <value>/);
+    expect(err.message).toMatch(/pulumi config set -s staging --secret \w+$/m);
     expect(auto.calls).toEqual([]);
   });
 
@@ -137,7 +145,7 @@ describe("deploy", () => {
     expect(clock.sleeps).toEqual([5000, 5000]);
   });
 
-  it("a lock held past --lock-timeout ends the deploy with exit code 6", async () => {
+  it(`a lock held past --lock-timeout ends the deploy with exit code ${EXIT.locked}`, async () => {
     const root = tempProject({ "Pulumi.staging.yaml": STAGING_STACK });
     const auto = new FakeAutomation(() => ({
       up: () => {
@@ -163,7 +171,7 @@ describe("deploy", () => {
     expect(auto.ops().filter((o) => o === "up")).toHaveLength(1);
   });
 
-  it("a failed smoke check without --rollback-on-failure exits 4 and says how to roll back", async () => {
+  it(`a failed smoke check without --rollback-on-failure exits ${EXIT.unhealthy} and says how to roll back`, async () => {
     const root = tempProject({ "Pulumi.staging.yaml": STAGING_STACK });
     const auto = new FakeAutomation(() => ({ up: () => ({ outputs: outputs("/broken"), version: 12 }) }));
     const ctx = testContext(root, auto);

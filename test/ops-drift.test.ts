@@ -22,7 +22,7 @@ describe("drift: refresh --preview-only per stack", () => {
     expect(driftCounts({ same: 12, update: 1, delete: 0, refresh: 0 })).toEqual([["update", 1]]);
   });
 
-  it("drift fails (exit 9) and writes the counts and the refresh output to the job summary", async () => {
+  it(`drift fails (exit ${EXIT.drift}) and writes the counts and the refresh output to the job summary`, async () => {
     const root = tempProject({ "Pulumi.staging.yaml": STAGING_STACK });
     const summary = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "summary-")), "step-summary.md");
     const auto = new FakeAutomation(() => ({
@@ -41,7 +41,7 @@ describe("drift: refresh --preview-only per stack", () => {
     expect(auto.ops()).toEqual(["cliVersion", "openStack", "previewRefresh"]);
   });
 
-  it("no drift exits 0 and says so in the summary", async () => {
+  it(`no drift exits ${EXIT.ok} and says so in the summary`, async () => {
     const root = tempProject({ "Pulumi.staging.yaml": STAGING_STACK });
     const summary = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "summary-")), "step-summary.md");
     const auto = new FakeAutomation(() => ({}));

@@ -196,7 +196,7 @@ describe("rollback refuses, clearly, when it cannot be done", () => {
     commitAll(r.root, "placeholder secret");
     const err = await rollback(testContext(r.root, automationFor(r)), opts()).catch((e) => e);
     expect(err.exitCode).toBe(EXIT.prerequisite);
-    expect(err.message).toContain("pulumi config set -s staging --secret OPENAI_API_KEY <value>");
+    expect(err.message).toContain("pulumi config set -s staging --secret OPENAI_API_KEY");
   });
 
   it("a passphrase-encrypted stack without a passphrase says which variable to set", async () => {

@@ -3,7 +3,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import { runCli } from "../ops/cli/cli";
-import { UserError } from "../ops/shared/errors";
+import { EXIT, UserError } from "../ops/shared/errors";
 import { policyPackOptions } from "../ops/offline/policy";
 import { loadPolicyConfig, PolicyConfigError, resolvePolicyConfig, stacksWithPolicyConfig } from "../policy/config";
 import { RULES } from "../policy/rules";
@@ -105,12 +105,12 @@ describe("policy config: bad input is a clear error", () => {
 });
 
 describe("policy config: through the command", () => {
-  it("a broken policy config exits 1 before the program runs, with the problems and no stack trace", () => {
+  it(`a broken policy config exits ${EXIT.invalidConfig} before the program runs, with the problems and no stack trace`, () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "policy-config-"));
     const file = path.join(dir, "config.production.json");
     fs.writeFileSync(file, JSON.stringify({ all: "strict", "pinned-image": "advisory" }));
     const r = runOps(["policy", "--stack", "production", "--policy-config", file]);
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(EXIT.invalidConfig);
     expect(r.stdout).toBe("");
     expect(r.stderr).toContain(`The policy config ${file} has 2 problems; no rule was run.`);
     expect(r.stderr).toContain('1. "all": "strict" is not an enforcement level');
@@ -130,21 +130,21 @@ describe("policy config: through the command", () => {
 
   it("an unknown stack name is a usage error that lists the stacks", async () => {
     const err = await refusal(["policy", "--stack", "prod"]);
-    expect(err.exitCode).toBe(2);
+    expect(err.exitCode).toBe(EXIT.usage);
     expect(err.message).toContain('Unknown stack "prod"');
     expect(err.message).toMatch(/dev, production, staging/);
   });
 
   it("a stack without a policy config says which stacks have one and how to proceed", async () => {
     const err = await refusal(["policy", "--stack-file", path.join(ROOT, "test/fixtures/Pulumi.unready.yaml")]);
-    expect(err.exitCode).toBe(2);
+    expect(err.exitCode).toBe(EXIT.usage);
     expect(err.message).toContain('No policy config for stack "unready": policy/config.unready.json does not exist.');
     expect(err.message).toContain("Stacks with a policy config: dev, production, staging.");
   });
 
   it("--all takes no stack and prints text; bad options are usage errors", async () => {
     for (const args of [["--all", "--stack", "dev"], ["--all", "--format", "json"], ["--stack", "dev", "--format", "yaml"], ["--stak", "dev"]]) {
-      expect((await refusal(["policy", ...args])).exitCode, args.join(" ")).toBe(2);
+      expect((await refusal(["policy", ...args])).exitCode, args.join(" ")).toBe(EXIT.usage);
     }
   });
 });

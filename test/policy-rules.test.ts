@@ -10,6 +10,7 @@ import {
   serviceRestartPolicy,
   serviceWaitsHealthy,
   workerGracefulStop,
+  apiGracefulStop,
 } from "../policy/rules/containers";
 import { dataStoreNoHostPort, onlyEdgePublishesPorts, pinnedImages, protectedDataVolumes, requiredEnvWired } from "../policy/rules/data";
 import { RULES } from "../policy/rules";
@@ -36,7 +37,7 @@ const postgres = (props: Record<string, unknown> = {}) => container("postgres-se
 describe("policy rules: every container", () => {
   it("the ready API, worker, job and data store pass every container rule", () => {
     for (const c of [readyApi(), worker(), migrate(), postgres()]) {
-      for (const rule of [containerHasRole, serviceHealthCheck, serviceWaitsHealthy, serviceRestartPolicy, containerMemoryLimit, containerCpuLimit, containerLogRotation, containerNotPrivileged, jobRunsOnce, workerGracefulStop, requiredEnvWired]) {
+      for (const rule of [containerHasRole, serviceHealthCheck, serviceWaitsHealthy, serviceRestartPolicy, containerMemoryLimit, containerCpuLimit, containerLogRotation, containerNotPrivileged, jobRunsOnce, workerGracefulStop, apiGracefulStop, requiredEnvWired]) {
         expect(check(rule, c), `${rule.name} on ${c.name}`).toEqual([]);
       }
     }
@@ -108,6 +109,14 @@ describe("policy rules: every container", () => {
     expect(check(workerGracefulStop, worker({ stopTimeout: 20 }))).toHaveLength(1);
     expect(check(workerGracefulStop, worker({ stopTimeout: 60 }), { minSeconds: 90 })[0]).toMatch(/at least 90 s/);
     expect(check(workerGracefulStop, readyApi({ props: { stopTimeout: 1 } }))).toEqual([]);
+  });
+
+  it("an API container drains before it is removed: destroyGraceSeconds covers the edge's notice time, on SIGTERM", () => {
+    expect(check(apiGracefulStop, readyApi())).toEqual([]);
+    expect(check(apiGracefulStop, readyApi({ props: { destroyGraceSeconds: undefined } }))[0]).toMatch(/removed at once, with its requests in flight/);
+    expect(check(apiGracefulStop, readyApi({ props: { destroyGraceSeconds: 5 } }))[0]).toMatch(/5 s; an API container needs at least 10 s/);
+    expect(check(apiGracefulStop, readyApi({ props: { stopSignal: "SIGKILL" } }))[0]).toMatch(/drain starts on SIGTERM/);
+    expect(check(apiGracefulStop, worker({ destroyGraceSeconds: undefined }))).toEqual([]);
   });
 
   it("a value only a deploy knows is not judged (it is not known to be wrong)", () => {
@@ -270,11 +279,13 @@ describe("policy rules: the stack as a whole", () => {
   const edge = { ...container("edge-config-run", "edge", "job"), dependencies: [api.urn] };
   const deployment = resource("vercel:index/deployment:Deployment", "frontend-deployment", {}, { dependencies: [w.urn, edge.urn] });
 
-  it("each stage waits for the one before: data stores, migrations, API, worker and the edge's config, frontend", () => {
+  it("each stage waits for the ones before: data stores, migrations, API, worker and the edge's config, frontend", () => {
     expect(checkStack(rolloutOrder, [store, job, api, w, edge, deployment])).toEqual([]);
     const early = { ...job, dependencies: [] };
     expect(checkStack(rolloutOrder, [store, early, api])).toEqual([
       { urn: early.urn, message: expect.stringContaining("api-migrate does not wait for the data stores (postgres-server)") },
+      // The API waits for the migrations, but they no longer wait for Postgres: neither does the API.
+      { urn: api.urn, message: expect.stringContaining("api-1 does not wait for the data stores (postgres-server)") },
     ]);
     const eager = { ...api, dependencies: [store.urn] };
     expect(checkStack(rolloutOrder, [store, job, eager])).toEqual([{ urn: eager.urn, message: expect.stringContaining("does not wait for the migrations (api-migrate)") }]);
@@ -288,6 +299,18 @@ describe("policy rules: the stack as a whole", () => {
     const backup = { ...container("db-backup", "backup", "job"), dependencies: [store.urn] };
     expect(checkStack(rolloutOrder, [store, backup, job, api])[0].message).toContain("api-migrate does not wait for the backup (db-backup)");
     expect(checkStack(rolloutOrder, [store, backup, { ...job, dependencies: [backup.urn] }, api])).toEqual([]);
+  });
+
+  it("the backup waits for Postgres alone; the migrations still wait for every data store", () => {
+    const redis = container("redis-server", "redis", "service");
+    const backup = { ...container("backup-dump-run", "backup", "job"), dependencies: [store.urn] };
+    const migrations = { ...job, dependencies: [backup.urn, redis.urn] };
+    expect(checkStack(rolloutOrder, [store, redis, backup, migrations, { ...api, dependencies: [migrations.urn] }])).toEqual([]);
+    const [late] = checkStack(rolloutOrder, [store, redis, backup, { ...job, dependencies: [backup.urn] }, { ...api, dependencies: [job.urn] }]);
+    expect(late.message).toContain("api-migrate does not wait for the data stores (redis-server)");
+    expect(checkStack(rolloutOrder, [store, redis, { ...backup, dependencies: [redis.urn] }, migrations])[0].message).toContain(
+      "backup-dump-run does not wait for the data stores (postgres-server)",
+    );
   });
 
   it("the API's CORS origin is a URL the frontend is served from", () => {

@@ -1,5 +1,7 @@
+import * as fs from "node:fs";
 import * as path from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
+import { exampleBlock, exampleById, renderExample } from "../ops/cli/docs";
 import { EXIT } from "../ops/shared/errors";
 import type { RecordedResource } from "../ops/offline/offline-runtime";
 import { loadPolicyConfig } from "../policy/config";
@@ -62,6 +64,7 @@ describe("the rules over the real production stack", () => {
     ["a privileged container", ["container-not-privileged"], (n) => void (n("redis-server").props.privileged = true)],
     ["a migration that re-runs", ["job-runs-once"], (n) => void (n("api-migrate-run").props.mustRun = true)],
     ["a worker killed mid-job", ["worker-graceful-stop"], (n) => void (n("worker-2").props.stopTimeout = 10)],
+    ["an API container removed with its requests in flight", ["api-graceful-stop"], (n) => void delete n("api-2").props.destroyGraceSeconds],
     ["a container without a role", ["container-declares-role"], (n) => {
       const w = n("worker-1");
       w.props.labels = (w.props.labels as { label: string }[]).filter((l) => l.label !== "appstack.role");
@@ -128,7 +131,7 @@ describe("npm run policy over the repository's stacks and the unready fixture", 
 
   it("--all passes: every stack file in the repository is ready under its own policy config", () => {
     expect(all.stderr).not.toMatch(STACK_TRACE);
-    expect(all.code).toBe(0);
+    expect(all.code).toBe(EXIT.ok);
   });
 
   for (const stack of repoStacks()) {
@@ -141,8 +144,11 @@ describe("npm run policy over the repository's stacks and the unready fixture", 
 
   const UNREADY = "test/fixtures/Pulumi.unready.yaml";
 
-  it("the unready fixture fails production's policy with exit 10, naming each rule it breaks", () => {
-    const r = runOps(["policy", "--stack", "production", "--stack-file", UNREADY]);
+  it(`the unready fixture fails production's policy with exit ${EXIT.policy}, naming each rule it breaks, as docs/readiness.md shows`, () => {
+    const example = exampleById("policy-unready");
+    expect(example.argv).toEqual(["policy", "--stack", "production", "--stack-file", UNREADY]);
+    const r = runOps(example.argv);
+    expect(exampleBlock(fs.readFileSync(path.join(ROOT, example.file), "utf8"), example.id), "stale example: run npm run docs").toBe(renderExample(example, r));
     expect(r.code).toBe(EXIT.policy);
     expect(r.stderr).toBe("");
     const broken = [

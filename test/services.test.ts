@@ -11,7 +11,10 @@ import { SECURITY_HEADERS } from "../components/security-headers";
 import { workerHealthTest } from "../components/worker";
 import { ConfigError, loadConfig, parseAppConfig, type ConfigProblem } from "../config";
 import { defaultMockOutputs, waitForRegistrations, type MockOutputs, type MockRuntime, type RecordedResource } from "../ops/offline/offline-runtime";
+import { validateStack } from "../ops/offline/validate";
+import { EXIT, UserError } from "../ops/shared/errors";
 import { decodeWire } from "../policy/view";
+import { tempProject } from "./helpers/project";
 import { isSecret, logicalName, masked, mockStack, promise } from "./helpers/pulumi";
 
 const API = { image: "ghcr.io/acme/api:1.4.2", health: { path: "/api/v1/health/live", readyPath: "/api/v1/health/ready" } };
@@ -295,38 +298,66 @@ describe("job-log canary: a failed job's error holds none of its secrets", () =>
 });
 
 describe("worker", () => {
-  it("runs its command after the API, with concurrency, heartbeat and a SIGTERM grace period", async () => {
+  it("runs its command after the API, with concurrency, a process health check and a SIGTERM grace period", async () => {
     const { rt, get } = await evaluate("production", productionConfig(), productionSecrets);
     const w = get("worker-1");
     const { inputs } = masked(w);
-    expect(inputs).toMatchObject({ command: ["node", "worker.js"], stopSignal: "SIGTERM", stopTimeout: 60, wait: true, restart: "unless-stopped" });
+    expect(inputs).toMatchObject({ command: ["node", "worker.js"], stopSignal: "SIGTERM", stopTimeout: 60, wait: true, waitTimeout: 150, restart: "unless-stopped" });
     expect(envValue(w, "MEMORY_WORKER_MAX_CONCURRENT_JOBS")).toBe("5");
-    expect(envValue(w, "HEARTBEAT_FILE")).toBe("/tmp/worker-heartbeat");
+    // The default check asks nothing of the worker: no heartbeat file to write.
+    expect(envValue(w, "HEARTBEAT_FILE")).toBeUndefined();
+    const tests = (inputs.healthcheck as { tests: string[] }).tests;
+    expect(tests.slice(0, 3)).toEqual(["CMD", "node", "-e"]);
+    expect(tests[3]).toContain('pattern="node worker.js",up=10');
     expect(envValue(w, "PORT")).toBeUndefined();
     expect(w.options.dependsOn).toEqual(expect.arrayContaining([urnOf(rt, "api-1"), urnOf(rt, "api-2")]));
     // Same image as the API unless configured.
     expect(inputs.labels).toContainEqual({ label: "appstack.image", value: "ghcr.io/acme/api:1.4.2" });
   });
 
-  it("the heartbeat health check passes on a fresh file and fails on a stale or missing one", () => {
+  it("gets the API's wiring and generated secrets, and its own env and secretEnv, but not the API's", async () => {
+    const api = { ...(productionConfig().api as object), secretEnv: ["OPENAI_API_KEY", "STRIPE_API_KEY"], env: { API_ONLY_FLAG: "1" } };
+    const worker = { command: ["node", "worker.js"], secretEnv: ["OPENAI_API_KEY"], env: { WORKER_FLAG: "on" } };
+    const { get } = await evaluate("production", productionConfig({ api, worker }), { ...productionSecrets, STRIPE_API_KEY: "sk-stripe-value" });
+    const names = (r: RecordedResource) => (r.inputs.envs as unknown[]).map((e) => JSON.stringify(e).match(/"?([A-Z_]+)=/)?.[1]).sort();
+    expect(names(get("worker-1"))).toEqual(["APP_VERSION", "DATABASE_URL", "JWT_SECRET", "NODE_ENV", "OPENAI_API_KEY", "REDIS_URL", "WORKER_CONCURRENCY", "WORKER_FLAG"]);
+    expect(names(get("api-1"))).toEqual(expect.arrayContaining(["API_ONLY_FLAG", "OPENAI_API_KEY", "STRIPE_API_KEY"]));
+  });
+
+  it("a heartbeat is opt-in: the file path goes to the worker as HEARTBEAT_FILE, and the wait covers its age", async () => {
+    const worker = { command: ["node", "worker.js"], health: { type: "heartbeat", maxAgeSeconds: 45 } };
+    const { get } = await evaluate("production", productionConfig({ worker }), productionSecrets);
+    const w = get("worker-1");
+    expect(envValue(w, "HEARTBEAT_FILE")).toBe("/tmp/worker-heartbeat");
+    expect(masked(w).inputs).toMatchObject({ waitTimeout: 165 });
+    expect((masked(w).inputs.healthcheck as { tests: string[] }).tests[3]).toContain('file="/tmp/worker-heartbeat",max=45');
+  });
+
+  it("the heartbeat health check passes on a fresh file and fails on a stale or missing one, saying why", () => {
     const cfg = parseAppConfig({ environment: "dev", worker: { image: "w:1", command: ["w"], health: { type: "heartbeat", file: "/x", maxAgeSeconds: 2 } } }).data!.worker!;
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "hb-"));
     const file = path.join(dir, "beat");
     const run = () => {
       const [, bin, ...args] = workerHealthTest({ ...cfg, health: { ...cfg.health, file } } as typeof cfg);
-      return spawnSync(bin === "node" ? process.execPath : bin, args, { timeout: 10_000 }).status;
+      const r = spawnSync(bin === "node" ? process.execPath : bin, args, { timeout: 10_000, encoding: "utf8" });
+      return { code: r.status, out: r.stdout };
     };
-    expect(run()).toBe(1);
+    expect(run()).toEqual({ code: 1, out: `no heartbeat file ${file}: the worker must touch $HEARTBEAT_FILE at least every 2 s\n` });
     fs.writeFileSync(file, "");
-    expect(run()).toBe(0);
+    expect(run().code).toBe(0);
     const old = new Date(Date.now() - 10_000);
     fs.utimesSync(file, old, old);
-    expect(run()).toBe(1);
+    expect(run()).toEqual({ code: 1, out: `heartbeat ${file} is 10 s old (limit 2 s)\n` });
+    fs.rmSync(dir, { recursive: true });
   });
 
-  it("a process check quotes its pattern for the shell", () => {
-    const cfg = parseAppConfig({ environment: "dev", worker: { image: "w:1", command: ["w"], health: { type: "process", pattern: "node it's" } } }).data!.worker!;
-    expect(workerHealthTest(cfg)).toEqual(["CMD-SHELL", "pgrep -f 'node it'\\''s' >/dev/null"]);
+  it("the process check runs without a shell; its pattern defaults to the worker's command", () => {
+    const parse = (health?: unknown) => parseAppConfig({ environment: "dev", worker: { image: "w:1", command: ["node", "dist/worker.js"], health } }).data!.worker!;
+    const byDefault = workerHealthTest(parse());
+    expect(byDefault.slice(0, 3)).toEqual(["CMD", "node", "-e"]);
+    expect(byDefault[3]).toContain('pattern="node dist/worker.js",up=10');
+    expect(workerHealthTest(parse({ type: "process", pattern: "it's \"quoted\"", upSeconds: 0 }))[3]).toContain('pattern="it\'s \\"quoted\\"",up=0');
+    expect(workerHealthTest(parse({ type: "command", command: ["/app/worker", "--health"] }))).toEqual(["CMD", "/app/worker", "--health"]);
   });
 });
 
@@ -377,7 +408,7 @@ describe("edge proxy", () => {
 describe("frontend on Vercel", () => {
   it("declares project, variables, headers route, deployment and domains", async () => {
     const { rt, get } = await evaluate("production", productionConfig(), productionSecrets);
-    expect(masked(get("frontend-project")).inputs).toMatchObject({ name: "acme-web", framework: "vite", outputDirectory: "build" });
+    expect(masked(get("frontend-project")).inputs).toMatchObject({ name: "acme-web", framework: "vite", outputDirectory: "dist" });
     expect(get("frontend-project").options.protect).toBe(true);
     expect(get("frontend-domain-1").inputs.domain).toBe("app.example.com");
     const route = masked(get("frontend-security-headers")).inputs.route as { src: string; headers: Record<string, string> };
@@ -463,7 +494,12 @@ describe("config errors for the services name the key and register nothing", () 
   it("a secret env name that is not set in config", async () => {
     const ps = await problems({ environment: "dev", api: { image: "a:1", health: { path: "/h" }, secretEnv: ["OPENAI_API_KEY"] } });
     expect(ps).toEqual([
-      { key: "appstack:OPENAI_API_KEY", problem: "is not set; api.secretEnv needs this secret", fix: "pulumi config set -s dev --secret OPENAI_API_KEY <value>" },
+      {
+        key: "appstack:OPENAI_API_KEY",
+        problem: "is not set; api.secretEnv needs this secret",
+        fix: "pulumi config set -s dev --secret OPENAI_API_KEY",
+        note: "Pulumi asks for the value without echoing it, and stores it encrypted",
+      },
     ]);
   });
 
@@ -495,6 +531,110 @@ describe("config errors for the services name the key and register nothing", () 
   it("a Vercel secret opted into preview deployments that the frontend does not have is a config error", async () => {
     const frontend = { domains: ["app.example.com"], vercel: VERCEL, secretEnv: ["SENTRY_AUTH_TOKEN"], previewSecretEnv: ["SENTRY_AUTH_TOKN"] };
     const ps = await problems(productionConfig({ frontend }), productionSecrets);
-    expect(ps.map((p) => [p.key, p.fix])).toEqual([["appstack:frontend.previewSecretEnv[0]", "pulumi config rm -s production --path 'frontend.previewSecretEnv[0]'"]]);
+    expect(ps.map((p) => [p.key, p.fix])).toEqual([["appstack:frontend.previewSecretEnv[0]", "pulumi config rm -s production --path frontend.previewSecretEnv"]]);
+  });
+});
+
+describe("a setting appstack would override or ignore is an error, never dropped without a word", () => {
+  async function problems(config: Record<string, unknown>, secrets: Record<string, string> = {}): Promise<ConfigProblem[]> {
+    const rt = await mockStack(String(config.environment), config, secrets);
+    try {
+      loadConfig(new pulumi.Config("appstack"));
+    } catch (err) {
+      expect(ConfigError.isInstance(err)).toBe(true);
+      expect(rt.resources).toEqual([]);
+      return (err as ConfigError).problems;
+    }
+    throw new Error("expected a ConfigError");
+  }
+  const frontend = productionConfig().frontend as Record<string, unknown>;
+
+  it("the frontend's API URL variable in frontend.env (found by outside testing: an http:// URL that was silently replaced)", async () => {
+    const ps = await problems(productionConfig({ frontend: { ...frontend, env: { VITE_API_URL: "http://api.example.com" } } }), productionSecrets);
+    expect(ps).toEqual([
+      {
+        key: "appstack:frontend.env.VITE_API_URL",
+        value: '"http://api.example.com"',
+        problem: "VITE_API_URL is wired by appstack (set to the API's public URL (its name is frontend.apiUrlEnv)); a value here would be dropped",
+        fix: "pulumi config rm -s production --path frontend.env.VITE_API_URL",
+      },
+    ]);
+  });
+
+  it("validate refuses a stack file that sets it: exit code 1, the key and the fix", async () => {
+    const production = fs.readFileSync(path.join(__dirname, "..", "Pulumi.production.yaml"), "utf8");
+    const withUrl = production.replace("  appstack:frontend:\n", "  appstack:frontend:\n    env:\n      VITE_API_URL: http://api.example.com\n");
+    expect(withUrl).not.toBe(production);
+    const err = await validateStack({ root: tempProject({ "Pulumi.production.yaml": withUrl }), stack: "production" }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UserError);
+    expect((err as UserError).exitCode).toBe(EXIT.invalidConfig);
+    expect((err as UserError).message).toContain('appstack:frontend.env.VITE_API_URL = "http://api.example.com"');
+    expect((err as UserError).message).toContain("fix:     pulumi config rm -s production --path frontend.env.VITE_API_URL");
+  });
+
+  it("the same for a chosen frontend.apiUrlEnv, in env or in secretEnv", async () => {
+    const chosen = { ...frontend, apiUrlEnv: "PUBLIC_API_URL", env: { PUBLIC_API_URL: "https://api.example.com" }, secretEnv: ["SENTRY_AUTH_TOKEN", "PUBLIC_API_URL"] };
+    const ps = await problems(productionConfig({ frontend: chosen }), { ...productionSecrets, PUBLIC_API_URL: "x" });
+    expect(ps.map((p) => [p.key, p.fix])).toEqual([
+      ["appstack:frontend.env.PUBLIC_API_URL", "pulumi config rm -s production --path frontend.env.PUBLIC_API_URL"],
+      // The list is written again without it, so indices stay right whatever else is fixed.
+      ["appstack:frontend.secretEnv[1]", "pulumi config rm -s production --path frontend.secretEnv && pulumi config set -s production --path 'frontend.secretEnv[0]' SENTRY_AUTH_TOKEN"],
+      // Listed in both: the existing rule that a secret is never also a plain setting.
+      ["appstack:frontend.env.PUBLIC_API_URL", "pulumi config rm -s production --path frontend.env.PUBLIC_API_URL"],
+    ]);
+  });
+
+  it("without an API nothing is wired, so the frontend's env may set the variable itself", async () => {
+    const { get } = await evaluate("dev", { environment: "dev", frontend: { image: "ghcr.io/acme/web:1.0.0", env: { VITE_API_URL: "https://api.elsewhere.example" } } });
+    expect(envValue(get("frontend-server"), "VITE_API_URL")).toBe("https://api.elsewhere.example");
+  });
+
+  it("the worker's concurrency variable and heartbeat file in its env, and a concurrency variable that names a wired one", async () => {
+    const worker = { command: ["node", "worker.js"], health: { type: "heartbeat" }, concurrencyEnv: "JOBS_AT_ONCE", env: { JOBS_AT_ONCE: 3, HEARTBEAT_FILE: "/tmp/x" } };
+    const ps = await problems(productionConfig({ worker }), productionSecrets);
+    expect(ps.map((p) => p.key)).toEqual(["appstack:worker.env.JOBS_AT_ONCE", "appstack:worker.env.HEARTBEAT_FILE"]);
+    expect(ps[0].problem).toContain("set from worker.concurrency");
+    const clash = await problems(productionConfig({ worker: { command: ["w"], concurrencyEnv: "NODE_ENV" } }), productionSecrets);
+    expect(clash.map((p) => [p.key, p.fix])).toEqual([["appstack:worker.concurrencyEnv", "pulumi config rm -s production --path worker.concurrencyEnv"]]);
+  });
+
+  it("a generated secret named like the worker's concurrency variable", async () => {
+    const ps = await problems(productionConfig({ generatedSecrets: ["MEMORY_WORKER_MAX_CONCURRENT_JOBS"] }), productionSecrets);
+    expect(ps.map((p) => p.key)).toEqual(["appstack:generatedSecrets[0]"]);
+  });
+
+  it("a frontend build arg that frontend.env or the API URL replaces", async () => {
+    const dev = { environment: "dev", api: { image: "a:1", health: { path: "/h" } } };
+    const build = { context: "examples/app/frontend", args: { VITE_API_URL: "x", VITE_FLAG: "a", OTHER: "b" } };
+    const ps = await problems({ ...dev, frontend: { build, env: { VITE_FLAG: "on" } } });
+    expect(ps.map((p) => p.key)).toEqual(["appstack:frontend.build.args.VITE_API_URL", "appstack:frontend.build.args.VITE_FLAG"]);
+  });
+
+  it("settings for a part the stack does not have in this environment or mode", async () => {
+    const dev = await problems({
+      environment: "dev",
+      docker: { host: "unix:///var/run/docker.sock", sshOpts: ["-o", "StrictHostKeyChecking=yes"] },
+      api: { image: "a:1", health: { path: "/h" }, domain: "api.example.com" },
+      frontend: { image: "web:1.0", domains: ["app.example.com"], vercel: VERCEL, secretEnv: ["SENTRY_AUTH_TOKEN"] },
+    }, { SENTRY_AUTH_TOKEN: "x" });
+    expect(dev.map((p) => p.key).sort()).toEqual([
+      "appstack:api.domain", "appstack:docker.sshOpts", "appstack:frontend.domains", "appstack:frontend.secretEnv", "appstack:frontend.vercel",
+    ]);
+    for (const p of dev) expect(p.fix).toBe(`pulumi config rm -s dev --path ${p.key.slice("appstack:".length)}`);
+    const vercel = await problems(productionConfig({ frontend: { ...frontend, image: "web:1.0", hostPort: 8080 } }), productionSecrets);
+    expect(vercel.map((p) => p.key)).toEqual(["appstack:frontend.image", "appstack:frontend.hostPort"]);
+    const noServices = await problems({ environment: "staging", docker: { host: "ssh://deploy@staging.example.com" }, generatedSecrets: ["JWT_SECRET"], edge: { acmeEmail: "ops@example.com" } });
+    expect(noServices.map((p) => p.key)).toEqual(["appstack:edge", "appstack:generatedSecrets"]);
+  });
+
+  it("a broken api section is reported as broken, not as missing: no noise about what it would have served", async () => {
+    const ps = await problems({
+      environment: "staging",
+      docker: { host: "ssh://deploy@staging.example.com" },
+      generatedSecrets: ["JWT_SECRET"],
+      api: { image: "ghcr.io/acme/api:1.0.0", domain: "api.example.com" },
+      edge: { acmeEmail: "ops@example.com" },
+    });
+    expect(ps.map((p) => p.key)).toEqual(["appstack:api.health"]);
   });
 });

@@ -1,6 +1,9 @@
+import * as fs from "node:fs";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
+import { exampleBlock, exampleById, renderExample } from "../ops/cli/docs";
 import type { Plan, PlanResource } from "../ops/offline/plan";
+import { longestWaitChain, renderWaitChains } from "../ops/offline/rollout-waits";
 import { SECURE_PLACEHOLDER } from "../ops/offline/stack-files";
 import { repoStacks, ROOT, runOps, STACK_TRACE } from "./helpers/cli";
 import { logicalName } from "./helpers/pulumi";
@@ -35,6 +38,49 @@ function expectNoSecretValues(raw: string): void {
   expect(raw).not.toMatch(/(postgresql|redis):\/\/[^"\s]*:[^"\s@]+@/);
 }
 
+/**
+ * Every wait between the parts of a stack, with its reason (the README's
+ * "Rollout order" says each): a plan may hold no edge between two parts that
+ * is not listed here, so a new one needs a reason first.
+ */
+const ROLLOUT_EDGES: Record<string, string> = {
+  "backup job -> postgres": "pg_dump needs the server healthy, and nothing else",
+  "migrate job -> postgres": "the migrations change the schema",
+  "migrate job -> redis": "they run with the API's env; an app that connects to Redis as it starts must find it",
+  "migrate job -> backup job": "a migration that damages data must have a dump to restore",
+  "api -> migrate job": "new API code runs only on the migrated schema (a failed migration stops it)",
+  "worker -> api": "the new worker runs once the same release's API is ready",
+  "edge job -> api": "the edge is switched to the new API containers once they are ready",
+  "edge job -> edge": "the config is applied to the running proxy",
+  "frontend -> api": "last: the frontend calls the API",
+  "frontend -> worker": "last: it may rely on what this release added behind the API",
+  "vercel deployment -> api": "last: the frontend calls the API",
+  "vercel deployment -> worker": "last: it may rely on what this release added behind the API",
+  "vercel deployment -> edge job": "the frontend reaches the API through the switched edge",
+  "vercel deployment -> vercel variable": "the build reads the variables",
+  "vercel deployment -> vercel route": "its first response carries the security headers",
+  "vercel deployment -> vercel project": "a deployment of that project",
+  "vercel variable -> vercel project": "a variable of that project",
+  "vercel route -> vercel project": "a route of that project",
+  "vercel domain -> vercel project": "a domain of that project",
+};
+
+/** A part of the stack: an appstack container by its service label (a job says so), a Vercel resource by its kind. */
+function partOf(r: PlanResource): string | undefined {
+  if (r.type === "docker:index/container:Container") {
+    const service = label(r, "appstack.service");
+    return service && (label(r, "appstack.role") === "job" ? `${service} job` : service);
+  }
+  const vercel: Record<string, string> = {
+    "vercel:index/deployment:Deployment": "vercel deployment",
+    "vercel:index/projectEnvironmentVariable:ProjectEnvironmentVariable": "vercel variable",
+    "vercel:index/projectRoute:ProjectRoute": "vercel route",
+    "vercel:index/project:Project": "vercel project",
+    "vercel:index/projectDomain:ProjectDomain": "vercel domain",
+  };
+  return vercel[r.type];
+}
+
 describe("every stack file in the repository", () => {
   const stacks = repoStacks();
 
@@ -51,7 +97,7 @@ describe("every stack file in the repository", () => {
         expect(r.code).toBe(0);
         expect(r.stdout).toContain("configuration is valid");
         // The repository's staging/production files carry placeholders, never real ciphertext; validate names each.
-        if (stack !== "dev") expect(r.stdout).toContain(`pulumi config set -s ${stack} --secret OPENAI_API_KEY <value>`);
+        if (stack !== "dev") expect(r.stdout).toContain(`pulumi config set -s ${stack} --secret OPENAI_API_KEY`);
       });
 
       it("every long-running container has a health check, restart policy, memory limit, log rotation and waits healthy", () => {
@@ -100,6 +146,9 @@ describe("every stack file in the repository", () => {
         const deps = (name: string) => byName(p, name).options.dependsOn;
         const urn = (name: string) => byName(p, name).urn;
         expect(deps("api-migrate-run")).toEqual(expect.arrayContaining([urn("postgres-server"), urn("redis-server")]));
+        // The pre-deploy dump waits for Postgres and for no other container: a slow Redis must not delay it.
+        const backup = p.resources.find((r) => r.name === "backup-dump-run");
+        if (backup) expect(containers(p).filter((c) => backup.options.dependsOn.includes(c.urn)).map((c) => c.name)).toEqual(["postgres-server"]);
         expect(deps("api-1")).toContain(urn("api-migrate-run"));
         expect(deps("worker-1")).toContain(urn("api-1"));
         const frontend = p.resources.find((r) => r.name === "frontend-deployment" || r.name === "frontend-server")!;
@@ -109,6 +158,20 @@ describe("every stack file in the repository", () => {
           expect(deps("edge-config-run")).toEqual(expect.arrayContaining([urn("api-1"), urn("edge-proxy")]));
           expect(frontend.options.dependsOn).toContain(urn("edge-config-run"));
         }
+      });
+
+      it("every wait between two parts of the stack has a stated reason", () => {
+        const byUrn = new Map(p.resources.map((r) => [r.urn, r]));
+        const edges = new Set<string>();
+        for (const r of p.resources) {
+          const from = partOf(r);
+          for (const dep of from ? r.options.dependsOn : []) {
+            const to = byUrn.has(dep) ? partOf(byUrn.get(dep)!) : undefined;
+            if (to) edges.add(`${from} -> ${to}`);
+          }
+        }
+        expect(edges.size).toBeGreaterThan(5);
+        expect([...edges].filter((e) => !(e in ROLLOUT_EDGES)), "edges with no reason in ROLLOUT_EDGES").toEqual([]);
       });
 
       it("the API's CORS origin is the frontend's public URL", () => {
@@ -127,6 +190,12 @@ describe("every stack file in the repository", () => {
       });
     });
   }
+
+  it("the README states each stack's longest chain of health-gated waits and its worst case, as the plans declare them", () => {
+    const readme = fs.readFileSync(path.join(ROOT, "README.md"), "utf8");
+    const chains = stacks.map((stack) => longestWaitChain(plan(["--stack", stack]).plan));
+    expect(readme).toContain(renderWaitChains(chains));
+  });
 
   it("production shows the API, worker, migrations job, data stores and the Vercel project, variables and deployment", () => {
     const { plan: p } = plan(["--stack", "production"]);
@@ -185,8 +254,10 @@ describe("plan", () => {
 });
 
 describe("bad input: a clear message, a non-zero exit, no stack trace, no partial plan", () => {
-  it("validate names all three mistakes of a stack file", () => {
-    const r = runOps(["validate", "--stack-file", path.join(ROOT, "test/fixtures/Pulumi.three-mistakes.yaml")]);
+  it("validate names all three mistakes of a stack file, exactly as the README's example shows", () => {
+    const example = exampleById("validate-three-mistakes");
+    const r = runOps(example.argv);
+    expect(exampleBlock(fs.readFileSync(path.join(ROOT, example.file), "utf8"), example.id), "stale example: run npm run docs").toBe(renderExample(example, r));
     expect(r.code).toBe(1);
     expect(r.stderr).toContain("has 3 problems");
     expect(r.stderr).toContain('appstack:postgres.image = "postgres:latest"');

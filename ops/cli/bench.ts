@@ -6,9 +6,10 @@ import { EXIT, UserError } from "../shared/errors";
 import { listStacks } from "../offline/stack-files";
 
 /**
- * Times `plan` and `diff` per stack the way a user runs them (a fresh process
- * each time, through ops/run.js) and reports min and median wall time.
- * Numbers for the README, not a test: nothing here asserts a budget.
+ * Times `plan`, `policy` and `diff` per stack the way a user runs them (a
+ * fresh process each time, through ops/run.js) and reports min and median
+ * wall time and the median CPU time. Numbers for docs/performance.md, which
+ * quotes this command's output as it printed it; nothing here asserts a budget.
  */
 
 export interface BenchOptions {
@@ -25,10 +26,31 @@ export interface Sample {
   cpu?: number;
 }
 
+/** The commands timed, in the order they run. */
+export const BENCH_COMMANDS = ["plan", "policy", "diff"] as const;
+export type BenchCommand = (typeof BENCH_COMMANDS)[number];
+
 export interface BenchRow {
   stack: string;
-  plan: Sample[];
-  diff: Sample[];
+  samples: Record<BenchCommand, Sample[]>;
+}
+
+/** What one table row shows: one command on one stack. */
+export interface BenchFigure {
+  stack: string;
+  command: BenchCommand;
+  minMs: number;
+  medianMs: number;
+  /** Undefined where /proc is not there. */
+  cpuMs?: number;
+}
+
+export interface BenchHeading {
+  runs: number;
+  base: string;
+  cpus: number;
+  /** The one-minute load average when the runs ended. */
+  load: number;
 }
 
 /**
@@ -70,32 +92,55 @@ export function median(xs: number[]): number {
 export function runBench(opts: BenchOptions, progress: (line: string) => void = () => {}): BenchRow[] {
   if (!Number.isInteger(opts.runs) || opts.runs < 1 || opts.runs > 50) throw new UserError("--runs must be a whole number from 1 to 50.");
   const stacks = opts.stacks?.length ? opts.stacks : listStacks(opts.root);
+  const args = (command: BenchCommand, stack: string): { args: string[]; ok: number[] } => {
+    switch (command) {
+      case "plan":
+        return { args: ["plan", "--stack", stack, "--format", "json"], ok: [EXIT.ok] };
+      case "policy":
+        return { args: ["policy", "--stack", stack, "--format", "json"], ok: [EXIT.ok, EXIT.policy] };
+      case "diff":
+        return { args: ["diff", "--stack", stack, "--base", opts.base, "--format", "json"], ok: [EXIT.ok, EXIT.destructive] };
+    }
+  };
   return stacks.map((stack) => {
-    const row: BenchRow = { stack, plan: [], diff: [] };
+    const row: BenchRow = { stack, samples: { plan: [], policy: [], diff: [] } };
     for (let i = 0; i < opts.runs; i++) {
-      row.plan.push(timeRun(opts.root, ["plan", "--stack", stack, "--format", "json"], [EXIT.ok]));
-      row.diff.push(timeRun(opts.root, ["diff", "--stack", stack, "--base", opts.base, "--format", "json"], [EXIT.ok, EXIT.destructive]));
+      for (const command of BENCH_COMMANDS) {
+        const run = args(command, stack);
+        row.samples[command].push(timeRun(opts.root, run.args, run.ok));
+      }
       progress(`${stack}: run ${i + 1}/${opts.runs}`);
     }
     return row;
   });
 }
 
-export function renderBench(rows: BenchRow[], opts: { runs: number; base: string }): string {
-  const s = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
-  const wall = (xs: Sample[]) => xs.map((x) => x.wall);
-  const cpu = (xs: Sample[]) => (xs.every((x) => x.cpu !== undefined) ? s(median(xs.map((x) => x.cpu!))) : "n/a");
-  // Other work on the machine slows every figure; say how busy it was.
-  const load = os.loadavg()[0].toFixed(1);
+/** Min, median and median CPU of each command on each stack. */
+export function benchFigures(rows: BenchRow[]): BenchFigure[] {
+  return rows.flatMap((r) =>
+    BENCH_COMMANDS.map((command) => {
+      const xs = r.samples[command];
+      const cpu = xs.every((x) => x.cpu !== undefined) ? median(xs.map((x) => x.cpu!)) : undefined;
+      return { stack: r.stack, command, minMs: min(xs.map((x) => x.wall)), medianMs: median(xs.map((x) => x.wall)), cpuMs: cpu };
+    }),
+  );
+}
+
+const seconds = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
+
+/** The heading line and the table, as docs/performance.md quotes them. */
+export function renderBenchTable(heading: BenchHeading, figures: BenchFigure[]): string {
   return [
-    `${opts.runs} run${opts.runs === 1 ? "" : "s"} per command, each a fresh process; diff against ${opts.base}. ` +
-      `${os.cpus().length} CPUs, load average ${load} at the end.`,
+    `${heading.runs} run${heading.runs === 1 ? "" : "s"} per command, each a fresh process; diff against ${heading.base}. ` +
+      `${heading.cpus} CPUs, load average ${heading.load.toFixed(1)} at the end.`,
     "",
-    "| stack | plan min | plan median | plan CPU (median) | diff min | diff median | diff CPU (median) |",
-    "| --- | --- | --- | --- | --- | --- | --- |",
-    ...rows.map(
-      (r) =>
-        `| ${r.stack} | ${s(min(wall(r.plan)))} | ${s(median(wall(r.plan)))} | ${cpu(r.plan)} | ${s(min(wall(r.diff)))} | ${s(median(wall(r.diff)))} | ${cpu(r.diff)} |`,
-    ),
+    "| stack | command | min | median | CPU (median) |",
+    "| --- | --- | --- | --- | --- |",
+    ...figures.map((f) => `| ${f.stack} | ${f.command} | ${seconds(f.minMs)} | ${seconds(f.medianMs)} | ${f.cpuMs === undefined ? "n/a" : seconds(f.cpuMs)} |`),
   ].join("\n");
+}
+
+export function renderBench(rows: BenchRow[], opts: { runs: number; base: string }): string {
+  // Other work on the machine slows every figure; say how busy it was.
+  return renderBenchTable({ ...opts, cpus: os.cpus().length, load: os.loadavg()[0] }, benchFigures(rows));
 }

@@ -18,11 +18,14 @@ const validate = () => load<typeof import("../offline/validate")>("../offline/va
 const policy = () => load<typeof import("../offline/policy")>("../offline/policy");
 const diffCommand = () => load<typeof import("../diff/diff-command")>("../diff/diff-command");
 const bench = () => load<typeof import("./bench")>("./bench");
+const docs = () => load<typeof import("./docs")>("./docs");
 
 // The operations commands load on use too, so plan and validate start no slower for them.
 const ops = {
   context: () => load<typeof import("../operations/context")>("../operations/context"),
   deploy: () => load<typeof import("../operations/deploy")>("../operations/deploy"),
+  preflight: () => load<typeof import("../operations/preflight")>("../operations/preflight"),
+  unhealthy: () => load<typeof import("../operations/unhealthy")>("../operations/unhealthy"),
   rollback: () => load<typeof import("../operations/rollback")>("../operations/rollback"),
   status: () => load<typeof import("../operations/status")>("../operations/status"),
   drift: () => load<typeof import("../operations/drift")>("../operations/drift"),
@@ -70,11 +73,15 @@ const deployOptions = {
   yes: { type: "boolean", short: "y" },
 } as const;
 
+/** How long deploy and rollback wait for another update's lock before they give up (`--lock-timeout`). */
+export const DEFAULT_LOCK_TIMEOUT_SECONDS = 300;
+
 async function runDeploy(values: Values, dev: boolean): Promise<number> {
   const stack = dev ? "dev" : requireStack(values);
-  const lockTimeoutSeconds = intOption(values, "lock-timeout", 300, 0, 86_400)!;
-  const smokeSeconds = intOption(values, "smoke-timeout", 60, 0, 3600)!;
-  const [{ defaultContext }, { DEFAULT_SMOKE, deploy }, { validateStack }] = await Promise.all([ops.context(), ops.deploy(), validate()]);
+  const lockTimeoutSeconds = intOption(values, "lock-timeout", DEFAULT_LOCK_TIMEOUT_SECONDS, 0, 86_400)!;
+  const [{ defaultContext }, { DEFAULT_SMOKE, deploy }, { validateStack }, { dockerPreflight, stackDockerTarget, stackSecretNames }, { diagnoseUnhealthy }] =
+    await Promise.all([ops.context(), ops.deploy(), validate(), ops.preflight(), ops.unhealthy()]);
+  const smokeSeconds = intOption(values, "smoke-timeout", DEFAULT_SMOKE.budgetMs / 1000, 0, 3600)!;
   return deploy(defaultContext(PROJECT_ROOT), {
     stack,
     init: dev || values.init === true,
@@ -84,6 +91,8 @@ async function runDeploy(values: Values, dev: boolean): Promise<number> {
     lockTimeoutSeconds,
     smoke: { ...DEFAULT_SMOKE, budgetMs: smokeSeconds * 1000 },
     validate: () => validateStack({ root: PROJECT_ROOT, stack }),
+    preflight: async () => (await dockerPreflight(stackDockerTarget(PROJECT_ROOT, stack), { stack })).line,
+    diagnose: () => diagnoseUnhealthy(stackDockerTarget(PROJECT_ROOT, stack), stack, stackSecretNames(PROJECT_ROOT, stack)),
   });
 }
 
@@ -116,7 +125,7 @@ export const COMMANDS: Record<string, Command> = {
     },
   },
   diff: {
-    summary: "compare a stack's desired state at a git ref with the working tree (offline; exit 11 on destructive changes)",
+    summary: `compare a stack's desired state at a git ref with the working tree (offline; exit ${EXIT.destructive} on destructive changes)`,
     usage: "diff --stack <name> --base <git-ref> [--format markdown|json] [--allow-destructive]",
     options: { stack: { type: "string", short: "s" }, base: { type: "string" }, format: { type: "string" }, "allow-destructive": { type: "boolean" } },
     async run(values) {
@@ -134,7 +143,7 @@ export const COMMANDS: Record<string, Command> = {
     },
   },
   bench: {
-    summary: "time plan and diff per stack over several runs and print min/median",
+    summary: "time plan, policy and diff per stack over several runs and print min/median",
     usage: "bench [--runs 5] [--stack <name>]... [--base HEAD]",
     options: { runs: { type: "string" }, stack: { type: "string", multiple: true }, base: { type: "string" } },
     async run(values) {
@@ -145,8 +154,18 @@ export const COMMANDS: Record<string, Command> = {
       return EXIT.ok;
     },
   },
+  docs: {
+    summary: "regenerate docs/configuration.md from the schema and the docs' example outputs from real runs",
+    usage: "docs",
+    options: {},
+    async run() {
+      const changed = await (await docs()).writeDocs(PROJECT_ROOT, runCli);
+      console.log(changed.length ? `Updated: ${changed.join(", ")}` : "The generated docs are up to date.");
+      return EXIT.ok;
+    },
+  },
   policy: {
-    summary: "run the appstack-readiness policy pack over a stack offline (exit 5 on a mandatory violation)",
+    summary: `run the appstack-readiness policy pack over a stack offline (exit ${EXIT.policy} on a mandatory violation)`,
     usage: "policy --stack <name> [--stack-file <path>] [--policy-config <file>] [--format text|json] | --all",
     options: { ...stackOptions, "policy-config": { type: "string" }, format: { type: "string" }, all: { type: "boolean" } },
     async run(values) {
@@ -196,7 +215,7 @@ export const COMMANDS: Record<string, Command> = {
         to: intOption(values, "to", undefined, 1, Number.MAX_SAFE_INTEGER),
         previewOnly: values.preview === true,
         yes: values.yes === true,
-        lockTimeoutSeconds: intOption(values, "lock-timeout", 300, 0, 86_400)!,
+        lockTimeoutSeconds: intOption(values, "lock-timeout", DEFAULT_LOCK_TIMEOUT_SECONDS, 0, 86_400)!,
       };
       return (await ops.rollback()).rollback((await ops.context()).defaultContext(PROJECT_ROOT), opts);
     },
@@ -257,18 +276,50 @@ export async function runCli(argv: string[]): Promise<number> {
   return command.run(values);
 }
 
+/**
+ * Resolves once everything written to `stream` so far has been handed to the
+ * OS. A pipe takes 64 KiB; past that, Node queues the rest and writes it as
+ * the reader makes room, so `process.exit` before this would cut the output
+ * short for any reader slower than the writer (`| jq`, a CI step). Writes
+ * complete in order, so the callback of an empty write comes after all of them.
+ */
+function flushed(stream: NodeJS.WritableStream & { destroyed?: boolean }): Promise<void> {
+  return new Promise((resolve) => {
+    if (stream.destroyed || !stream.writable) return resolve();
+    stream.write("", () => resolve());
+  });
+}
+
+/** Exits with `code` once stdout and stderr have been written out, whatever they are (file, TTY, pipe). */
+async function exitWhenWritten(code: number): Promise<never> {
+  await Promise.all([flushed(process.stdout), flushed(process.stderr)]);
+  process.exit(code);
+}
+
+/**
+ * A reader that went away (`npm run plan | head`) is not a failure of the
+ * command: its output has nowhere to go, so it is dropped rather than thrown.
+ */
+function ignoreClosedReader(stream: NodeJS.WriteStream): void {
+  stream.on("error", (err: NodeJS.ErrnoException) => {
+    if (err.code !== "EPIPE") throw err;
+  });
+}
+
 /** Prints a user error as its message alone and exits with its code; a bug shows its trace only with APPSTACK_DEBUG. */
 export function main(argv: string[]): void {
+  ignoreClosedReader(process.stdout);
+  ignoreClosedReader(process.stderr);
   runCli(argv).then(
-    (code) => process.exit(code),
+    (code) => exitWhenWritten(code),
     (err: unknown) => {
       if (err instanceof UserError) {
         console.error(err.message);
-        process.exit(err.exitCode);
+        return exitWhenWritten(err.exitCode);
       }
       console.error(`appstack: unexpected error: ${(err as Error)?.message ?? String(err)}`);
       if (process.env.APPSTACK_DEBUG) console.error((err as Error)?.stack);
-      process.exit(EXIT.programError);
+      return exitWhenWritten(EXIT.programError);
     },
   );
 }

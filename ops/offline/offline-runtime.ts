@@ -31,7 +31,15 @@ export interface RecordedResource {
     additionalSecretOutputs: string[];
     replaceOnChanges: string[];
     ignoreChanges: string[];
+    /** `customTimeouts` as the engine gets them (`"1800s"`), only those set. */
+    customTimeouts: CustomTimeouts;
   };
+}
+
+export interface CustomTimeouts {
+  create?: string;
+  update?: string;
+  delete?: string;
 }
 
 export interface Evaluation {
@@ -78,6 +86,7 @@ interface RegisterRequest {
   getAdditionalsecretoutputsList(): string[];
   getReplaceonchangesList(): string[];
   getIgnorechangesList(): string[];
+  getCustomtimeouts(): { getCreate(): string; getUpdate(): string; getDelete(): string } | undefined;
   getPropertydependenciesMap(): { forEach(cb: (deps: { getUrnsList(): string[] }, key: string) => void): void };
   getObject(): { toJavaScript(): Record<string, unknown> } | undefined;
 }
@@ -159,11 +168,18 @@ export async function installMockRuntime(
         additionalSecretOutputs: req.getAdditionalsecretoutputsList(),
         replaceOnChanges: req.getReplaceonchangesList(),
         ignoreChanges: req.getIgnorechangesList(),
+        customTimeouts: customTimeoutsOf(req),
       },
     });
     return original(req, cb);
   };
   return { resources };
+}
+
+function customTimeoutsOf(req: RegisterRequest): CustomTimeouts {
+  const t = req.getCustomtimeouts();
+  const set = Object.entries({ create: t?.getCreate(), update: t?.getUpdate(), delete: t?.getDelete() }).filter(([, v]) => v);
+  return Object.fromEntries(set);
 }
 
 /** Waits until every register request sent so far has been answered. */

@@ -3,7 +3,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as rpc from "@pulumi/pulumi/runtime/rpc";
 import { EXIT, UserError } from "../shared/errors";
 import { SECRET, UNKNOWN } from "../shared/masks";
-import { evaluateProgram, inspectOutput, type Evaluation, type MockOutputs, type RecordedResource } from "./offline-runtime";
+import { evaluateProgram, inspectOutput, type CustomTimeouts, type Evaluation, type MockOutputs, type RecordedResource } from "./offline-runtime";
 import { digest, takeDigestKey, type DigestKey } from "./secret-digest";
 import { readProject, readStackConfig, resolveStackFile, SECURE_PLACEHOLDER, type StackConfig } from "./stack-files";
 
@@ -33,6 +33,8 @@ export interface PlanResource {
     dependsOn: string[];
     replaceOnChanges: string[];
     ignoreChanges: string[];
+    /** How long the engine waits on a create, update or delete (`"1800s"`); only those set. */
+    customTimeouts: CustomTimeouts;
   };
 }
 
@@ -105,6 +107,7 @@ export function toPlanResource(r: RecordedResource, digestKey?: DigestKey): Plan
       dependsOn: r.options.dependsOn,
       replaceOnChanges: r.options.replaceOnChanges,
       ignoreChanges: r.options.ignoreChanges,
+      customTimeouts: r.options.customTimeouts,
     },
   };
 }

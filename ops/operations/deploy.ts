@@ -30,10 +30,14 @@ export interface DeployOptions {
   smoke: SmokeSettings;
   /** Refuses a stack whose config does not validate (validateStack from ops/offline/validate.ts). */
   validate(): Promise<string>;
+  /** Refuses a Docker host that does not answer (dockerPreflight from ./preflight.ts); the line to print. */
+  preflight(): Promise<string>;
+  /** After a failed update: why the stack's containers are unhealthy (diagnoseUnhealthy from ./unhealthy.ts), or "". */
+  diagnose?(): Promise<string>;
 }
 
 /**
- * validate -> (preview and confirm, unless --yes) -> state backup -> up,
+ * validate -> Docker preflight -> (preview and confirm, unless --yes) -> state backup -> up,
  * streamed -> smoke check -> with --rollback-on-failure, rollback when the
  * update or the smoke check fails.
  */
@@ -43,11 +47,13 @@ export async function deploy(ctx: OpsContext, opts: DeployOptions): Promise<numb
   if (env.placeholderKeys.length > 0) {
     throw new UserError(
       `Stack "${opts.stack}" is not deployable yet: ${env.placeholderKeys.join(", ")} still hold the repository's placeholder, which Pulumi cannot decrypt. Set each first:\n` +
-        env.placeholderKeys.map((k) => `  pulumi config set -s ${opts.stack} --secret ${k.slice(k.indexOf(":") + 1)} <value>`).join("\n"),
+        env.placeholderKeys.map((k) => `  pulumi config set -s ${opts.stack} --secret ${k.slice(k.indexOf(":") + 1)}`).join("\n"),
       EXIT.invalidConfig,
     );
   }
   for (const note of env.notes) ctx.log(note);
+  // Before anything changes (the stack, the state, a container): the Docker host must answer.
+  ctx.log(await opts.preflight());
   const cli = await ctx.automation.cliVersion();
   const stack = await ctx.automation.openStack({ stackName: opts.stack, workDir: ctx.root, create: opts.init, envVars: env.envVars });
   const who = await stack.whoAmI().catch(() => undefined);
@@ -71,7 +77,7 @@ export async function deploy(ctx: OpsContext, opts: DeployOptions): Promise<numb
     result = await withLockWait(() => stack.up({ onOutput: ctx.stream, message: `appstack deploy ${opts.stack}` }), { ...lock, operation: "deploy" });
   } catch (err) {
     if (err instanceof UserError) throw err;
-    const why = `The update of stack "${opts.stack}" failed:\n${commandErrorText(err)}`;
+    const why = `The update of stack "${opts.stack}" failed:\n${commandErrorText(err)}${await diagnosis(opts)}`;
     throw await afterFailure(ctx, opts, why, EXIT.updateFailed, "the update failed");
   }
   const version = result.summary.version;
@@ -96,6 +102,16 @@ export async function deploy(ctx: OpsContext, opts: DeployOptions): Promise<numb
   const names = failing.map((r) => `${r.service} (${r.status ?? r.error})`).join(", ");
   const why = `Smoke check failed after version ${version} of stack "${opts.stack}": ${names} still unhealthy after ${Math.round(opts.smoke.budgetMs / 1000)} s.`;
   throw await afterFailure(ctx, opts, why, EXIT.unhealthy, `smoke check failed after version ${version}`);
+}
+
+/** What the Docker host says about the stack's unhealthy containers; a diagnosis that fails says so and never hides the update's own error. */
+async function diagnosis(opts: DeployOptions): Promise<string> {
+  if (!opts.diagnose) return "";
+  try {
+    return await opts.diagnose();
+  } catch (err) {
+    return `\n(The containers' health could not be read: ${(err as Error)?.message ?? String(err)}.)`;
+  }
 }
 
 /** Rolls back when asked to, and returns the error the deploy ends with either way. */

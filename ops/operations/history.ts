@@ -152,7 +152,7 @@ export function rollbackConfig(recorded: ConfigMap | undefined, currentSecretKey
     throw new UserError(
       `The target update used secret${missing.length > 1 ? "s" : ""} that stack "${stack}" no longer has: ${missing.join(", ")}.\n` +
         `The history never holds secret values, so rollback reuses the stack's current ones. Set ${missing.length > 1 ? "them" : "it"} first:\n` +
-        missing.map((k) => `  pulumi config set -s ${stack} --secret ${short(k)} <value>`).join("\n"),
+        missing.map((k) => `  pulumi config set -s ${stack} --secret ${short(k)}`).join("\n"),
       EXIT.prerequisite,
     );
   }

@@ -17,11 +17,14 @@ export interface LockWaitOptions {
   operation: string;
   /** Give up after this many seconds of waiting; 0 fails at the first conflict. */
   timeoutSeconds: number;
-  /** Pause between attempts. @default 5000 */
+  /** Pause between attempts. @default LOCK_RETRY_MS */
   intervalMs?: number;
   log(line: string): void;
   clock?: Clock;
 }
+
+/** How long deploy and rollback wait between attempts while another update holds the stack. */
+export const LOCK_RETRY_MS = 5000;
 
 /** The lock holder lines the CLI prints ("created by user@host (pid 123) at ..."), without the boilerplate. */
 function lockHolders(err: unknown): string {
@@ -39,7 +42,7 @@ function lockHolders(err: unknown): string {
  */
 export async function withLockWait<T>(op: () => Promise<T>, opts: LockWaitOptions): Promise<T> {
   const clock = opts.clock ?? realClock;
-  const interval = opts.intervalMs ?? 5000;
+  const interval = opts.intervalMs ?? LOCK_RETRY_MS;
   const start = clock.now();
   const deadline = start + opts.timeoutSeconds * 1000;
   // Bounded even if the clock misbehaves: never more attempts than the timeout allows.

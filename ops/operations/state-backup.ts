@@ -19,6 +19,9 @@ export function plaintextSecretPaths(value: unknown, at = ""): string[] {
   return Object.entries(obj).flatMap(([k, v]) => plaintextSecretPaths(v, at ? `${at}.${k}` : k));
 }
 
+/** Owner read/write only: the state names every resource and holds secrets, encrypted. */
+export const STATE_BACKUP_MODE = 0o600;
+
 /**
  * Writes the pre-deploy state to `backups/<stack>/<time>.json`, readable by
  * the owner only. Refuses (writes nothing) when any secret in it is not
@@ -35,6 +38,6 @@ export function writeStateBackup(root: string, stack: string, state: Deployment,
   const dir = path.join(root, "backups", stack);
   fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
   const file = path.join(dir, `${backupTimestamp(at)}.json`);
-  fs.writeFileSync(file, JSON.stringify(state, null, 2) + "\n", { mode: 0o600, flag: "wx" });
+  fs.writeFileSync(file, JSON.stringify(state, null, 2) + "\n", { mode: STATE_BACKUP_MODE, flag: "wx" });
   return file;
 }

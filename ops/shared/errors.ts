@@ -12,35 +12,39 @@ export class UserError extends Error {
   }
 }
 
-/** Exit codes the ops commands share, so scripts and workflows can tell failures apart. */
-export const EXIT = {
-  ok: 0,
-  /** The stack's configuration does not validate. */
-  invalidConfig: 1,
-  /** Bad arguments, unknown stack, unreadable stack file. */
-  usage: 2,
-  /** The program failed while it was evaluated. */
-  programError: 3,
-  /** A service failed its health probe (status, the deploy's smoke check). */
-  unhealthy: 4,
-  /** The engine reported a failed update or preview. */
-  updateFailed: 5,
-  /** Another update still held the stack's lock when --lock-timeout ran out. */
-  locked: 6,
-  /** Something the command needs is missing: the Pulumi CLI, git, docker, a passphrase, a clean tree, a commit. */
-  prerequisite: 7,
-  /** Rollback has nothing to go back to: no earlier successful update, or the target is the current version. */
-  noRollbackTarget: 8,
-  /** `drift`: the refresh preview found resources that changed outside Pulumi. */
-  drift: 9,
-  /** The policy pack found a mandatory violation: the stack is not ready to deploy. */
-  policy: 10,
-  /** `diff`: the change deletes or replaces stateful resources (and `--allow-destructive` was not given). */
-  destructive: 11,
-  /** `diff`: the base ref names no commit, or this is not a git checkout. */
-  badBaseRef: 12,
-  /** `diff`: the program does not evaluate at the base ref (invalid config there, or a program error). */
-  baseDoesNotEvaluate: 13,
-  /** `diff`: the stack exists on one side only. */
-  stackOnOneSide: 14,
-} as const;
+/**
+ * Exit codes the ops commands share, so scripts and workflows can tell
+ * failures apart. `meaning` is what the docs print: their exit-code tables are
+ * rendered from here (`renderExitCodes`), and a test holds them to it.
+ */
+export const EXIT_CODES = {
+  ok: { code: 0, meaning: "success: the command did what it was asked (`policy`: the stack is ready; `diff`: no destructive change, or `--allow-destructive`)" },
+  invalidConfig: { code: 1, meaning: "the stack's configuration does not validate (every problem is listed, each with its fix)" },
+  usage: { code: 2, meaning: "bad arguments, an unknown stack, an unreadable stack file" },
+  programError: { code: 3, meaning: "the program failed while it was evaluated" },
+  unhealthy: { code: 4, meaning: "a service failed its health probe (`status`, the deploy's smoke check)" },
+  updateFailed: { code: 5, meaning: "the engine reported a failed update or preview (`pulumi up`, `preview`)" },
+  locked: { code: 6, meaning: "another update still held the stack's lock when `--lock-timeout` ran out" },
+  prerequisite: { code: 7, meaning: "something the command needs is missing: the Pulumi CLI, git, docker, a passphrase, a clean working tree, the recorded commit" },
+  noRollbackTarget: { code: 8, meaning: "`rollback` has nothing to go back to: no earlier successful update, or the target is the current version" },
+  drift: { code: 9, meaning: "`drift`: the refresh preview found resources that changed outside Pulumi" },
+  policy: { code: 10, meaning: "`policy`: a mandatory violation, the stack is not ready to deploy" },
+  destructive: { code: 11, meaning: "`diff`: the change deletes or replaces stateful resources (listed at the top), and `--allow-destructive` was not given" },
+  badBaseRef: { code: 12, meaning: "`diff`: the base ref names no commit, or this is not a git checkout" },
+  baseDoesNotEvaluate: { code: 13, meaning: "`diff`: the program does not evaluate at the base ref (its config is invalid there, or it fails); the message is that side's" },
+  stackOnOneSide: { code: 14, meaning: "`diff`: the stack exists on one side only (new or removed in this change)" },
+  dockerHost: { code: 15, meaning: "`deploy`'s preflight: the Docker engine at `docker.host` does not answer, or an ssh:// host's key is not known; nothing was changed" },
+} as const satisfies Record<string, { code: number; meaning: string }>;
+
+export type ExitName = keyof typeof EXIT_CODES;
+
+/** The codes by name: `EXIT.policy` is 10. */
+export const EXIT = Object.fromEntries(Object.entries(EXIT_CODES).map(([name, { code }]) => [name, code])) as {
+  readonly [K in ExitName]: (typeof EXIT_CODES)[K]["code"];
+};
+
+/** The docs' exit-code table: every code, or the ones named, in order. */
+export function renderExitCodes(names: readonly ExitName[] = Object.keys(EXIT_CODES) as ExitName[]): string {
+  const rows = names.map((name) => `| \`${EXIT_CODES[name].code}\` | ${EXIT_CODES[name].meaning} |`);
+  return ["| code | meaning |", "| --- | --- |", ...rows].join("\n");
+}

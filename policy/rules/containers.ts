@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { MIN_API_STOP_TIMEOUT_SECONDS } from "../../config/schema";
 import { defineResourceRule } from "../rule";
 import { isAppstackContainer, isKnown, roleOf, serviceOf, type ResourceView } from "../view";
 
@@ -167,6 +168,27 @@ export const workerGracefulStop = defineResourceRule<{ minSeconds: number }>({
   },
 });
 
+export const apiGracefulStop = defineResourceRule({
+  name: "api-graceful-stop",
+  description:
+    "API containers are stopped gracefully when a release replaces them (the seeds' 'Zero-downtime deployment'): SIGTERM, then at least " +
+    `${MIN_API_STOP_TIMEOUT_SECONDS} s (destroyGraceSeconds) to drain before removal; without it the Docker provider removes the container at once, ` +
+    "with its requests in flight.",
+  remediationSteps: `Keep destroyGraceSeconds = api.stopTimeoutSeconds (components/api.ts), at least ${MIN_API_STOP_TIMEOUT_SECONDS}.`,
+  severity: "high",
+  check(r, ctx) {
+    if (!isAppstackContainer(r) || serviceOf(r) !== "api" || roleOf(r) !== "service" || !isKnown(r.props.destroyGraceSeconds)) return;
+    const grace = r.props.destroyGraceSeconds;
+    if (typeof grace !== "number" || grace < MIN_API_STOP_TIMEOUT_SECONDS) {
+      ctx.report(
+        `destroyGraceSeconds is ${grace === undefined ? "unset: the container is removed at once, with its requests in flight" : `${String(grace)} s`}; ` +
+          `an API container needs at least ${MIN_API_STOP_TIMEOUT_SECONDS} s to drain`,
+      );
+    }
+    if (r.props.stopSignal !== undefined && r.props.stopSignal !== "SIGTERM") ctx.report(`stopSignal is ${String(r.props.stopSignal)}; the drain starts on SIGTERM`);
+  },
+});
+
 export const CONTAINER_RULES = [
   containerHasRole,
   serviceHealthCheck,
@@ -178,4 +200,5 @@ export const CONTAINER_RULES = [
   containerNotPrivileged,
   jobRunsOnce,
   workerGracefulStop,
+  apiGracefulStop,
 ];

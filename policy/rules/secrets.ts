@@ -1,17 +1,12 @@
 import { z } from "zod";
+import { isSecretEnvName } from "../../config/secret-env";
 import { defineResourceRule } from "../rule";
 import { envEntries, isContainer, isKnown, joinPath, serviceOf, TYPES, type ResourceView } from "../view";
 
 /** Rules that keep secrets secret and strong. */
 
-/**
- * Env names that hold credentials: the seeds' OPENAI_API_KEY, PRIVY_APP_SECRET,
- * JWT_SECRET, REDIS_PASSWORD, DATABASE_URL, REDIS_URL and their kind.
- * `_AUTH` covers REDISCLI_AUTH, which carries the Redis password.
- */
-const SECRET_ENV_NAME = /(?:_KEY|_SECRET|_TOKEN|PASSWORD|_AUTH)$|^(?:DATABASE_URL|REDIS_URL)$/;
-
-export const isSecretEnvName = (name: string): boolean => SECRET_ENV_NAME.test(name);
+/** Env names that hold credentials (config/secret-env.ts: one definition for the pack and the ops commands). */
+export { isSecretEnvName };
 
 /** Prefixes that build tools compile into the browser bundle: anyone can read these values. */
 const PUBLIC_PREFIXES = ["VITE_", "NEXT_PUBLIC_", "REACT_APP_", "PUBLIC_"];

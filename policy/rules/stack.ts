@@ -25,10 +25,14 @@ function dependencyClosure(resources: ResourceView[]): (urn: string) => Set<stri
 
 const service = (names: string[], role: string) => (r: ResourceView) => isAppstackContainer(r) && names.includes(serviceOf(r) ?? "") && roleOf(r) === role;
 
-/** The seeds' deploy order, as stages; each waits for the nearest earlier stage the stack has. */
-const STAGES: { name: string; member: (r: ResourceView) => boolean }[] = [
+/**
+ * The seeds' deploy order, as stages. Each stage waits for every earlier stage
+ * the stack has, except where `waitsFor` narrows that: the backup waits for
+ * Postgres alone (a dump needs nothing else).
+ */
+const STAGES: { name: string; member: (r: ResourceView) => boolean; waitsFor?: (earlier: ResourceView) => boolean }[] = [
   { name: "the data stores", member: (r) => isAppstackContainer(r) && DATA_STORES.has(serviceOf(r) ?? "") && roleOf(r) === "service" },
-  { name: "the backup", member: service(["backup"], "job") },
+  { name: "the backup", member: service(["backup"], "job"), waitsFor: (r) => serviceOf(r) === "postgres" },
   { name: "the migrations", member: service(["migrate"], "job") },
   { name: "the API", member: service(["api"], "service") },
   { name: "the worker and the edge's config", member: (r) => service(["worker"], "service")(r) || service(["edge"], "job")(r) },
@@ -39,25 +43,28 @@ export const rolloutOrder = defineStackRule({
   name: "rollout-order",
   description:
     "The deploy runs in the seeds' order: 'Database First' (data stores healthy; a backup, when the stack has one; migrations), 'Backend Second', " +
-    "'Worker Third', 'Frontend Last': each stage depends on the one before it, so a failed step stops everything after it.",
-  remediationSteps: "Keep the dependsOn chain components/app-stack.ts wires: data stores -> migrations -> API -> worker and the edge's config -> frontend.",
+    "'Worker Third', 'Frontend Last': each stage depends on the ones before it (the backup on Postgres alone), so a failed step stops everything after it.",
+  remediationSteps:
+    "Keep the dependsOn chain components/app-stack.ts wires: data stores -> migrations -> API -> worker and the edge's config -> frontend, with the backup between Postgres and the migrations.",
   severity: "high",
   check(resources, ctx) {
     const depsOf = dependencyClosure(resources);
-    let previous: { name: string; members: ResourceView[] } | undefined;
+    const earlier: { name: string; members: ResourceView[] }[] = [];
     for (const stage of STAGES) {
       const members = resources.filter(stage.member);
       if (members.length === 0) continue;
-      if (previous) {
-        for (const m of members) {
-          const deps = depsOf(m.urn);
-          const missing = previous.members.filter((p) => !deps.has(p.urn));
-          if (missing.length > 0) {
-            ctx.report(`${m.name} does not wait for ${previous.name} (${missing.map((p) => p.name).join(", ")}): it could start before they are ready`, m.urn);
-          }
+      const needed = (p: ResourceView) => stage.waitsFor?.(p) ?? true;
+      for (const m of members) {
+        const deps = depsOf(m.urn);
+        const missing = earlier
+          .map((before) => ({ name: before.name, members: before.members.filter((p) => needed(p) && !deps.has(p.urn)) }))
+          .filter((before) => before.members.length > 0);
+        if (missing.length > 0) {
+          const what = missing.map((before) => `${before.name} (${before.members.map((p) => p.name).join(", ")})`).join(", ");
+          ctx.report(`${m.name} does not wait for ${what}: it could start before they are ready`, m.urn);
         }
       }
-      previous = { name: stage.name, members };
+      earlier.push({ name: stage.name, members });
     }
   },
 });

@@ -1,4 +1,4 @@
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 
@@ -33,3 +33,32 @@ export function repoStacks(): string[] {
 
 /** A stack trace looks like "    at fn (file:line:col)". */
 export const STACK_TRACE = /\n\s+at .+:\d+:\d+/;
+
+/**
+ * Runs an ops command with its stdout going into a real pipe (`|`, as a shell
+ * makes it: 64 KiB of buffer) whose reader is slow (test/helpers/slow-reader.js).
+ * `stdout` is what came out of the far end of the pipe. `reader` replaces the
+ * slow reader with another shell command (`head -c 100`).
+ */
+export function runOpsThroughSlowPipe(args: string[], opts: { root?: string; reader?: string } = {}): Promise<CliResult> {
+  const root = opts.root ?? ROOT;
+  // The command's exit status comes back on fd 3: a shell pipeline's own status is its last command's.
+  const script = `{ "$0" ops/run.js "$@"; echo $? >&3; } | ${opts.reader ?? '"$0" "$SLOW_READER"'}`;
+  return new Promise((resolve, reject) => {
+    const child = spawn("sh", ["-c", script, process.execPath, ...args], {
+      cwd: root,
+      env: { ...process.env, SLOW_READER: path.join(__dirname, "slow-reader.js") },
+      stdio: ["ignore", "pipe", "pipe", "pipe"],
+    });
+    const streams = { stdout: [] as Buffer[], stderr: [] as Buffer[], status: [] as Buffer[] };
+    child.stdout!.on("data", (b: Buffer) => streams.stdout.push(b));
+    child.stderr!.on("data", (b: Buffer) => streams.stderr.push(b));
+    (child.stdio[3] as NodeJS.ReadableStream).on("data", (b: Buffer) => streams.status.push(b));
+    child.on("error", reject);
+    child.on("close", () => {
+      const text = (parts: Buffer[]) => Buffer.concat(parts).toString("utf8");
+      const status = text(streams.status).trim();
+      resolve({ code: status === "" ? -1 : Number(status), stdout: text(streams.stdout), stderr: text(streams.stderr) });
+    });
+  });
+}

@@ -33,6 +33,9 @@ export interface FixtureOptions {
   deleteBeforeReplace?: boolean;
   replaceOnChanges?: string[];
   ignoreChanges?: string[];
+  /** Explicit dependencies, besides those of `propertyDependencies`. */
+  dependsOn?: string[];
+  customTimeouts?: { create?: string; update?: string; delete?: string };
 }
 
 /** One plan resource; its URN carries the parent's type chain as the engine builds it. */
@@ -51,9 +54,10 @@ export function resource(type: string, name: string, inputs: Record<string, unkn
       protect: o.protect ?? false,
       retainOnDelete: o.retainOnDelete ?? false,
       deleteBeforeReplace: o.deleteBeforeReplace ?? false,
-      dependsOn: Object.values(o.propertyDependencies ?? {}).flat(),
+      dependsOn: [...(o.dependsOn ?? []), ...Object.values(o.propertyDependencies ?? {}).flat()],
       replaceOnChanges: o.replaceOnChanges ?? [],
       ignoreChanges: o.ignoreChanges ?? [],
+      customTimeouts: o.customTimeouts ?? {},
     },
   };
 }

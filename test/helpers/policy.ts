@@ -83,6 +83,7 @@ export function readyApi(over: { env?: Record<string, string>; secretEnv?: Recor
     },
     secretEnv: { DATABASE_URL: "postgresql://app:pw@postgres:5432/app", REDIS_URL: "redis://default:pw@redis:6379/0", ...secretEnv },
     ...rest,
+    props: { stopSignal: "SIGTERM", stopTimeout: 30, destroyGraceSeconds: 30, ...rest.props },
   });
 }
 
