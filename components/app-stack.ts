@@ -50,6 +50,8 @@ export interface AppStackOutputs {
  */
 export class AppStack extends pulumi.ComponentResource {
   public readonly network?: docker.Network;
+  /** Outside dev: the network of the edge proxy and the API containers only, so the edge cannot reach the data stores. */
+  public readonly edgeNetwork?: docker.Network;
   public readonly postgres: Postgres;
   public readonly redis: Redis;
   /** The pre-deploy dump (Postgres in container mode, with an API). */
@@ -70,6 +72,8 @@ export class AppStack extends pulumi.ComponentResource {
 
     this.network = this.createNetwork(name, cfg, provider);
     const network = this.network.name;
+    const hasEdge = cfg.edge !== undefined && cfg.api !== undefined && cfg.environment !== "dev";
+    this.edgeNetwork = hasEdge ? this.createNetwork(`${name}-edge`, cfg, provider, "edge") : undefined;
     this.postgres = new Postgres(
       "postgres",
       {
@@ -114,6 +118,7 @@ export class AppStack extends pulumi.ComponentResource {
           stack: cfg.stack,
           release,
           network,
+          edgeNetwork: this.edgeNetwork?.name,
           image: apiImage,
           env: {
             plain: { ...apiCfg.env, ...wired({ PORT: String(apiCfg.port), ...cors }) },
@@ -152,14 +157,14 @@ export class AppStack extends pulumi.ComponentResource {
       );
     }
 
-    if (cfg.edge && cfg.api && this.api && cfg.environment !== "dev") {
+    if (cfg.edge && cfg.api && this.api && this.edgeNetwork) {
       this.edge = new Edge(
         "edge",
         {
           config: cfg.edge,
           environment: cfg.environment,
           stack: cfg.stack,
-          network,
+          network: this.edgeNetwork.name,
           domain: cfg.api.domain!,
           readyPath: readinessPath(cfg.api),
           upstreams: this.api.upstreams,
@@ -273,10 +278,15 @@ export class AppStack extends pulumi.ComponentResource {
     return new docker.Provider(`${name}-docker`, { host: cfg.docker.host, sshOpts: cfg.docker.sshOpts, ...tls }, { parent: this });
   }
 
-  private createNetwork(name: string, cfg: AppConfig, provider: docker.Provider): docker.Network {
+  /** The stack's network (`appstack-<stack>`), or with a role its network of that role (`appstack-<stack>-edge`). */
+  private createNetwork(name: string, cfg: AppConfig, provider: docker.Provider, role?: string): docker.Network {
     return new docker.Network(
       `${name}-network`,
-      { name: `appstack-${cfg.stack}`, driver: "bridge", labels: serviceLabels({ stack: cfg.stack, service: "network", version: "1" }) },
+      {
+        name: role ? `appstack-${cfg.stack}-${role}` : `appstack-${cfg.stack}`,
+        driver: "bridge",
+        labels: serviceLabels({ stack: cfg.stack, service: role ? `${role}-network` : "network", version: "1" }),
+      },
       { parent: this, provider },
     );
   }

@@ -2,7 +2,7 @@ import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import * as vercel from "@pulumiverse/vercel";
 import { vercelOutputDirectory, type ParsedAppConfig } from "../config";
-import { applyTransform, LOG_ROTATION, RESTART_POLICY, serviceLabels, type Transform } from "./container-defaults";
+import { applyTransform, hardening, LOG_ROTATION, RESTART_POLICY, serviceLabels, type Transform } from "./container-defaults";
 import { resolveImage } from "./image";
 import { SECURITY_HEADERS } from "./security-headers";
 
@@ -184,6 +184,7 @@ export class Frontend extends pulumi.ComponentResource {
       image,
       envs: Object.entries({ ...plainEnv, PORT: String(FRONTEND_CONTAINER_PORT) }).map(([k, v]) => `${k}=${v}`),
       networksAdvanced: [{ name: args.network }],
+      ...hardening({ stack: args.stack, service: "frontend", writable: ["/tmp"] }),
       ports: [{ internal: FRONTEND_CONTAINER_PORT, external: args.hostPort ?? FRONTEND_CONTAINER_PORT, ip: "127.0.0.1" }],
       healthcheck: {
         tests: [

@@ -1,6 +1,6 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
-import { applyTransform, LOG_ROTATION, serviceLabels, type Transform } from "./container-defaults";
+import { applyTransform, hardening, LOG_ROTATION, serviceLabels, type Transform } from "./container-defaults";
 import { toDockerEnvs, type ServiceEnv } from "./env";
 import { maskSecrets, MIN_MASKABLE_SECRET } from "./log-mask";
 
@@ -19,13 +19,16 @@ export interface JobArgs {
    * error a failure prints, which reaches CI logs.
    */
   env: ServiceEnv;
-  network: pulumi.Input<string>;
+  /** The network the job reaches its peers on; without one it has no network at all. */
+  network?: pulumi.Input<string>;
+  /** Paths it writes that are not volumes: tmpfs on its read-only root filesystem. @default ["/tmp"] */
+  writable?: string[];
   memoryMb: number;
   cpus: string;
   /** How long the job may run before the deploy gives up. */
   timeoutSeconds: number;
   volumes?: docker.types.input.ContainerVolume[];
-  /** Files written into the container before it starts. */
+  /** Files written into the container before it starts: into a volume, since the root filesystem is read-only. */
   uploads?: pulumi.Input<docker.types.input.ContainerUpload>[];
   /** What must be up before the job starts (healthy data stores). */
   dependsOn?: pulumi.Input<pulumi.Resource>[];
@@ -90,7 +93,8 @@ export class Job extends pulumi.ComponentResource {
       image: args.image,
       command: args.command,
       envs: toDockerEnvs(args.env),
-      networksAdvanced: [{ name: args.network }],
+      ...(args.network ? { networksAdvanced: [{ name: args.network }] } : { networkMode: "none" }),
+      ...hardening({ stack: args.stack, service: args.service, writable: args.writable ?? ["/tmp"] }),
       volumes: args.volumes,
       uploads: args.uploads,
       // Run once: the provider waits for the exit (attach) and keeps the output (logs).

@@ -250,6 +250,17 @@ export const EDGE_NOTICE_SECONDS = EDGE_HEALTH.intervalSeconds * EDGE_HEALTH.fai
 /** The shortest `api.stopTimeoutSeconds` behind the edge: its notice time, then a few seconds for requests in flight. */
 export const MIN_API_STOP_TIMEOUT_SECONDS = EDGE_NOTICE_SECONDS + 4;
 
+/**
+ * Paths the service writes that are not volumes. The root filesystem is
+ * read-only; each of these is a tmpfs (in memory, counted against `memoryMb`,
+ * empty at every start). Add the directories your image writes to, e.g. a
+ * cache; a path outside them fails with "Read-only file system".
+ */
+const writablePaths = z
+  .array(z.string().regex(/^\/[^\s:,]*$/, { message: "expected an absolute path (no spaces, colons or commas)" }))
+  .min(1)
+  .default(["/tmp"]);
+
 const apiSchema = z.strictObject({
   /** The API image; production needs a digest or a version tag. Changing it replaces the containers, new before old. */
   image: imageReference.optional(),
@@ -308,6 +319,8 @@ const apiSchema = z.strictObject({
    * Outside dev at least 10.
    */
   stopTimeoutSeconds: seconds(30),
+  /** Paths the API (and its migrations) write that are not volumes: tmpfs on the read-only root filesystem. */
+  writablePaths,
   /** How long `pulumi up` waits for a new API container to turn healthy. */
   healthTimeoutSeconds: seconds(180),
 });
@@ -390,6 +403,8 @@ const workerSchema = z.strictObject({
   healthTimeoutSeconds: z.number().int().min(1).max(86_400).optional(),
   /** Seconds between SIGTERM and SIGKILL, for the current job to finish. */
   stopGracePeriodSeconds: seconds(60),
+  /** Paths the worker writes that are not volumes (the heartbeat file's folder among them): tmpfs on the read-only root filesystem. */
+  writablePaths,
   /** Plain settings such as feature flags. Never secrets: use `secretEnv`. */
   env: plainEnv,
   /**
@@ -756,6 +771,19 @@ function serviceRules(cfg: Sections, env: Environment, present: ReadonlySet<stri
   if (worker) {
     imageRules("worker", worker, env, addIssue, { required: !api, example: "ghcr.io/acme/worker:1.0.0" });
     envRules("worker", worker, cfg, present, addIssue);
+    const h = worker.health;
+    // The root filesystem is read-only: the heartbeat must be written to one of the tmpfs paths.
+    if (h.type === "heartbeat" && !worker.writablePaths.some((p) => h.file.startsWith(`${p.replace(/\/+$/, "")}/`))) {
+      const dir = h.file.slice(0, h.file.lastIndexOf("/")) || "/";
+      addIssue(
+        issue(
+          ["worker", "health", "file"],
+          `${h.file} is not under a writable path (worker.writablePaths: ${worker.writablePaths.join(", ")}); the read-only root filesystem would refuse the heartbeat`,
+          [{ set: ["worker", "health", "file"], value: `${worker.writablePaths[0].replace(/\/+$/, "")}/${h.file.slice(h.file.lastIndexOf("/") + 1) || "heartbeat"}` }],
+          `or keep the file and make its folder writable: add ${dir} to worker.writablePaths`,
+        ),
+      );
+    }
   }
   if (frontend) {
     envRules("frontend", frontend, cfg, present, addIssue);

@@ -176,7 +176,12 @@ function workerSection(env: Env, hasApi: boolean) {
         { requiredKeys: ["command"] },
       ),
     )
-    .map(([img, rest]) => compact({ ...img, ...rest }));
+    .map(([img, rest]) => {
+      // The root filesystem is read-only: a heartbeat outside /tmp needs its folder writable.
+      const file = (rest.health as { file?: string } | undefined)?.file;
+      const writable = file?.startsWith("/var/run/worker/") ? { writablePaths: ["/tmp", "/var/run/worker"] } : {};
+      return compact({ ...img, ...rest, ...writable });
+    });
 }
 
 function frontendSection(env: Env) {

@@ -22,9 +22,10 @@ import {
   vercelSecretEnvSensitive,
 } from "../policy/rules/secrets";
 import { corsMatchesFrontend, frontendApiUrlMatchesApi, rolloutOrder, securityHeaders } from "../policy/rules/stack";
+import { containerDropsCapabilities, containerNoNewPrivileges, containerPidsLimit, containerReadOnlyRootfs, dataStoreNonRoot, edgeIsolatedFromDataStores } from "../policy/rules/privileges";
 import { dockerTransportSecure } from "../policy/rules/transport";
 import { corsRestricted, edgeChecksApiHealth, httpsPublicUrls, nodeEnvProduction } from "../policy/rules/web";
-import { TYPES, UNKNOWN } from "../policy/view";
+import { TYPES, UNKNOWN, type ResourceView } from "../policy/view";
 import { check, checkStack, container, labels, readyApi, resource } from "./helpers/policy";
 
 const urls = { DATABASE_URL: "postgresql://app:pw@postgres:5432/app", REDIS_URL: "redis://default:pw@redis:6379/0" };
@@ -252,13 +253,13 @@ describe("policy rules: API and frontend", () => {
 
   it("the config the edge's job applies health-checks the API containers it routes to", () => {
     const edgeConfig = (caddyfile?: string) =>
-      container("edge-config-run", "edge", "job", { props: { uploads: caddyfile === undefined ? [] : [{ file: "/etc/caddy/Caddyfile.applied", content: caddyfile }] } });
+      container("edge-config-run", "edge", "job", { props: { uploads: caddyfile === undefined ? [] : [{ file: "/config/Caddyfile.applied", content: caddyfile }] } });
     expect(check(edgeChecksApiHealth, edgeConfig("api.example.com {\n\treverse_proxy api-1:3000 {\n\t\thealth_uri /api/v1/health/ready\n\t}\n}\n"))).toEqual([]);
     expect(check(edgeChecksApiHealth, edgeConfig("api.example.com {\n\treverse_proxy api-1:3000\n}\n"))[0]).toMatch(/without an active health check/);
     expect(check(edgeChecksApiHealth, edgeConfig("api.example.com {\n\trespond 200\n}\n"))[0]).toMatch(/no reverse_proxy/);
-    expect(check(edgeChecksApiHealth, edgeConfig())[0]).toMatch(/applies no \/etc\/caddy\/Caddyfile.applied/);
+    expect(check(edgeChecksApiHealth, edgeConfig())[0]).toMatch(/applies no \/config\/Caddyfile.applied/);
     // The proxy container's bootstrap config routes nowhere; the rule looks at the applied one.
-    expect(check(edgeChecksApiHealth, container("edge-proxy", "edge", "service", { props: { uploads: [{ file: "/etc/caddy/Caddyfile", content: "respond 503" }] } }))).toEqual([]);
+    expect(check(edgeChecksApiHealth, container("edge-proxy", "edge", "service", { props: { uploads: [{ file: "/config/Caddyfile.bootstrap", content: "respond 503" }] } }))).toEqual([]);
     expect(check(edgeChecksApiHealth, readyApi())).toEqual([]);
   });
 
@@ -328,7 +329,7 @@ describe("policy rules: the stack as a whole", () => {
     expect(checkStack(corsMatchesFrontend, [api])).toEqual([]);
   });
 
-  const caddy = (body: string) => ({ uploads: [{ file: "/etc/caddy/Caddyfile", content: body }] });
+  const caddy = (body: string) => ({ uploads: [{ file: "/config/Caddyfile.bootstrap", content: body }] });
   const edgeFor = (domain: string, headers = ["Strict-Transport-Security", "X-Content-Type-Options", "X-Frame-Options", "Referrer-Policy"]) =>
     container("edge-proxy", "edge", "service", { props: caddy(`{\n\temail ops@example.com\n}\n\n${domain} {\n\theader {\n${headers.map((h) => `\t\t${h} "x"`).join("\n")}\n\t}\n}\n`) });
   const apiUrlVar = (value: string) =>
@@ -406,5 +407,64 @@ describe("policy rules: the Docker transport", () => {
     expect(check(dockerTransportSecure, provider({ host: UNKNOWN }))).toEqual([]);
     expect(check(dockerTransportSecure, resource("pulumi:providers:vercel", "v", { host: "tcp://x:2375" }))).toEqual([]);
     expect(check(dockerTransportSecure, postgres())).toEqual([]);
+  });
+});
+
+describe("policy rules: what a container may do on its host", () => {
+  const hardened = (service: string, more: Record<string, unknown> = {}) => ({
+    capabilities: { drops: ["ALL"], adds: [] },
+    securityOpts: ["no-new-privileges:true"],
+    readOnly: true,
+    tmpfs: { "/tmp": "rw,nosuid,nodev,mode=1777" },
+    cgroupParent: `appstack-production-${service}.slice`,
+    ...more,
+  });
+  const rules = [containerDropsCapabilities, containerNoNewPrivileges, containerReadOnlyRootfs, containerPidsLimit, dataStoreNonRoot];
+
+  it("hardened containers pass: the edge may add NET_BIND_SERVICE, the data stores run as their users", () => {
+    const ok = [
+      readyApi({ props: hardened("api") }),
+      migrate(hardened("migrate")),
+      postgres(hardened("postgres", { user: "postgres" })),
+      container("edge-proxy", "edge", "service", { props: hardened("edge", { capabilities: { drops: ["ALL"], adds: ["NET_BIND_SERVICE"] } }) }),
+    ];
+    for (const c of ok) for (const rule of rules) expect(check(rule, c), `${rule.name} on ${c.name}`).toEqual([]);
+  });
+
+  it("capabilities: all must be dropped, and only an allowed one added, by a service and never by a job", () => {
+    expect(check(containerDropsCapabilities, readyApi({ props: hardened("api", { capabilities: undefined }) }))[0]).toContain('does not hold "ALL"');
+    expect(check(containerDropsCapabilities, readyApi({ props: hardened("api", { capabilities: { drops: ["NET_RAW"] } }) }))[0]).toContain('does not hold "ALL"');
+    expect(check(containerDropsCapabilities, readyApi({ props: hardened("api", { capabilities: { drops: ["ALL"], adds: ["NET_BIND_SERVICE"] } }) }))[0]).toBe(
+      "adds NET_BIND_SERVICE, which api does not need (allowed: none)",
+    );
+    const job = container("edge-config-run", "edge", "job", { props: hardened("edge", { capabilities: { drops: ["all"], adds: ["CAP_NET_BIND_SERVICE"] } }) });
+    expect(check(containerDropsCapabilities, job)).toEqual(["adds CAP_NET_BIND_SERVICE, which edge does not need (allowed: none)"]);
+    // The policy config may allow more, per service.
+    const api = readyApi({ props: hardened("api", { capabilities: { drops: ["ALL"], adds: ["NET_BIND_SERVICE"] } }) });
+    expect(check(containerDropsCapabilities, api, { allow: { api: ["NET_BIND_SERVICE"] } })).toEqual([]);
+  });
+
+  it("no-new-privileges, a read-only root filesystem (unless exempt), the service's slice, a non-root data store", () => {
+    expect(check(containerNoNewPrivileges, worker(hardened("worker", { securityOpts: ["seccomp=unconfined"] })))).toHaveLength(1);
+    expect(check(containerNoNewPrivileges, worker(hardened("worker", { securityOpts: ["no-new-privileges"] })))).toEqual([]);
+    expect(check(containerReadOnlyRootfs, worker(hardened("worker", { readOnly: false })))).toHaveLength(1);
+    expect(check(containerReadOnlyRootfs, worker(hardened("worker", { readOnly: false })), { exempt: ["worker"] })).toEqual([]);
+    expect(check(containerPidsLimit, worker(hardened("worker", { cgroupParent: "appstack-production-api.slice" })))[0]).toContain("not appstack-production-worker.slice");
+    for (const user of [undefined, "root", "0", "0:0"]) expect(check(dataStoreNonRoot, postgres(hardened("postgres", { user }))), String(user)).toHaveLength(1);
+    expect(check(dataStoreNonRoot, worker(hardened("worker")))).toEqual([]);
+  });
+
+  it("the edge shares no network with a data store, and its config job joins none; unknown network names are not judged", () => {
+    const withNets = (c: ResourceView, names: unknown) => ({ ...c, props: { ...c.props, networksAdvanced: names } });
+    const pg = withNets(postgres(), [{ name: "appstack-production" }]);
+    const edge = (nets: unknown) => withNets(container("edge-proxy", "edge", "service"), nets);
+    const job = (nets: unknown) => withNets(container("edge-config-run", "edge", "job"), nets);
+    const messages = (rs: ResourceView[]) => checkStack(edgeIsolatedFromDataStores, rs).map((v) => v.message);
+    expect(messages([pg, edge([{ name: "appstack-production-edge" }]), job(undefined)])).toEqual([]);
+    expect(messages([pg, edge([{ name: "appstack-production-edge" }, { name: "appstack-production" }]), job(undefined)])).toEqual([
+      "edge-proxy shares network appstack-production with postgres: the edge could reach the data store",
+    ]);
+    expect(messages([pg, edge([{ name: "appstack-production-edge" }]), job([{ name: "appstack-production-edge" }])])[0]).toContain("config job joins");
+    expect(checkStack(edgeIsolatedFromDataStores, [pg, edge([{ name: UNKNOWN }])])).toEqual([]);
   });
 });

@@ -103,7 +103,7 @@ describe("API", () => {
       expect(r.inputs.ports).toBeUndefined();
       expect(r.options.deleteBeforeReplace).toBe(false);
     }
-    expect(masked(a.get("api-2")).inputs.networksAdvanced).toEqual([{ name: "appstack-production", aliases: ["api"] }]);
+    expect(masked(a.get("api-2")).inputs.networksAdvanced).toEqual([{ name: "appstack-production", aliases: ["api"] }, { name: "appstack-production-edge" }]);
     // The same settings give the same slot; a new image, a new one; one more replica joins the slot.
     expect(names((await evaluate("production", productionConfig(), productionSecrets)).rt)).toEqual(first);
     const newImage = names((await evaluate("production", productionConfig({ api: { ...(productionConfig().api as object), image: "ghcr.io/acme/api:1.5.0" } }), productionSecrets)).rt);
@@ -334,7 +334,7 @@ describe("worker", () => {
   });
 
   it("the heartbeat health check passes on a fresh file and fails on a stale or missing one, saying why", () => {
-    const cfg = parseAppConfig({ environment: "dev", worker: { image: "w:1", command: ["w"], health: { type: "heartbeat", file: "/x", maxAgeSeconds: 2 } } }).data!.worker!;
+    const cfg = parseAppConfig({ environment: "dev", worker: { image: "w:1", command: ["w"], health: { type: "heartbeat", file: "/tmp/x", maxAgeSeconds: 2 } } }).data!.worker!;
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "hb-"));
     const file = path.join(dir, "beat");
     const run = () => {
@@ -636,5 +636,71 @@ describe("a setting appstack would override or ignore is an error, never dropped
       edge: { acmeEmail: "ops@example.com" },
     });
     expect(ps.map((p) => p.key)).toEqual(["appstack:api.health"]);
+  });
+});
+
+describe("container privileges in the production plan", () => {
+  it("every container drops all capabilities, gains no privileges, runs read-only in its service's slice", async () => {
+    const { rt } = await evaluate("production", productionConfig(), productionSecrets);
+    const containers = rt.resources.filter((r) => r.type === "docker:index/container:Container");
+    expect(containers.map((c) => logicalName(c.name)).sort()).toEqual(
+      ["api-1", "api-2", "api-migrate-run", "backup-dump-run", "edge-config-run", "edge-proxy", "postgres-server", "redis-server", "worker-1"].sort(),
+    );
+    for (const c of containers) {
+      const { inputs } = masked(c);
+      const service = (inputs.labels as { label: string; value: string }[]).find((l) => l.label === "appstack.service")!.value;
+      expect(inputs.capabilities, c.name).toEqual({ drops: ["ALL"], adds: c.name === "edge-proxy" ? ["NET_BIND_SERVICE"] : [] });
+      expect(inputs.securityOpts, c.name).toEqual(["no-new-privileges:true"]);
+      expect(inputs.readOnly, c.name).toBe(true);
+      expect(Object.keys(inputs.tmpfs as object).length, c.name).toBeGreaterThan(0);
+      expect(inputs.cgroupParent, c.name).toBe(`appstack-production-${service}.slice`);
+    }
+  });
+
+  it("Postgres and Redis run as their images' non-root users, with tmpfs only where they write", async () => {
+    const { get } = await evaluate("production", productionConfig(), productionSecrets);
+    expect(masked(get("postgres-server")).inputs).toMatchObject({
+      user: "postgres",
+      tmpfs: { "/var/run/postgresql": "rw,nosuid,nodev,noexec,mode=1777,size=1m", "/tmp": "rw,nosuid,nodev,noexec,mode=1777,size=64m" },
+    });
+    expect(masked(get("redis-server")).inputs).toMatchObject({ user: "redis", tmpfs: { "/tmp": "rw,nosuid,nodev,noexec,mode=1777,size=1m" } });
+  });
+
+  it("the edge has a network of its own, shared with the API only; its config job has none; the data stores are not on it", async () => {
+    const { get } = await evaluate("production", productionConfig(), productionSecrets);
+    const nets = (name: string) => ((masked(get(name)).inputs.networksAdvanced as { name: string }[] | undefined) ?? []).map((n) => n.name);
+    expect(nets("edge-proxy")).toEqual(["appstack-production-edge"]);
+    expect(nets("api-1")).toEqual(["appstack-production", "appstack-production-edge"]);
+    for (const name of ["postgres-server", "redis-server", "worker-1", "api-migrate-run", "backup-dump-run"]) expect(nets(name), name).toEqual(["appstack-production"]);
+    expect(nets("edge-config-run")).toEqual([]);
+    expect(masked(get("edge-config-run")).inputs.networkMode).toBe("none");
+    expect(get("appstack-edge-network").inputs.name).toBe("appstack-production-edge");
+  });
+
+  it("files a container is given go into a volume, since Docker copies nothing into a read-only root filesystem", async () => {
+    const { get } = await evaluate("production", productionConfig(), productionSecrets);
+    for (const name of ["edge-proxy", "edge-config-run"]) {
+      const { inputs } = masked(get(name));
+      const mounts = (inputs.volumes as { containerPath: string }[]).map((v) => v.containerPath);
+      for (const u of inputs.uploads as { file: string }[]) expect(mounts.some((m) => u.file.startsWith(`${m}/`)), `${name}: ${u.file}`).toBe(true);
+    }
+  });
+
+  it("api.writablePaths and worker.writablePaths become tmpfs mounts; a heartbeat outside them is a config error", async () => {
+    const api = { ...(productionConfig().api as object), writablePaths: ["/tmp", "/app/.cache"] };
+    const { get } = await evaluate("production", productionConfig({ api }), productionSecrets);
+    expect(Object.keys(masked(get("api-1")).inputs.tmpfs as object).sort()).toEqual(["/app/.cache", "/tmp"]);
+    expect(Object.keys(masked(get("api-migrate-run")).inputs.tmpfs as object).sort()).toEqual(["/app/.cache", "/tmp"]);
+    const worker = { command: ["node", "worker.js"], health: { type: "heartbeat", file: "/var/lib/worker/beat" } };
+    const rt = await mockStack("production", productionConfig({ worker }), productionSecrets);
+    let problems: ConfigProblem[] = [];
+    try {
+      loadConfig(new pulumi.Config("appstack"));
+    } catch (err) {
+      problems = (err as ConfigError).problems;
+    }
+    expect(rt.resources).toEqual([]);
+    expect(problems.map((p) => [p.key, p.fix])).toEqual([["appstack:worker.health.file", "pulumi config set -s production --path worker.health.file /tmp/beat"]]);
+    expect(problems[0].note).toBe("or keep the file and make its folder writable: add /var/lib/worker to worker.writablePaths");
   });
 });

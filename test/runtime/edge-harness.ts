@@ -111,7 +111,7 @@ export async function startEdge(dir: string, bootstrap: string, reload: string[]
       const file = path.join(dir, `Caddyfile.applied.${++applied}`);
       fs.writeFileSync(file, caddyfile);
       // The job's own argv, with the file and the socket at their loopback places.
-      const argv = reload.map((a) => (a === "/etc/caddy/Caddyfile.applied" ? file : a === "unix//config/admin.sock" ? `unix/${map.adminSocket}` : a));
+      const argv = reload.map((a) => (a === "/config/Caddyfile.applied" ? file : a === "unix//config/admin.sock" ? `unix/${map.adminSocket}` : a));
       if (argv[0] !== "caddy" || argv.filter((a, i) => a !== reload[i]).length !== 2) throw new Error(`unexpected edge-config command: ${JSON.stringify(reload)}`);
       const r = await run(CADDY, argv.slice(1), { cwd: dir, env, timeoutMs: 30_000 });
       if (r.code !== 0) throw new Error(`caddy reload failed (${r.code}): ${r.stderr}`);
