@@ -150,7 +150,6 @@ export class Api extends pulumi.ComponentResource {
         timeout: secondsString(cfg.health.timeoutSeconds),
         retries: cfg.health.retries,
         startPeriod: secondsString(cfg.health.startPeriodSeconds),
-        startInterval: "1s",
       },
       wait: true,
       waitTimeout: cfg.healthTimeoutSeconds,

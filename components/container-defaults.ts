@@ -1,5 +1,6 @@
 import * as docker from "@pulumi/docker";
 import type * as pulumi from "@pulumi/pulumi";
+import { HEALTH_INTERVAL_SECONDS } from "../config";
 
 /** Who a container belongs to, for `docker ps --filter label=...` and for the policy pack. */
 export interface ServiceIdentity {
@@ -37,11 +38,10 @@ export const RESTART_POLICY = "unless-stopped";
 
 /** Health-check timings shared by the data stores. */
 export const DATA_STORE_HEALTH = {
-  interval: "5s",
+  interval: `${HEALTH_INTERVAL_SECONDS}s`,
   timeout: "3s",
   retries: 5,
   startPeriod: "30s",
-  startInterval: "1s",
 } as const;
 
 /** A plain function that adjusts a child's args, so a user need not fork the component. */
@@ -84,21 +84,26 @@ export interface Hardening {
   writable: string[];
   /** tmpfs options by path, where a path needs other than TMPFS_OPTIONS. */
   tmpfsOptions?: Record<string, string>;
+  /**
+   * Keep the root filesystem writable: only for a container given files
+   * (`uploads`). The provider copies them into the container through `/`
+   * (`PUT /containers/{id}/archive?path=/`), which Docker refuses for a
+   * read-only root filesystem, even for a file on a volume.
+   */
+  writableRoot?: boolean;
 }
 
 /**
  * What every container gets: all capabilities dropped (the named ones added
  * back), no new privileges, a read-only root filesystem with tmpfs where the
- * process writes, and its service's cgroup slice. Files a container is given
- * (`uploads`) must go to a volume: Docker refuses to copy into a read-only
- * root filesystem ("container rootfs is marked read-only").
+ * process writes (unless `writableRoot`), and its service's cgroup slice.
  */
 export function hardening(h: Hardening): Pick<docker.ContainerArgs, "capabilities" | "securityOpts" | "readOnly" | "tmpfs" | "cgroupParent"> {
   return {
     capabilities: { drops: ["ALL"], adds: h.capabilities ?? [] },
     securityOpts: [NO_NEW_PRIVILEGES],
-    readOnly: true,
-    tmpfs: Object.fromEntries(h.writable.map((p) => [p, h.tmpfsOptions?.[p] ?? TMPFS_OPTIONS])),
+    readOnly: !h.writableRoot,
+    tmpfs: h.writableRoot ? undefined : Object.fromEntries(h.writable.map((p) => [p, h.tmpfsOptions?.[p] ?? TMPFS_OPTIONS])),
     cgroupParent: serviceSlice(h.stack, h.service),
   };
 }

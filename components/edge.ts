@@ -1,7 +1,7 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
-import { EDGE_HEALTH, imageVersion, type ParsedAppConfig } from "../config";
-import { applyTransform, hardening, LOG_ROTATION, RESTART_POLICY, serviceLabels, type Transform } from "./container-defaults";
+import { EDGE_HEALTH, HEALTH_INTERVAL_SECONDS, imageVersion, type ParsedAppConfig } from "../config";
+import { applyTransform, hardening, LOG_ROTATION, RESTART_POLICY, secondsString, serviceLabels, type Transform } from "./container-defaults";
 import { Job } from "./job";
 import { caddyHeaderLines, HSTS, SECURITY_HEADERS } from "./security-headers";
 
@@ -10,15 +10,12 @@ export type EdgeConfig = NonNullable<ParsedAppConfig["edge"]>;
 /** Where the edge answers its own health check, inside the container only. */
 export const EDGE_HEALTH_URL = "http://127.0.0.1:8081/healthz";
 
-/** Caddy's config directory (the image's XDG_CONFIG_HOME), a volume: its autosaved config, the admin socket, and the Caddyfiles below. */
+/** The Caddyfile the edge container starts from; the applied config replaces it and is autosaved under /config. */
+export const EDGE_BOOTSTRAP_CADDYFILE = "/etc/caddy/Caddyfile";
+/** The full config the edge-config job loads into the running proxy. */
+export const EDGE_CADDYFILE = "/etc/caddy/Caddyfile.applied";
+/** Caddy's config directory (the image's XDG_CONFIG_HOME): its autosaved config, and here its admin socket. */
 export const EDGE_CONFIG_DIR = "/config";
-/**
- * The Caddyfile the edge container starts from; the applied config replaces it and is autosaved under /config.
- * In the config volume, because Docker copies no file into a read-only root filesystem.
- */
-export const EDGE_BOOTSTRAP_CADDYFILE = `${EDGE_CONFIG_DIR}/Caddyfile.bootstrap`;
-/** The full config the edge-config job loads into the running proxy, in the same volume. */
-export const EDGE_CADDYFILE = `${EDGE_CONFIG_DIR}/Caddyfile.applied`;
 /** Caddy's admin endpoint: a unix socket in the volume only the edge and its config job mount, never a TCP port. */
 export const EDGE_ADMIN_ADDRESS = `unix/${EDGE_CONFIG_DIR}/admin.sock`;
 
@@ -181,8 +178,9 @@ export class Edge extends pulumi.ComponentResource {
         configMount,
       ],
       networksAdvanced: [{ name: args.network }],
-      // Caddy runs as the image's root user, with no capability but binding ports 80 and 443.
-      ...hardening({ stack: args.stack, service: "edge", capabilities: ["NET_BIND_SERVICE"], writable: ["/tmp"] }),
+      // Caddy runs as the image's root user, with no capability but binding ports 80 and 443. Its root
+      // filesystem stays writable: the provider uploads the bootstrap Caddyfile through it.
+      ...hardening({ stack: args.stack, service: "edge", capabilities: ["NET_BIND_SERVICE"], writable: [], writableRoot: true }),
       ports: [
         { internal: 80, external: 80 },
         { internal: 443, external: 443 },
@@ -190,11 +188,10 @@ export class Edge extends pulumi.ComponentResource {
       ],
       healthcheck: {
         tests: ["CMD", "wget", "-q", "-O", "/dev/null", EDGE_HEALTH_URL],
-        interval: "10s",
+        interval: secondsString(HEALTH_INTERVAL_SECONDS),
         timeout: "3s",
         retries: 3,
         startPeriod: "10s",
-        startInterval: "1s",
       },
       wait: true,
       waitTimeout: 120,

@@ -1,8 +1,8 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import * as vercel from "@pulumiverse/vercel";
-import { vercelOutputDirectory, type ParsedAppConfig } from "../config";
-import { applyTransform, hardening, LOG_ROTATION, RESTART_POLICY, serviceLabels, type Transform } from "./container-defaults";
+import { HEALTH_INTERVAL_SECONDS, vercelOutputDirectory, type ParsedAppConfig } from "../config";
+import { applyTransform, hardening, LOG_ROTATION, RESTART_POLICY, secondsString, serviceLabels, type Transform } from "./container-defaults";
 import { resolveImage } from "./image";
 import { SECURITY_HEADERS } from "./security-headers";
 
@@ -193,11 +193,10 @@ export class Frontend extends pulumi.ComponentResource {
           "-e",
           `fetch("http://127.0.0.1:${FRONTEND_CONTAINER_PORT}/",{signal:AbortSignal.timeout(2500)}).then(r=>process.exit(r.ok?0:1),()=>process.exit(1))`,
         ],
-        interval: "10s",
+        interval: secondsString(HEALTH_INTERVAL_SECONDS),
         timeout: "3s",
         retries: 3,
         startPeriod: "5s",
-        startInterval: "1s",
       },
       wait: true,
       waitTimeout: 60,

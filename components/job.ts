@@ -28,7 +28,7 @@ export interface JobArgs {
   /** How long the job may run before the deploy gives up. */
   timeoutSeconds: number;
   volumes?: docker.types.input.ContainerVolume[];
-  /** Files written into the container before it starts: into a volume, since the root filesystem is read-only. */
+  /** Files written into the container before it starts; its root filesystem then stays writable (hardening's writableRoot). */
   uploads?: pulumi.Input<docker.types.input.ContainerUpload>[];
   /** What must be up before the job starts (healthy data stores). */
   dependsOn?: pulumi.Input<pulumi.Resource>[];
@@ -94,7 +94,7 @@ export class Job extends pulumi.ComponentResource {
       command: args.command,
       envs: toDockerEnvs(args.env),
       ...(args.network ? { networksAdvanced: [{ name: args.network }] } : { networkMode: "none" }),
-      ...hardening({ stack: args.stack, service: args.service, writable: args.writable ?? ["/tmp"] }),
+      ...hardening({ stack: args.stack, service: args.service, writable: args.writable ?? ["/tmp"], writableRoot: (args.uploads?.length ?? 0) > 0 }),
       volumes: args.volumes,
       uploads: args.uploads,
       // Run once: the provider waits for the exit (attach) and keeps the output (logs).

@@ -1,7 +1,7 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
-import { HEARTBEAT_ENV, type ParsedAppConfig } from "../config";
-import { applyTransform, hardening, LOG_ROTATION, RESTART_POLICY, serviceLabels, type Transform } from "./container-defaults";
+import { HEALTH_INTERVAL_SECONDS, HEARTBEAT_ENV, type ParsedAppConfig } from "../config";
+import { applyTransform, hardening, LOG_ROTATION, RESTART_POLICY, secondsString, serviceLabels, type Transform } from "./container-defaults";
 import { toDockerEnvs, type ServiceEnv } from "./env";
 import type { ResolvedImage } from "./image";
 
@@ -111,11 +111,10 @@ export class Worker extends pulumi.ComponentResource {
         ...hardening({ stack: args.stack, service: "worker", writable: cfg.writablePaths }),
         healthcheck: {
           tests: workerHealthTest(cfg),
-          interval: "15s",
+          interval: secondsString(HEALTH_INTERVAL_SECONDS),
           timeout: "5s",
           retries: 3,
           startPeriod: `${startPeriod}s`,
-          startInterval: "2s",
         },
         wait: true,
         waitTimeout: workerHealthTimeout(cfg),

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { HEALTH_INTERVAL_SECONDS } from "./docker-engine";
 import { DOCKER_TLS_SECRETS, dockerScheme, sshOptionProblems, transportProblem } from "./docker-transport";
 import { replaceListSteps, type FixStep } from "./fix";
 import { serviceWiredEnv, wiredNameRules, wiringRules, WIRED_ENV } from "./wiring";
@@ -280,8 +281,8 @@ const apiSchema = z.strictObject({
     path: httpPath,
     /** Readiness path for the edge proxy and smoke checks. @default the liveness path */
     readyPath: httpPath.optional(),
-    /** Seconds between probes. */
-    intervalSeconds: seconds(10),
+    /** Seconds between probes; the first runs one interval after the start (no health check sets startInterval, which Docker 20.10 lacks). */
+    intervalSeconds: seconds(HEALTH_INTERVAL_SECONDS),
     /** Seconds one probe may take. */
     timeoutSeconds: seconds(3),
     /** Failed probes in a row before the container counts as unhealthy. */

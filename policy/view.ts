@@ -185,10 +185,10 @@ export function uploaded(r: ResourceView, file: string): string | undefined {
   return typeof u?.content === "string" ? u.content : undefined;
 }
 
-/** The edge proxy's bootstrap Caddyfile, in its config volume (components/edge.ts EDGE_BOOTSTRAP_CADDYFILE). */
-export const CADDYFILE = "/config/Caddyfile.bootstrap";
+/** The edge proxy's bootstrap Caddyfile (components/edge.ts EDGE_BOOTSTRAP_CADDYFILE). */
+export const CADDYFILE = "/etc/caddy/Caddyfile";
 /** The config the edge-config job applies to the running edge proxy (the proxy itself uploads only its bootstrap). */
-export const APPLIED_CADDYFILE = "/config/Caddyfile.applied";
+export const APPLIED_CADDYFILE = "/etc/caddy/Caddyfile.applied";
 
 /** The Caddyfile a container carries: the applied edge config, else its own. */
 export function caddyfileOf(r: ResourceView): string | undefined {

@@ -4,7 +4,7 @@ import { describe, expect, it } from "vitest";
 import { GENERATED_SECRET_LENGTH } from "../components/app-stack";
 import { DEFAULT_BACKUP_KEEP } from "../components/backup";
 import { JOB_LOG_LINES } from "../components/job";
-import { appConfigSchema } from "../config";
+import { appConfigSchema, MIN_DOCKER_ENGINE } from "../config";
 import { BENCH_COMMANDS, benchFigures, renderBenchTable, type BenchCommand, type BenchFigure } from "../ops/cli/bench";
 import { DEFAULT_LOCK_TIMEOUT_SECONDS } from "../ops/cli/cli";
 import { DEFAULT_SMOKE } from "../ops/operations/deploy";
@@ -40,6 +40,11 @@ const EXIT_CODE_SENTENCES: Record<string, string[]> = {
     `also rolls back when \`pulumi up\` itself fails (exit ${EXIT.updateFailed})`,
     `stops with exit code ${EXIT.prerequisite} until one of the two variables is set`,
     `A failure stops the deploy with exit code ${EXIT.dockerHost} and what to do`,
+    `an older one stops the deploy with exit code ${EXIT.engineTooOld}, the version found`,
+  ],
+  "docs/docker-engine.md": [
+    `stops the deploy with exit code ${EXIT.engineTooOld}, and nothing was changed`,
+    `An engine that does not answer at all is exit code ${EXIT.dockerHost}`,
   ],
   "docs/readiness.md": [
     `# exit ${EXIT.ok} ready, ${EXIT.policy} not ready`,
@@ -54,6 +59,7 @@ const OTHER_EXIT_STATUSES: Record<string, string[]> = {
   "README.md": ["must exit 0 before any API container is replaced", "finishes the ones in hand, exits 0"],
   "docs/readiness.md": ["the migration's own success (exit 0)", "the migrations job connecting (exit 0)"],
   "docs/verification.md": ["(exit 1, `probe: blocked`)"],
+  "docs/docker-engine.md": ["every job exits 0", "exit 0 after"],
 };
 
 /** A text without its example blocks: `npm run docs` writes them from real runs, and the tests that run those commands compare them. */
@@ -108,6 +114,7 @@ function figureSentences(): Record<string, string[]> {
       `waits until the worker's own command has been running for ${byDefault.type === "process" ? byDefault.upSeconds : NaN} s (\`worker.health: {type: process}\`)`,
       `Every npm script runs the project's own Node ${nodeMajor}`,
       `Node.js ${oldestNode} or later with npm`,
+      `Docker Engine ${MIN_DOCKER_ENGINE.version} or newer`,
       `which must then be ${oldestNode} or later`,
     ],
     "docs/operations.md": [

@@ -32,13 +32,13 @@ async function refusal(promise: Promise<unknown>): Promise<UserError> {
   return err as UserError;
 }
 
-/** An HTTP server on a unix socket that answers like an engine's /version, or with `status`. */
-async function fakeEngine(status = 200): Promise<{ host: string; close(): Promise<void> }> {
-  const socket = path.join(tmp, `engine-${status}.sock`);
+/** An HTTP server on a unix socket that answers like an engine's /version (Debian 12's by default), or with `status`. */
+async function fakeEngine(status = 200, version = { Version: "20.10.24+dfsg1", ApiVersion: "1.41", MinAPIVersion: "1.12" }): Promise<{ host: string; close(): Promise<void> }> {
+  const socket = path.join(tmp, `engine-${status}-${version.ApiVersion}.sock`);
   const server = http.createServer((req, res) => {
     res.statusCode = req.url === "/version" ? status : 404;
     res.setHeader("content-type", "application/json");
-    res.end(status === 200 ? JSON.stringify({ Version: "20.10.24+dfsg1", ApiVersion: "1.41", MinAPIVersion: "1.12", Os: "linux", Arch: "amd64" }) : JSON.stringify({ message: "engine is sad" }));
+    res.end(status === 200 ? JSON.stringify({ ...version, Os: "linux", Arch: "amd64" }) : JSON.stringify({ message: "engine is sad" }));
   });
   await new Promise<void>((r) => server.listen(socket, r));
   return { host: `unix://${socket}`, close: () => new Promise((r) => server.close(() => r())) };
@@ -84,6 +84,39 @@ describe("deploy preflight: the Docker host", () => {
       expect(err.message).toContain("the Docker engine answered 500 to GET /version: engine is sad");
     } finally {
       await engine.close();
+    }
+  });
+
+  it("an engine older than Docker 20.10 (API 1.41) stops the deploy: exit 16, the version found, the minimum, how to upgrade", async () => {
+    const engine = await fakeEngine(200, { Version: "19.03.15", ApiVersion: "1.40", MinAPIVersion: "1.12" });
+    try {
+      const err = await refusal(dockerPreflight({ host: engine.host }, { stack: "production" }));
+      expect(err.exitCode).toBe(EXIT.engineTooOld);
+      expect(err.exitCode).toBe(16);
+      expect(err.message).toBe(
+        `The Docker engine at docker.host (${engine.host}) is Docker 19.03.15 with Engine API 1.40; appstack needs Docker 20.10 (API 1.41) or newer; nothing was changed.\n` +
+          "Upgrade the Docker Engine on that host, then deploy again: Debian 12's docker.io is new enough (sudo apt-get install docker.io), " +
+          "or install Docker Engine from Docker's own packages (https://docs.docker.com/engine/install/). The supported range and why: docs/docker-engine.md.",
+      );
+    } finally {
+      await engine.close();
+    }
+  });
+
+  it("any engine from API 1.41 on passes, Docker 29 (API 1.52) included; an unreadable API version does not", async () => {
+    for (const [Version, ApiVersion] of [["20.10.5+dfsg1", "1.41"], ["25.0.3", "1.44"], ["29.0.4", "1.52"]]) {
+      const engine = await fakeEngine(200, { Version, ApiVersion, MinAPIVersion: "1.24" });
+      try {
+        expect((await dockerPreflight({ host: engine.host }, { stack: "dev" })).line).toContain(`Docker ${Version}, API ${ApiVersion}`);
+      } finally {
+        await engine.close();
+      }
+    }
+    const odd = await fakeEngine(200, { Version: "20.10.24", ApiVersion: "one-point-41", MinAPIVersion: "1.12" });
+    try {
+      expect((await refusal(dockerPreflight({ host: odd.host }, { stack: "dev" }))).exitCode).toBe(EXIT.engineTooOld);
+    } finally {
+      await odd.close();
     }
   });
 

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import {
   containerCpuLimit,
+  containerEngineCompatible,
   containerHasRole,
   containerLogRotation,
   containerMemoryLimit,
@@ -38,7 +39,7 @@ const postgres = (props: Record<string, unknown> = {}) => container("postgres-se
 describe("policy rules: every container", () => {
   it("the ready API, worker, job and data store pass every container rule", () => {
     for (const c of [readyApi(), worker(), migrate(), postgres()]) {
-      for (const rule of [containerHasRole, serviceHealthCheck, serviceWaitsHealthy, serviceRestartPolicy, containerMemoryLimit, containerCpuLimit, containerLogRotation, containerNotPrivileged, jobRunsOnce, workerGracefulStop, apiGracefulStop, requiredEnvWired]) {
+      for (const rule of [containerHasRole, serviceHealthCheck, serviceWaitsHealthy, serviceRestartPolicy, containerMemoryLimit, containerCpuLimit, containerLogRotation, containerNotPrivileged, jobRunsOnce, workerGracefulStop, apiGracefulStop, requiredEnvWired, containerEngineCompatible]) {
         expect(check(rule, c), `${rule.name} on ${c.name}`).toEqual([]);
       }
     }
@@ -110,6 +111,19 @@ describe("policy rules: every container", () => {
     expect(check(workerGracefulStop, worker({ stopTimeout: 20 }))).toHaveLength(1);
     expect(check(workerGracefulStop, worker({ stopTimeout: 60 }), { minSeconds: 90 })[0]).toMatch(/at least 90 s/);
     expect(check(workerGracefulStop, readyApi({ props: { stopTimeout: 1 } }))).toEqual([]);
+  });
+
+  it("no container asks for an input the oldest supported Docker Engine (20.10, API 1.41) refuses or ignores", () => {
+    const withStartInterval = readyApi({ props: { healthcheck: { tests: ["CMD-SHELL", "true"], interval: "5s", startInterval: "1s" } } });
+    expect(check(containerEngineCompatible, withStartInterval)).toEqual([
+      'healthcheck.startInterval needs Docker Engine API 1.44 (Docker 25.0); on Docker 20.10 (API 1.41), the oldest engine appstack supports, ' +
+        'the provider\'s Docker client refuses to create the container ("specify health-check start interval" requires API version 1.44), so every deploy fails',
+    ]);
+    const network = migrate({ networksAdvanced: [{ name: "appstack-production", aliases: ["api"] }, { name: "other", gwPriority: 10, macAddress: "02:42:ac:11:00:02" }] });
+    expect(check(containerEngineCompatible, network).map((m) => m.split(" needs ")[0])).toEqual(["networksAdvanced[].macAddress", "networksAdvanced[].gwPriority"]);
+    expect(check(containerEngineCompatible, postgres({ mounts: [{ target: "/x", type: "volume", volumeOptions: { subpath: "a" } }] }))[0]).toMatch(/^mounts\[\]\.volumeOptions\.subpath needs Docker Engine API 1\.45/);
+    // A field the oldest engine has passes, wherever it sits.
+    expect(check(containerEngineCompatible, readyApi({ props: { healthcheck: { tests: ["CMD-SHELL", "true"], startPeriod: "20s" } } }))).toEqual([]);
   });
 
   it("an API container drains before it is removed: destroyGraceSeconds covers the edge's notice time, on SIGTERM", () => {
@@ -253,13 +267,13 @@ describe("policy rules: API and frontend", () => {
 
   it("the config the edge's job applies health-checks the API containers it routes to", () => {
     const edgeConfig = (caddyfile?: string) =>
-      container("edge-config-run", "edge", "job", { props: { uploads: caddyfile === undefined ? [] : [{ file: "/config/Caddyfile.applied", content: caddyfile }] } });
+      container("edge-config-run", "edge", "job", { props: { uploads: caddyfile === undefined ? [] : [{ file: "/etc/caddy/Caddyfile.applied", content: caddyfile }] } });
     expect(check(edgeChecksApiHealth, edgeConfig("api.example.com {\n\treverse_proxy api-1:3000 {\n\t\thealth_uri /api/v1/health/ready\n\t}\n}\n"))).toEqual([]);
     expect(check(edgeChecksApiHealth, edgeConfig("api.example.com {\n\treverse_proxy api-1:3000\n}\n"))[0]).toMatch(/without an active health check/);
     expect(check(edgeChecksApiHealth, edgeConfig("api.example.com {\n\trespond 200\n}\n"))[0]).toMatch(/no reverse_proxy/);
-    expect(check(edgeChecksApiHealth, edgeConfig())[0]).toMatch(/applies no \/config\/Caddyfile.applied/);
+    expect(check(edgeChecksApiHealth, edgeConfig())[0]).toMatch(/applies no \/etc\/caddy\/Caddyfile.applied/);
     // The proxy container's bootstrap config routes nowhere; the rule looks at the applied one.
-    expect(check(edgeChecksApiHealth, container("edge-proxy", "edge", "service", { props: { uploads: [{ file: "/config/Caddyfile.bootstrap", content: "respond 503" }] } }))).toEqual([]);
+    expect(check(edgeChecksApiHealth, container("edge-proxy", "edge", "service", { props: { uploads: [{ file: "/etc/caddy/Caddyfile", content: "respond 503" }] } }))).toEqual([]);
     expect(check(edgeChecksApiHealth, readyApi())).toEqual([]);
   });
 
@@ -329,7 +343,7 @@ describe("policy rules: the stack as a whole", () => {
     expect(checkStack(corsMatchesFrontend, [api])).toEqual([]);
   });
 
-  const caddy = (body: string) => ({ uploads: [{ file: "/config/Caddyfile.bootstrap", content: body }] });
+  const caddy = (body: string) => ({ uploads: [{ file: "/etc/caddy/Caddyfile", content: body }] });
   const edgeFor = (domain: string, headers = ["Strict-Transport-Security", "X-Content-Type-Options", "X-Frame-Options", "Referrer-Policy"]) =>
     container("edge-proxy", "edge", "service", { props: caddy(`{\n\temail ops@example.com\n}\n\n${domain} {\n\theader {\n${headers.map((h) => `\t\t${h} "x"`).join("\n")}\n\t}\n}\n`) });
   const apiUrlVar = (value: string) =>
@@ -448,6 +462,9 @@ describe("policy rules: what a container may do on its host", () => {
     expect(check(containerNoNewPrivileges, worker(hardened("worker", { securityOpts: ["seccomp=unconfined"] })))).toHaveLength(1);
     expect(check(containerNoNewPrivileges, worker(hardened("worker", { securityOpts: ["no-new-privileges"] })))).toEqual([]);
     expect(check(containerReadOnlyRootfs, worker(hardened("worker", { readOnly: false })))).toHaveLength(1);
+    // The edge is exempt by default (its uploads), and only it.
+    expect(check(containerReadOnlyRootfs, container("edge-proxy", "edge", "service", { props: hardened("edge", { readOnly: false }) }))).toEqual([]);
+    expect(check(containerReadOnlyRootfs, container("edge-proxy", "edge", "service", { props: hardened("edge", { readOnly: false }) }), { exempt: [] })).toHaveLength(1);
     expect(check(containerReadOnlyRootfs, worker(hardened("worker", { readOnly: false })), { exempt: ["worker"] })).toEqual([]);
     expect(check(containerPidsLimit, worker(hardened("worker", { cgroupParent: "appstack-production-api.slice" })))[0]).toContain("not appstack-production-worker.slice");
     for (const user of [undefined, "root", "0", "0:0"]) expect(check(dataStoreNonRoot, postgres(hardened("postgres", { user }))), String(user)).toHaveLength(1);

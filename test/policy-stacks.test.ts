@@ -65,6 +65,9 @@ describe("the rules over the real production stack", () => {
     ["a migration that re-runs", ["job-runs-once"], (n) => void (n("api-migrate-run").props.mustRun = true)],
     ["a worker killed mid-job", ["worker-graceful-stop"], (n) => void (n("worker-2").props.stopTimeout = 10)],
     ["an API container removed with its requests in flight", ["api-graceful-stop"], (n) => void delete n("api-2").props.destroyGraceSeconds],
+    ["a transform that gives the worker's health check a startInterval (Docker 25+ only)", ["container-engine-compatible"], (n) => {
+      n("worker-1").props.healthcheck = { ...(n("worker-1").props.healthcheck as object), startInterval: "1s" };
+    }],
     ["a container without a role", ["container-declares-role"], (n) => {
       const w = n("worker-1");
       w.props.labels = (w.props.labels as { label: string }[]).filter((l) => l.label !== "appstack.role");

@@ -1,6 +1,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
+import { CONTAINER_INPUT_AUDIT, containerInputPaths, NEWER_API_INPUTS } from "../config";
 import { exampleBlock, exampleById, renderExample } from "../ops/cli/docs";
 import type { Plan, PlanResource } from "../ops/offline/plan";
 import { longestWaitChain, renderWaitChains } from "../ops/offline/rollout-waits";
@@ -111,6 +112,15 @@ describe("every stack file in the repository", () => {
           expect(c.inputs.wait).toBe(true);
           expect(c.inputs.logOpts).toMatchObject({ "max-size": expect.any(String) });
         }
+      });
+
+      it("every container input is in the engine audit, and none needs a newer Docker Engine API than the oldest supported", () => {
+        const audited = new Set(CONTAINER_INPUT_AUDIT.map((a) => a.input));
+        const newer = new Set(NEWER_API_INPUTS.map((n) => n.input));
+        const found = containers(p).flatMap((c) => containerInputPaths(c.inputs).map((input) => `${logicalName(c.name)}: ${input}`));
+        expect(found.length).toBeGreaterThan(20);
+        expect(found.filter((f) => !audited.has(f.split(": ")[1]))).toEqual([]);
+        expect(found.filter((f) => newer.has(f.split(": ")[1]))).toEqual([]);
       });
 
       it("no secret appears in plain text; every credential path is listed", () => {

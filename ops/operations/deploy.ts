@@ -30,7 +30,7 @@ export interface DeployOptions {
   smoke: SmokeSettings;
   /** Refuses a stack whose config does not validate (validateStack from ops/offline/validate.ts). */
   validate(): Promise<string>;
-  /** Refuses a Docker host that does not answer (dockerPreflight from ./preflight.ts); the line to print. */
+  /** Refuses a Docker host that does not answer, or whose engine is too old (dockerPreflight from ./preflight.ts); the line to print. */
   preflight(): Promise<string>;
   /** After a failed update: why the stack's containers are unhealthy (diagnoseUnhealthy from ./unhealthy.ts), or "". */
   diagnose?(): Promise<string>;

@@ -2,7 +2,7 @@ import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { appConfigSchema, stackSecretEnv } from "../../config";
+import { appConfigSchema, isSupportedApiVersion, MIN_DOCKER_ENGINE, stackSecretEnv } from "../../config";
 import { readProject, readStackConfig, resolveStackFile } from "../offline/stack-files";
 import { EXIT, UserError } from "../shared/errors";
 import { engineVersion, sshDestination, type DockerTarget, type EngineOptions, type EngineVersion, EngineUnreachable } from "./docker-engine";
@@ -12,8 +12,8 @@ import { engineVersion, sshDestination, type DockerTarget, type EngineOptions, t
  * stack's `docker.host` must answer, and for an `ssh://` host, its host key
  * must be known (the provider connects with ssh, which refuses an unknown key
  * without asking). A failure is a UserError with exit code EXIT.dockerHost
- * and what to do. A requirement on the engine's version (a minimum engine or
- * API version) is a check on the `engine` this returns, from `engineVersion`.
+ * and what to do. An engine older than the oldest appstack supports
+ * (MIN_DOCKER_ENGINE) is refused too, with EXIT.engineTooOld.
  */
 
 /** The stack file's plain settings, parsed as the program reads them (secure keys left out). */
@@ -155,6 +155,25 @@ export async function dockerPreflight(target: DockerTarget, opts: PreflightOptio
     if (err instanceof EngineUnreachable) throw unreachable(target, err, opts.stack);
     throw err;
   }
+  requireSupportedEngine(target, engine);
   const platform = engine.os && engine.arch ? ` (${engine.os}/${engine.arch})` : "";
   return { engine, line: `Docker engine at ${target.host}: Docker ${engine.version}, API ${engine.apiVersion}${platform}${notes.length ? `; ${notes.join("; ")}` : ""}.` };
+}
+
+/**
+ * Refuses an engine older than the oldest appstack supports: on one, the
+ * provider cannot create the stack's containers (docs/docker-engine.md). What
+ * counts is the API version the engine speaks, which its version implies.
+ */
+export function requireSupportedEngine(target: DockerTarget, engine: EngineVersion): void {
+  if (isSupportedApiVersion(engine.apiVersion)) return;
+  const min = MIN_DOCKER_ENGINE;
+  throw new UserError(
+    `The Docker engine at docker.host (${target.host}) is Docker ${engine.version} with Engine API ${engine.apiVersion}; ` +
+      `appstack needs Docker ${min.version} (API ${min.apiVersion}) or newer; nothing was changed.\n` +
+      `Upgrade the Docker Engine on that host, then deploy again: ${min.example} is new enough (sudo apt-get install docker.io), ` +
+      `or install Docker Engine from Docker's own packages (https://docs.docker.com/engine/install/). ` +
+      `The supported range and why: docs/docker-engine.md.`,
+    EXIT.engineTooOld,
+  );
 }

@@ -34,6 +34,7 @@ export const EXIT_CODES = {
   baseDoesNotEvaluate: { code: 13, meaning: "`diff`: the program does not evaluate at the base ref (its config is invalid there, or it fails); the message is that side's" },
   stackOnOneSide: { code: 14, meaning: "`diff`: the stack exists on one side only (new or removed in this change)" },
   dockerHost: { code: 15, meaning: "`deploy`'s preflight: the Docker engine at `docker.host` does not answer, or an ssh:// host's key is not known; nothing was changed" },
+  engineTooOld: { code: 16, meaning: "`deploy`'s preflight: the Docker engine at `docker.host` is older than Docker 20.10 (Engine API 1.41), the oldest appstack supports; nothing was changed" },
 } as const satisfies Record<string, { code: number; meaning: string }>;
 
 export type ExitName = keyof typeof EXIT_CODES;

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { containerInputPaths, MIN_DOCKER_ENGINE, NEWER_API_INPUTS } from "../../config/docker-engine";
 import { MIN_API_STOP_TIMEOUT_SECONDS } from "../../config/schema";
 import { defineResourceRule } from "../rule";
 import { isAppstackContainer, isKnown, roleOf, serviceOf, type ResourceView } from "../view";
@@ -168,6 +169,28 @@ export const workerGracefulStop = defineResourceRule<{ minSeconds: number }>({
   },
 });
 
+export const containerEngineCompatible = defineResourceRule({
+  name: "container-engine-compatible",
+  description:
+    `No container uses an input that needs a newer Docker Engine API than the oldest engine appstack supports (Docker ${MIN_DOCKER_ENGINE.version}, ` +
+    `API ${MIN_DOCKER_ENGINE.apiVersion}, ${MIN_DOCKER_ENGINE.example}): on such an engine the provider refuses the container, or the engine ignores the input, ` +
+    "and the seeds' 'Deployment successful' and 'Application starts without errors' fail on the host the team has (docs/docker-engine.md).",
+  remediationSteps:
+    "Remove the input (a transform may have added it). A health check without startInterval probes every interval from the start: shorten interval instead.",
+  severity: "high",
+  check(r, ctx) {
+    if (!isAppstackContainer(r)) return;
+    const paths = new Set(containerInputPaths(r.props));
+    for (const newer of NEWER_API_INPUTS) {
+      if (!paths.has(newer.input)) continue;
+      ctx.report(
+        `${newer.input} needs Docker Engine API ${newer.apiVersion} (Docker ${newer.engine}); on Docker ${MIN_DOCKER_ENGINE.version} (API ${MIN_DOCKER_ENGINE.apiVersion}), ` +
+          `the oldest engine appstack supports, ${newer.onOlderEngines}`,
+      );
+    }
+  },
+});
+
 export const apiGracefulStop = defineResourceRule({
   name: "api-graceful-stop",
   description:
@@ -200,5 +223,6 @@ export const CONTAINER_RULES = [
   containerNotPrivileged,
   jobRunsOnce,
   workerGracefulStop,
+  containerEngineCompatible,
   apiGracefulStop,
 ];

@@ -55,12 +55,15 @@ export const containerReadOnlyRootfs = defineResourceRule<{ exempt: string[] }>(
   name: "container-read-only-rootfs",
   description:
     "Every container's root filesystem is read-only, with tmpfs where the process writes: an intruder cannot change the image's programs or plant files that survive " +
-    "a restart, and what the process writes is visible in the plan (the seeds' security hardening).",
+    "a restart, and what the process writes is visible in the plan (the seeds' security hardening). The edge is exempt by default: the Docker provider " +
+    "uploads its Caddyfiles through the root filesystem, which Docker refuses when it is read-only.",
   remediationSteps:
     "Set readOnly: true and list the paths the process writes as tmpfs (api.writablePaths / worker.writablePaths in the stack file); " +
     "a service whose image cannot run so goes in this rule's `exempt` setting of the stack's policy config, knowingly.",
   severity: "medium",
-  config: z.strictObject({ exempt: z.array(z.string()).default([]) }),
+  // The edge's proxy and config job are given their Caddyfiles as uploads, which the Docker provider copies in
+  // through / (PUT /containers/{id}/archive?path=/): Docker refuses that for a read-only root filesystem.
+  config: z.strictObject({ exempt: z.array(z.string()).default(["edge"]) }),
   check(r, ctx) {
     if (!isAppstackContainer(r) || !isKnown(r.props.readOnly) || ctx.config.exempt.includes(serviceOf(r) ?? "")) return;
     if (r.props.readOnly !== true) ctx.report("readOnly is not true: the process can rewrite the image's files");

@@ -41,6 +41,12 @@ export interface EvaluateRequest {
   values: "contract" | "canary";
   /** Values for secure config keys (`appstack:postgresUrl`); unnamed secure keys get a canary. */
   secure?: Record<string, string>;
+  /**
+   * false: evaluate as an update rather than a preview, so outputs a deploy
+   * creates (resource IDs) are the mock's `<name>-id` instead of unknown.
+   * @default true
+   */
+  preview?: boolean;
 }
 
 export interface DeclaredResource {
@@ -174,6 +180,7 @@ export async function childMain(): Promise<void> {
   }
 
   const evaluation = await evaluateProgram(project, sc, path.join(PROJECT_ROOT, "index.ts"), {
+    preview: request.preview,
     mockOutputs(type, name, inputs) {
       if (type !== "random:index/randomPassword:RandomPassword") return {};
       const value = request.values === "canary" ? canary(name) : contractPassword(inputs);

@@ -2,6 +2,7 @@ import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import { dockerCli } from "./engine";
 
 /**
  * A tiny image for runtime tests, built without a registry: Debian's static
@@ -10,10 +11,8 @@ import * as path from "node:path";
  */
 export const BUSYBOX_IMAGE = "appstack-test-busybox:static";
 
-export function docker(args: string[], input?: string): { code: number; stdout: string; stderr: string } {
-  const r = spawnSync("docker", args, { encoding: "utf8", input, timeout: 120_000 });
-  return { code: r.status ?? -1, stdout: r.stdout ?? "", stderr: (r.stderr ?? "") + (r.error ? String(r.error) : "") };
-}
+/** The docker CLI (engine.ts). */
+export const docker = dockerCli;
 
 export function busyboxImage(): string {
   if (docker(["image", "inspect", BUSYBOX_IMAGE]).code === 0) return BUSYBOX_IMAGE;

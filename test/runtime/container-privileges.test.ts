@@ -1,12 +1,13 @@
 import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RecordedResource } from "../../ops/offline/offline-runtime";
 import { decodeWire } from "../../policy/view";
 import { stackResources } from "../helpers/policy";
 import { busyboxImage, docker } from "./busybox-image";
+import { Engine } from "./engine";
+import { oneFileTar } from "./provider-container";
 
 /**
  * What the production stack declares about each container's privileges,
@@ -17,9 +18,9 @@ import { busyboxImage, docker } from "./busybox-image";
  * turned into the `docker run` flags the provider sets; only names that must
  * not collide on a shared engine (slices, networks) get this run's prefix.
  *
- * Not here: that the real postgres, redis and caddy images start and pass
- * their health checks under these settings (docs/security.md says which
- * settings that leaves unverified).
+ * That the services start and pass their health checks under these settings
+ * is engine-compat.test.ts's: it creates every declared container with the
+ * provider's mapping of these inputs.
  */
 
 const run = `privtest${randomBytes(3).toString("hex")}`;
@@ -102,36 +103,38 @@ describe("runtime: the edge proxy's declared privileges on this engine", () => {
     expect(withCap.stdout).toContain("bound-80");
   });
 
-  it("read-only root filesystem: writes fail outside the tmpfs; Docker copies files into the config volume, never into the root filesystem", () => {
+  it("keeps a writable root filesystem: the provider's upload goes through / (PUT archive?path=/), which Docker refuses for a read-only root even for a file on a volume", async () => {
     const edge = inputs("edge-proxy");
-    expect(edge.readOnly).toBe(true);
+    expect(edge.readOnly).toBe(false);
+    expect(edge.uploads![0].file).toBe("/etc/caddy/Caddyfile");
+    const engine = await Engine.connect();
     const volume = `${run}-config`;
     expect(docker(["volume", "create", "--label", `appstack.test=${run}`, volume]).code).toBe(0);
-    const name = `${run}-edge`;
-    const mount = edge.volumes!.find((v) => v.containerPath === "/config")!.containerPath;
-    const created = docker([
-      "create", "--name", name, "--label", `appstack.test=${run}`, ...flags(edge, { cgroupParent: "" }), "-v", `${volume}:${mount}`,
-      image, "/bin/busybox", "sh", "-c", "cat /config/Caddyfile.bootstrap; busybox touch /etc/x 2>&1; busybox touch /tmp/x && echo tmp-ok",
-    ]);
-    expect(created.code, created.stderr).toBe(0);
-    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "appstack-upload-")), "Caddyfile");
-    fs.writeFileSync(file, "bootstrap config\n");
-    try {
-      // Where the stack uploads it: into the volume.
-      const upload = edge.uploads![0].file;
-      expect(upload).toBe("/config/Caddyfile.bootstrap");
-      expect(docker(["cp", file, `${name}:${upload}`]).code).toBe(0);
-      // Where it used to: refused.
-      const refused = docker(["cp", file, `${name}:/etc/Caddyfile`]);
-      expect(refused.code).not.toBe(0);
-      expect(refused.stderr).toContain("container rootfs is marked read-only");
-    } finally {
-      fs.rmSync(path.dirname(file), { recursive: true, force: true });
+    const create = (name: string, readOnly: boolean) =>
+      engine.json<{ Id: string }>("POST", `/containers/create?name=${run}-${name}`, {
+        Image: image, Cmd: ["/bin/busybox", "cat", "/config/x"], Labels: { "appstack.test": run },
+        HostConfig: { ReadonlyRootfs: readOnly, Binds: [`${volume}:/config:rw`] },
+      });
+    // As the provider sends an upload: one tar entry named by the file's full path, extracted at /.
+    const upload = (id: string) => engine.request("PUT", `/containers/${id}/archive?path=/`, { body: oneFileTar("/config/x", "uploaded\n", 0o644), contentType: "application/x-tar" });
+    const readOnly = await create("ro", true);
+    await expect(upload(readOnly.Id)).rejects.toThrow("container rootfs is marked read-only");
+    const writable = await create("rw", false);
+    await upload(writable.Id);
+    expect(docker(["start", "-a", `${run}-rw`]).stdout).toBe("uploaded\n");
+  });
+
+  it("every other container of the production plan has a read-only root filesystem, with tmpfs where it writes", () => {
+    for (const r of declared.filter((x) => x.type === "docker:index/container:Container")) {
+      const d = decodeWire(r.inputs).value as Declared;
+      if (d.uploads?.length) continue;
+      expect(d.readOnly, r.name).toBe(true);
+      expect(Object.keys(d.tmpfs ?? {}).length, r.name).toBeGreaterThan(0);
     }
-    const started = docker(["start", "-a", name]);
-    expect(started.stdout).toContain("bootstrap config");
-    expect(started.stdout).toContain("touch: /etc/x: Read-only file system");
-    expect(started.stdout).toContain("tmp-ok");
+    // Writes outside the tmpfs fail there.
+    const r = sh(flags(inputs("worker-1"), { cgroupParent: "" }), "busybox touch /etc/x 2>&1; busybox touch /tmp/x && echo tmp-ok");
+    expect(r.stdout).toContain("touch: /etc/x: Read-only file system");
+    expect(r.stdout).toContain("tmp-ok");
   });
 });
 

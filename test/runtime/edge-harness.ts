@@ -33,6 +33,17 @@ export function durationMs(d: string): number {
   return ms;
 }
 
+/** A copy of a stack file, in `dir`, with another API image: the next release. */
+export function nextRelease(stack: string, dir: string): string {
+  const file = path.join(PROJECT_ROOT, `Pulumi.${stack}.yaml`);
+  const text = fs.readFileSync(file, "utf8");
+  const next = text.replace(/^(\s+image: ghcr\.io\/acme\/appstack-api:)(\S+)$/m, "$1$2-next");
+  if (next === text) throw new Error(`no API image line in ${file}`);
+  const out = path.join(dir, `Pulumi.${stack}.yaml`);
+  fs.writeFileSync(out, next);
+  return out;
+}
+
 /** The API containers of a declared stack, in replica order. */
 export function apiContainers(d: Declared): DeclaredResource[] {
   const api = d.resources.filter((r) => /^api-([0-9a-f]{8}-)?\d+$/.test(r.name) && r.type === "docker:index/container:Container");
@@ -111,7 +122,7 @@ export async function startEdge(dir: string, bootstrap: string, reload: string[]
       const file = path.join(dir, `Caddyfile.applied.${++applied}`);
       fs.writeFileSync(file, caddyfile);
       // The job's own argv, with the file and the socket at their loopback places.
-      const argv = reload.map((a) => (a === "/config/Caddyfile.applied" ? file : a === "unix//config/admin.sock" ? `unix/${map.adminSocket}` : a));
+      const argv = reload.map((a) => (a === "/etc/caddy/Caddyfile.applied" ? file : a === "unix//config/admin.sock" ? `unix/${map.adminSocket}` : a));
       if (argv[0] !== "caddy" || argv.filter((a, i) => a !== reload[i]).length !== 2) throw new Error(`unexpected edge-config command: ${JSON.stringify(reload)}`);
       const r = await run(CADDY, argv.slice(1), { cwd: dir, env, timeoutMs: 30_000 });
       if (r.code !== 0) throw new Error(`caddy reload failed (${r.code}): ${r.stderr}`);
@@ -136,17 +147,21 @@ export interface Replica {
 
 /**
  * Starts a replica and waits, as the provider's `wait: true` does, until the
- * declared health check passes; it runs every second (Docker's start interval).
- * Rejects after `timeoutMs` with the last check's output, as `pulumi up` fails.
+ * declared health check passes. Docker runs it as declared: the first probe
+ * one `interval` after the start, then every `interval` (no health check sets
+ * startInterval, which Docker 20.10 does not have). Rejects after `timeoutMs`
+ * with the last check's output, as `pulumi up` fails.
  */
 export async function createReplica(c: DeclaredResource, env: Record<string, string>, timeoutMs: number): Promise<Replica> {
   const port = await freePort();
   const declaredPort = env.PORT;
   const proc = startNodeService("api/server.js", { ...env, PORT: String(port) }, APP);
-  const tests = (c.inputs.healthcheck as { tests: string[] }).tests;
+  const { tests, interval } = c.inputs.healthcheck as { tests: string[]; interval?: string };
+  const intervalMs = durationMs(interval ?? "30s");
   const deadline = Date.now() + timeoutMs;
   let last = "";
   for (;;) {
+    await new Promise((r) => setTimeout(r, intervalMs));
     const r = await runHealthcheck(tests, env, { from: `:${declaredPort}/`, to: `:${port}/` }, APP);
     if (r.code === 0) return { name: c.name, port, process: proc };
     last = (r.stdout + r.stderr).trim() || `exit ${r.code}`;
@@ -155,7 +170,6 @@ export async function createReplica(c: DeclaredResource, env: Record<string, str
       (err as Error & { replica?: Replica }).replica = { name: c.name, port, process: proc };
       throw err;
     }
-    await new Promise((r) => setTimeout(r, 1000));
   }
 }
 
@@ -292,7 +306,7 @@ function http1Client(origin: string, ca: Buffer): { send: Send; close(): Promise
  * liveness path and half POST of a job, for `durationMs`. A request fails on
  * an unexpected status or an error its client does not recover from.
  */
-export async function load(edge: Edge, protocol: "h2" | "http/1.1", durationMs: number, concurrency = 2): Promise<LoadResult> {
+export async function load(edge: Pick<Edge, "port" | "rootCertificate">, protocol: "h2" | "http/1.1", durationMs: number, concurrency = 2): Promise<LoadResult> {
   const origin = `https://127.0.0.1:${edge.port}`;
   const client = protocol === "h2" ? http2Client(origin, edge.rootCertificate()) : http1Client(origin, edge.rootCertificate());
   const latencies: number[] = [];

@@ -2,7 +2,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { containerEnv, evaluateStack, PROJECT_ROOT, resource, type Declared, type DeclaredResource } from "../helpers/declared-stack";
+import { containerEnv, evaluateStack, resource, type Declared, type DeclaredResource } from "../helpers/declared-stack";
 import { freePort, run, startPostgres, startRedis, type PostgresServer, type RedisServer } from "../contract/servers";
 import {
   apiContainers,
@@ -13,6 +13,7 @@ import {
   edgeFiles,
   load,
   localEnv,
+  nextRelease,
   report,
   startEdge,
   toLoopback,
@@ -66,17 +67,6 @@ const runs: StackRun[] = [];
 const spare: Replica[] = [];
 let tmp: string;
 
-/** The stack file with another API image: the next release. */
-function nextRelease(stack: string): string {
-  const file = path.join(PROJECT_ROOT, `Pulumi.${stack}.yaml`);
-  const text = fs.readFileSync(file, "utf8");
-  const next = text.replace(/^(\s+image: ghcr\.io\/acme\/appstack-api:)(\S+)$/m, "$1$2-next");
-  if (next === text) throw new Error(`no API image line in ${file}`);
-  const out = path.join(tmp, `Pulumi.${stack}.yaml`);
-  fs.writeFileSync(out, next);
-  return out;
-}
-
 /** The declared env of a container, its data-store URLs and passwords those of the servers started for `a`. */
 function envFor(s: StackRun, c: DeclaredResource): Record<string, string> {
   const local = localEnv(resource(s.a, apiContainers(s.a)[0].name), { postgres: s.pg.port, redis: s.redis.port });
@@ -85,7 +75,7 @@ function envFor(s: StackRun, c: DeclaredResource): Record<string, string> {
 }
 
 async function startStack(stack: string, extraEnv: Record<string, string> = {}): Promise<StackRun> {
-  const [a, b] = await Promise.all([evaluateStack({ stack, values: "contract" }), evaluateStack({ stackFile: nextRelease(stack), values: "contract" })]);
+  const [a, b] = await Promise.all([evaluateStack({ stack, values: "contract" }), evaluateStack({ stackFile: nextRelease(stack, tmp), values: "contract" })]);
   const [pgPort, redisPort, edgePort, healthPort] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
   const pg = await startPostgres(containerEnv(resource(a, "postgres-server")), pgPort);
   const redisContainer = resource(a, "redis-server");

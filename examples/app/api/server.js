@@ -44,7 +44,8 @@ const MAX_BODY_BYTES = 16 * 1024;
 /** Set on SIGTERM: readiness fails and every response closes its connection. */
 let stopping = false;
 
-const db = new pg.Pool({ connectionString: env.DATABASE_URL, max: 5, connectionTimeoutMillis: CHECK_TIMEOUT_MS });
+// A request waits for a database connection longer than a readiness check does: a slow moment is not a failed request.
+const db = new pg.Pool({ connectionString: env.DATABASE_URL, max: 5, connectionTimeoutMillis: Math.max(CHECK_TIMEOUT_MS, 5000) });
 db.on("error", (err) => log(SERVICE, "postgres connection error", { error: err.message }));
 // No offline queue: while Redis is away, commands fail at once and readiness says so.
 const redis = new Redis(env.REDIS_URL, { enableOfflineQueue: false, maxRetriesPerRequest: 1 });

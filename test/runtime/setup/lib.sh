@@ -27,3 +27,21 @@ debian_mirror() {
   [ -n "$uri" ] || { log "no Debian mirror found in /etc/apt/sources.list(.d)"; exit 1; }
   echo "$uri"
 }
+
+# Installs Debian packages (as root), running apt-get update once per script.
+apt_install() {
+  export DEBIAN_FRONTEND=noninteractive
+  if [ -z "${APT_UPDATED:-}" ]; then as_root apt-get update -qq; APT_UPDATED=1; fi
+  as_root apt-get install -y -qq --no-install-recommends "$@" </dev/null
+}
+
+# True when a Docker engine answers on this machine's default socket (or DOCKER_HOST).
+engine_answers() { docker version --format '{{.Server.Version}}' >/dev/null 2>&1; }
+
+# A short digest of its arguments (files by content, other words as text), for cache keys.
+digest() {
+  local item
+  for item in "$@"; do
+    if [ -f "$item" ]; then sha256sum <"$item"; else printf '%s\n' "$item"; fi
+  done | sha256sum | cut -c1-16
+}
