@@ -261,7 +261,7 @@ describe("GitHub environments", () => {
   const used = [...new Set(allJobs().flatMap(({ wf, job }) => environmentsOf(wf, job)))].sort();
 
   it("the workflows use these environments", () => {
-    expect(used).toEqual(["production", "production-drift", "production-preview", "staging", "staging-preview"]);
+    expect(used).toEqual(["production", "production-drift", "production-preview", "release", "staging", "staging-preview"]);
   });
 
   it("docs/security.md gives each one's reviewers and deployment branch and tag rules", () => {
