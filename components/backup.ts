@@ -90,9 +90,7 @@ export class PostgresBackup extends pulumi.ComponentResource {
   }
 
   private createJob(name: string, args: PostgresBackupArgs, keep: number): Job {
-    const triggers = Object.entries(args.triggers)
-      .sort(([a], [b]) => a.localeCompare(b))
-      .map(([key, value]) => pulumi.interpolate`APPSTACK_TRIGGER_${key}=${value}`);
+    const triggers = Object.fromEntries(Object.entries(args.triggers).map(([key, value]) => [`APPSTACK_TRIGGER_${key}`, value]));
     return new Job(
       `${name}-dump`,
       {
@@ -103,17 +101,19 @@ export class PostgresBackup extends pulumi.ComponentResource {
         imageReference: args.imageReference,
         version: args.release,
         command: ["sh", "-c", BACKUP_SCRIPT],
-        envs: [
-          `PGHOST=${args.host}`,
-          `PGPORT=${args.port}`,
-          `PGUSER=${args.user}`,
-          `PGDATABASE=${args.database}`,
-          pulumi.secret(pulumi.interpolate`PGPASSWORD=${args.password}`),
-          `BACKUP_DIR=${BACKUP_DIR}`,
-          `BACKUP_PREFIX=${args.stack}_${releaseSlug(args.release)}`,
-          `BACKUP_KEEP=${keep}`,
-          ...triggers,
-        ],
+        env: {
+          plain: {
+            PGHOST: args.host,
+            PGPORT: String(args.port),
+            PGUSER: args.user,
+            PGDATABASE: args.database,
+            BACKUP_DIR,
+            BACKUP_PREFIX: `${args.stack}_${releaseSlug(args.release)}`,
+            BACKUP_KEEP: String(keep),
+            ...triggers,
+          },
+          secret: { PGPASSWORD: args.password },
+        },
         network: args.network,
         memoryMb: args.memoryMb ?? 256,
         cpus: "1",
