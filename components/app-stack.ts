@@ -1,7 +1,7 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
-import { apiHostPort, backupSettings, frontendMode, publicUrls, releaseOf, type AppConfig } from "../config";
+import { apiHostPort, backupSettings, DOCKER_TLS_SECRETS, frontendMode, publicUrls, releaseOf, type AppConfig } from "../config";
 import { Api, readinessPath } from "./api";
 import { PostgresBackup, type BackupStatusOutput } from "./backup";
 import { serviceLabels } from "./container-defaults";
@@ -52,6 +52,8 @@ export interface AppStackOutputs {
  */
 export class AppStack extends pulumi.ComponentResource {
   public readonly network?: docker.Network;
+  /** Outside dev: the network of the edge proxy and the API containers only, so the edge cannot reach the data stores. */
+  public readonly edgeNetwork?: docker.Network;
   public readonly postgres: Postgres;
   public readonly redis: Redis;
   /** The database's backups (Postgres in container mode): scheduled dumps, their off-host copies, and the pre-deploy dump (with an API). */
@@ -67,11 +69,13 @@ export class AppStack extends pulumi.ComponentResource {
     const cfg = args.config;
     const urls = publicUrls(cfg);
     const release = releaseOf(cfg);
-    const provider = new docker.Provider(`${name}-docker`, { host: cfg.docker.host, sshOpts: cfg.docker.sshOpts }, { parent: this });
+    const provider = this.createProvider(name, cfg);
     const childOpts: pulumi.ComponentResourceOptions = { parent: this, providers: { docker: provider } };
 
     this.network = this.createNetwork(name, cfg, provider);
     const network = this.network.name;
+    const hasEdge = cfg.edge !== undefined && cfg.api !== undefined && cfg.environment !== "dev";
+    this.edgeNetwork = hasEdge ? this.createNetwork(`${name}-edge`, cfg, provider, "edge") : undefined;
     this.postgres = new Postgres(
       "postgres",
       {
@@ -116,6 +120,7 @@ export class AppStack extends pulumi.ComponentResource {
           stack: cfg.stack,
           release,
           network,
+          edgeNetwork: this.edgeNetwork?.name,
           image: apiImage,
           env: {
             plain: { ...apiCfg.env, ...wired({ PORT: String(apiCfg.port), ...cors }) },
@@ -154,14 +159,14 @@ export class AppStack extends pulumi.ComponentResource {
       );
     }
 
-    if (cfg.edge && cfg.api && this.api && cfg.environment !== "dev") {
+    if (cfg.edge && cfg.api && this.api && this.edgeNetwork) {
       this.edge = new Edge(
         "edge",
         {
           config: cfg.edge,
           environment: cfg.environment,
           stack: cfg.stack,
-          network,
+          network: this.edgeNetwork.name,
           domain: cfg.api.domain!,
           readyPath: readinessPath(cfg.api),
           upstreams: this.api.upstreams,
@@ -281,10 +286,27 @@ export class AppStack extends pulumi.ComponentResource {
     );
   }
 
-  private createNetwork(name: string, cfg: AppConfig, provider: docker.Provider): docker.Network {
+  /** The stack's Docker engine: over ssh, or tcp with TLS material from secure config (config/docker-transport.ts). */
+  private createProvider(name: string, cfg: AppConfig): docker.Provider {
+    const tls = cfg.docker.tls
+      ? {
+          caMaterial: cfg.secrets[DOCKER_TLS_SECRETS.ca],
+          certMaterial: cfg.secrets[DOCKER_TLS_SECRETS.cert],
+          keyMaterial: cfg.secrets[DOCKER_TLS_SECRETS.key],
+        }
+      : {};
+    return new docker.Provider(`${name}-docker`, { host: cfg.docker.host, sshOpts: cfg.docker.sshOpts, ...tls }, { parent: this });
+  }
+
+  /** The stack's network (`appstack-<stack>`), or with a role its network of that role (`appstack-<stack>-edge`). */
+  private createNetwork(name: string, cfg: AppConfig, provider: docker.Provider, role?: string): docker.Network {
     return new docker.Network(
       `${name}-network`,
-      { name: `appstack-${cfg.stack}`, driver: "bridge", labels: serviceLabels({ stack: cfg.stack, service: "network", version: "1" }) },
+      {
+        name: role ? `appstack-${cfg.stack}-${role}` : `appstack-${cfg.stack}`,
+        driver: "bridge",
+        labels: serviceLabels({ stack: cfg.stack, service: role ? `${role}-network` : "network", version: "1" }),
+      },
       { parent: this, provider },
     );
   }

@@ -3,7 +3,8 @@ import * as pulumi from "@pulumi/pulumi";
 import { HEALTH_INTERVAL_SECONDS, imageVersion, intervalSeconds, type BackupConfig, type OffsiteConfig } from "../config";
 import { BACKUP_DIR, backupContainerNames, releaseSlug } from "./backup-names";
 import { OFFSITE_SCRIPT, offsiteHealthScript, offsiteHost, SCHEDULE_SCRIPT, scheduleHealthScript, SECRET_FILES, SECRETS_DIR } from "./backup-scripts";
-import { applyTransform, LOG_ROTATION, RESTART_POLICY, secondsString, serviceLabels, type Transform } from "./container-defaults";
+import { applyTransform, hardening, LOG_ROTATION, RESTART_POLICY, secondsString, serviceLabels, type Transform } from "./container-defaults";
+import { toDockerEnvs } from "./env";
 import { createDataVolume } from "./data-store";
 import { Job } from "./job";
 
@@ -165,9 +166,7 @@ export class PostgresBackup extends pulumi.ComponentResource {
   }
 
   private createJob(name: string, args: PostgresBackupArgs, predeploy: PredeployBackupArgs): Job {
-    const triggers = Object.entries(predeploy.triggers)
-      .sort(([a], [b]) => a.localeCompare(b))
-      .map(([key, value]) => pulumi.interpolate`APPSTACK_TRIGGER_${key}=${value}`);
+    const triggers = Object.fromEntries(Object.entries(predeploy.triggers).map(([key, value]) => [`APPSTACK_TRIGGER_${key}`, value]));
     return new Job(
       `${name}-dump`,
       {
@@ -178,14 +177,16 @@ export class PostgresBackup extends pulumi.ComponentResource {
         imageReference: args.imageReference,
         version: predeploy.release,
         command: ["sh", "-c", BACKUP_SCRIPT],
-        envs: [
-          ...this.serverEnv(args),
-          pulumi.secret(pulumi.interpolate`PGPASSWORD=${args.password}`),
-          `BACKUP_DIR=${BACKUP_DIR}`,
-          `BACKUP_PREFIX=${args.stack}_${releaseSlug(predeploy.release)}`,
-          `BACKUP_KEEP=${predeploy.keep ?? DEFAULT_BACKUP_KEEP}`,
-          ...triggers,
-        ],
+        env: {
+          plain: {
+            ...this.serverEnv(args),
+            BACKUP_DIR,
+            BACKUP_PREFIX: `${args.stack}_${releaseSlug(predeploy.release)}`,
+            BACKUP_KEEP: String(predeploy.keep ?? DEFAULT_BACKUP_KEEP),
+            ...triggers,
+          },
+          secret: { PGPASSWORD: args.password },
+        },
         network: args.network,
         memoryMb: predeploy.memoryMb ?? 256,
         cpus: "1",
@@ -198,8 +199,9 @@ export class PostgresBackup extends pulumi.ComponentResource {
     );
   }
 
-  private serverEnv(args: PostgresBackupArgs): string[] {
-    return [`PGHOST=${args.host}`, `PGPORT=${args.port}`, `PGUSER=${args.user}`, `PGDATABASE=${args.database}`];
+  /** libpq's settings for the stack's server: every dump reads them from its environment. */
+  private serverEnv(args: PostgresBackupArgs): Record<string, string> {
+    return { PGHOST: args.host, PGPORT: String(args.port), PGUSER: args.user, PGDATABASE: args.database };
   }
 
   /** The scheduled dumps: the password as a mode-0400 file, so `docker inspect` of this container shows no secret. */
@@ -209,15 +211,19 @@ export class PostgresBackup extends pulumi.ComponentResource {
       name: containerName,
       image: args.image,
       command: ["sh", "-c", SCHEDULE_SCRIPT],
-      envs: [
-        ...this.serverEnv(args),
-        `BACKUP_DIR=${BACKUP_DIR}`,
-        `BACKUP_PREFIX=${args.stack}_scheduled`,
-        `BACKUP_KEEP=${cfg.keep}`,
-        `BACKUP_INTERVAL_SECONDS=${scheduleSeconds}`,
-        `BACKUP_RETRY_SECONDS=${retrySeconds(scheduleSeconds)}`,
-        `SECRETS_DIR=${SECRETS_DIR}`,
-      ],
+      // No secret here: the password is a file (uploads).
+      envs: toDockerEnvs({
+        plain: {
+          ...this.serverEnv(args),
+          BACKUP_DIR,
+          BACKUP_PREFIX: `${args.stack}_scheduled`,
+          BACKUP_KEEP: String(cfg.keep),
+          BACKUP_INTERVAL_SECONDS: String(scheduleSeconds),
+          BACKUP_RETRY_SECONDS: String(retrySeconds(scheduleSeconds)),
+          SECRETS_DIR,
+        },
+        secret: {},
+      }),
       uploads: [secretFile(SECRET_FILES.pgPassword, args.password)],
       volumes: [{ volumeName: this.volume.name, containerPath: BACKUP_DIR }],
       networksAdvanced: [{ name: args.network }],
@@ -256,20 +262,24 @@ export class PostgresBackup extends pulumi.ComponentResource {
       // The image's entrypoint is restic itself; the shipper is a shell loop around it.
       entrypoints: ["/bin/sh", "-c"],
       command: [OFFSITE_SCRIPT],
-      envs: [
-        `BACKUP_DIR=${BACKUP_DIR}`,
-        `SECRETS_DIR=${SECRETS_DIR}`,
-        `OFFSITE_HOST=${offsiteHost(args.stack)}`,
-        `KEEP_DAILY=${cfg.keepDaily}`,
-        `KEEP_WEEKLY=${cfg.keepWeekly}`,
-        `KEEP_MONTHLY=${cfg.keepMonthly}`,
-        `PRUNE_INTERVAL_SECONDS=${intervalSeconds(cfg.pruneSchedule)}`,
-        `CHECK_INTERVAL_SECONDS=${intervalSeconds(cfg.checkSchedule)}`,
-        `CHECK_READ_DATA_PERCENT=${cfg.checkReadDataPercent}`,
-        `SHIP_POLL_SECONDS=${SHIP_POLL_SECONDS}`,
-        `RETRY_SECONDS=${OFFSITE_RETRY_SECONDS}`,
-        ...Object.entries(cfg.env).map(([k, v]) => `${k}=${v}`),
-      ],
+      // No secret here: the repository, its password and the backend's credentials are files (uploads).
+      envs: toDockerEnvs({
+        plain: {
+          ...cfg.env,
+          BACKUP_DIR,
+          SECRETS_DIR,
+          OFFSITE_HOST: offsiteHost(args.stack),
+          KEEP_DAILY: String(cfg.keepDaily),
+          KEEP_WEEKLY: String(cfg.keepWeekly),
+          KEEP_MONTHLY: String(cfg.keepMonthly),
+          PRUNE_INTERVAL_SECONDS: String(intervalSeconds(cfg.pruneSchedule)),
+          CHECK_INTERVAL_SECONDS: String(intervalSeconds(cfg.checkSchedule)),
+          CHECK_READ_DATA_PERCENT: String(cfg.checkReadDataPercent),
+          SHIP_POLL_SECONDS: String(SHIP_POLL_SECONDS),
+          RETRY_SECONDS: String(OFFSITE_RETRY_SECONDS),
+        },
+        secret: {},
+      }),
       uploads,
       volumes: [{ volumeName: this.volume.name, containerPath: BACKUP_DIR }],
       ...backupService(args, {
@@ -303,6 +313,9 @@ function backupService(
 ): Partial<docker.ContainerArgs> {
   const timeout = args.schedule.healthTimeoutSeconds;
   return {
+    // Root (the volume and the uploaded files are root's) with every capability dropped; the root filesystem
+    // stays writable because the provider uploads the secret files through it (hardening's writableRoot).
+    ...hardening({ stack: args.stack, service: o.service, writable: [], writableRoot: true }),
     healthcheck: { tests: o.healthTest, ...BACKUP_HEALTH, startPeriod: `${timeout}s` },
     wait: true,
     waitTimeout: timeout,

@@ -128,6 +128,13 @@ export const CONTAINER_INPUT_AUDIT: readonly InputAudit[] = [
   { input: "restart", engineField: "`HostConfig.RestartPolicy.Name`", since: "≤ 1.24" },
   { input: "logDriver", engineField: "`HostConfig.LogConfig.Type`", since: "≤ 1.24" },
   { input: "logOpts", engineField: "`HostConfig.LogConfig.Config`", since: "≤ 1.24" },
+  { input: "capabilities.drops", engineField: "`HostConfig.CapDrop`", since: "≤ 1.24" },
+  { input: "capabilities.adds", engineField: "`HostConfig.CapAdd`", since: "≤ 1.24" },
+  { input: "securityOpts", engineField: "`HostConfig.SecurityOpt`", since: "≤ 1.24" },
+  { input: "readOnly", engineField: "`HostConfig.ReadonlyRootfs`", since: "≤ 1.24" },
+  { input: "tmpfs", engineField: "`HostConfig.Tmpfs`", since: "≤ 1.24" },
+  { input: "cgroupParent", engineField: "`HostConfig.CgroupParent`", since: "≤ 1.24" },
+  { input: "networkMode", engineField: "`HostConfig.NetworkMode`", since: "≤ 1.24" },
   {
     input: "networksAdvanced[].name",
     engineField: "`POST /networks/bridge/disconnect`, then `POST /networks/{name}/connect` after the create",

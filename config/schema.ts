@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { backupRules, interval, RESTIC_IMAGE } from "./backup";
 import { HEALTH_INTERVAL_SECONDS } from "./docker-engine";
+import { DOCKER_TLS_SECRETS, dockerScheme, sshOptionProblems, transportProblem } from "./docker-transport";
 import { replaceListSteps, type FixStep } from "./fix";
 import { serviceWiredEnv, wiredNameRules, wiringRules, WIRED_ENV } from "./wiring";
 
@@ -93,15 +94,28 @@ const dockerSchema = z
   .strictObject({
     /**
      * The Docker engine the stack's containers run on: `unix:///var/run/docker.sock`
-     * locally, `ssh://deploy@host` for a remote engine (its host key must be in
-     * `~/.ssh/known_hosts`; `deploy` checks it before anything changes).
+     * locally (dev only), `ssh://deploy@host` for a remote engine (its host key must be in
+     * `~/.ssh/known_hosts`; `deploy` checks it before anything changes), or
+     * `tcp://host:2376` with `tls: true`. Outside dev it must be one of the last two:
+     * every secret of the stack crosses this connection, and it is root on the host.
      */
     host: z
       .string()
       .regex(/^(unix|ssh|tcp|npipe):\/\/\S+$/, { message: "expected a Docker host URL: unix://, ssh:// or tcp://" })
       .default("unix:///var/run/docker.sock"),
-    /** Extra ssh options for an `ssh://` host, e.g. `["-o", "StrictHostKeyChecking=yes"]`; an error with any other host. */
+    /**
+     * Extra ssh options for an `ssh://` host, as `-o`, `Key=Value` pairs, e.g.
+     * `["-o", "StrictHostKeyChecking=yes"]`. Only known-safe options are
+     * accepted (config/docker-transport.ts), in every environment; never
+     * StrictHostKeyChecking=no. An error with any other host.
+     */
     sshOpts: z.array(z.string()).optional(),
+    /**
+     * A `tcp://` host with TLS: the CA, client certificate and key come from the
+     * secure keys dockerTlsCa, dockerTlsCert and dockerTlsKey. Required for
+     * `tcp://` outside dev.
+     */
+    tls: z.boolean().optional(),
   })
   .default({ host: "unix:///var/run/docker.sock" });
 
@@ -239,6 +253,17 @@ export const EDGE_NOTICE_SECONDS = EDGE_HEALTH.intervalSeconds * EDGE_HEALTH.fai
 /** The shortest `api.stopTimeoutSeconds` behind the edge: its notice time, then a few seconds for requests in flight. */
 export const MIN_API_STOP_TIMEOUT_SECONDS = EDGE_NOTICE_SECONDS + 4;
 
+/**
+ * Paths the service writes that are not volumes. The root filesystem is
+ * read-only; each of these is a tmpfs (in memory, counted against `memoryMb`,
+ * empty at every start). Add the directories your image writes to, e.g. a
+ * cache; a path outside them fails with "Read-only file system".
+ */
+const writablePaths = z
+  .array(z.string().regex(/^\/[^\s:,]*$/, { message: "expected an absolute path (no spaces, colons or commas)" }))
+  .min(1)
+  .default(["/tmp"]);
+
 const apiSchema = z.strictObject({
   /** The API image; production needs a digest or a version tag. Changing it replaces the containers, new before old. */
   image: imageReference.optional(),
@@ -297,6 +322,8 @@ const apiSchema = z.strictObject({
    * Outside dev at least 10.
    */
   stopTimeoutSeconds: seconds(30),
+  /** Paths the API (and its migrations) write that are not volumes: tmpfs on the read-only root filesystem. */
+  writablePaths,
   /** How long `pulumi up` waits for a new API container to turn healthy. */
   healthTimeoutSeconds: seconds(180),
 });
@@ -379,6 +406,8 @@ const workerSchema = z.strictObject({
   healthTimeoutSeconds: z.number().int().min(1).max(86_400).optional(),
   /** Seconds between SIGTERM and SIGKILL, for the current job to finish. */
   stopGracePeriodSeconds: seconds(60),
+  /** Paths the worker writes that are not volumes (the heartbeat file's folder among them): tmpfs on the read-only root filesystem. */
+  writablePaths,
   /** Plain settings such as feature flags. Never secrets: use `secretEnv`. */
   env: plainEnv,
   /**
@@ -426,8 +455,17 @@ const frontendSchema = z.strictObject({
   apiUrlEnv: envName.default("VITE_API_URL"),
   /** Plain build variables, e.g. `VITE_FEATURE_X: true`. */
   env: plainEnv,
-  /** Vercel: secrets the frontend build receives, as sensitive variables. An error for a container frontend, whose image would keep them. */
+  /**
+   * Vercel: secrets the frontend build receives, as sensitive variables of the production target only.
+   * An error for a container frontend, whose image would keep them.
+   */
   secretEnv,
+  /**
+   * Vercel: names from `secretEnv` that preview deployments get too. Vercel
+   * builds a preview for every branch of the web repository, so a secret
+   * there is readable by anyone who can push one: opt in per variable, knowingly.
+   */
+  previewSecretEnv: z.array(envName).default([]),
   /** The Vercel project (vercel mode); an error for a container frontend. */
   vercel: z
     .strictObject({
@@ -878,9 +916,33 @@ function serviceRules(cfg: Sections, env: Environment, present: ReadonlySet<stri
   if (worker) {
     imageRules("worker", worker, env, addIssue, { required: !api, example: "ghcr.io/acme/worker:1.0.0" });
     envRules("worker", worker, cfg, present, addIssue);
+    const h = worker.health;
+    // The root filesystem is read-only: the heartbeat must be written to one of the tmpfs paths.
+    if (h.type === "heartbeat" && !worker.writablePaths.some((p) => h.file.startsWith(`${p.replace(/\/+$/, "")}/`))) {
+      const dir = h.file.slice(0, h.file.lastIndexOf("/")) || "/";
+      addIssue(
+        issue(
+          ["worker", "health", "file"],
+          `${h.file} is not under a writable path (worker.writablePaths: ${worker.writablePaths.join(", ")}); the read-only root filesystem would refuse the heartbeat`,
+          [{ set: ["worker", "health", "file"], value: `${worker.writablePaths[0].replace(/\/+$/, "")}/${h.file.slice(h.file.lastIndexOf("/") + 1) || "heartbeat"}` }],
+          `or keep the file and make its folder writable: add ${dir} to worker.writablePaths`,
+        ),
+      );
+    }
   }
   if (frontend) {
     envRules("frontend", frontend, cfg, present, addIssue);
+    frontend.previewSecretEnv.forEach((name, i) => {
+      if (!frontend.secretEnv.includes(name)) {
+        addIssue(
+          issue(
+            ["frontend", "previewSecretEnv", i],
+            `${name} is not in frontend.secretEnv: only a secret the frontend has can also go to preview deployments`,
+            replaceListSteps(["frontend", "previewSecretEnv"], frontend.previewSecretEnv.filter((n) => frontend.secretEnv.includes(n))),
+          ),
+        );
+      }
+    });
     if (mode === "container") {
       if (env !== "dev") {
         addIssue(issue(["frontend", "mode"], `a container frontend is for dev; ${env} serves the frontend from Vercel`, [{ set: ["frontend", "mode"], value: "vercel" }]));
@@ -909,9 +971,48 @@ function serviceRules(cfg: Sections, env: Environment, present: ReadonlySet<stri
   wiringRules(cfg, env, present, mode, addIssue);
 }
 
+/** How the stack reaches its Docker engine: authenticated both ways outside dev; only known-safe ssh options anywhere. */
+function transportRules(docker: NonNullable<Sections["docker"]>, env: Environment, addIssue: AddIssue): void {
+  const scheme = dockerScheme(docker.host);
+  const problem = env === "dev" ? undefined : transportProblem(docker.host, docker.tls === true);
+  if (problem) {
+    addIssue(
+      issue(
+        ["docker", "host"],
+        `${problem} (this stack is ${env})`,
+        [{ set: ["docker", "host"] }],
+        scheme === "tcp"
+          ? "Pulumi asks for the host, e.g. ssh://deploy@prod.example.com; or keep tcp:// with TLS: " +
+              `pulumi config set --path docker.tls true, then set ${DOCKER_TLS_SECRETS.ca}, ${DOCKER_TLS_SECRETS.cert} and ${DOCKER_TLS_SECRETS.key} ` +
+              "with pulumi config set --secret <key> < <file>.pem"
+          : "Pulumi asks for the host, e.g. ssh://deploy@prod.example.com",
+      ),
+    );
+  }
+  const problems = sshOptionProblems(docker.sshOpts ?? []);
+  if (problems.length > 0) {
+    const fix = replaceListSteps(["docker", "sshOpts"], safeSshOpts(docker.sshOpts ?? []));
+    const note = "ssh settings this list does not allow belong in ~/.ssh/config, and the host's key, checked out of band, in ~/.ssh/known_hosts";
+    for (const p of problems) addIssue(issue(["docker", "sshOpts", p.index], p.message, fix, note));
+  }
+}
+
+/** The allowed `-o` options of a list, StrictHostKeyChecking turned to yes, as `-o`, `Key=Value` pairs. */
+function safeSshOpts(opts: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < opts.length; i++) {
+    const option = opts[i] === "-o" ? opts[++i] : opts[i].startsWith("-o") ? opts[i].slice(2) : undefined;
+    if (option === undefined) continue;
+    const fixed = /^\s*StrictHostKeyChecking\b/i.test(option) ? "StrictHostKeyChecking=yes" : option;
+    if (sshOptionProblems(["-o", fixed]).length === 0) out.push("-o", fixed);
+  }
+  return out;
+}
+
 function environmentRules(cfg: Sections, present: ReadonlySet<string>, secretValue: (key: string) => string | undefined, addIssue: AddIssue): void {
   const env = cfg.environment;
   if (!env) return;
+  if (cfg.docker) transportRules(cfg.docker, env, addIssue);
   backupRules(cfg, present, secretValue, addIssue);
   const offsiteImage = cfg.postgres?.mode === "container" ? cfg.backup?.offsite?.image : undefined;
   if (offsiteImage && env === "production" && !isPinnedImage(offsiteImage)) {
@@ -979,6 +1080,9 @@ export function requiredSecretKeys(cfg: Sections): { key: string; usedBy: string
   for (const [key, by] of users) keys.push({ key, usedBy: by.join(" and ") });
   if (cfg.frontend && cfg.environment && frontendMode({ environment: cfg.environment, frontend: cfg.frontend }) === "vercel") {
     keys.push({ key: "vercelApiToken", usedBy: "the Vercel frontend (a Vercel access token)" });
+  }
+  if (cfg.docker?.tls) {
+    for (const [part, key] of Object.entries(DOCKER_TLS_SECRETS)) keys.push({ key, usedBy: `docker.tls (the ${part === "ca" ? "CA certificate" : part === "cert" ? "client certificate" : "client key"}, PEM)` });
   }
   if (offsite) {
     keys.push({ key: offsite.repositorySecret, usedBy: "backup.offsite (the restic repository)" });

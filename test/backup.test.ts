@@ -197,18 +197,18 @@ describe("PostgresBackup component", () => {
     const job = await registered(rt, "backup-dump-run");
     const { inputs, secretPaths } = masked(job);
     expect(inputs.envs).toEqual([
+      "APPSTACK_TRIGGER_API_IMAGE=ghcr.io/acme/api:1.4.2",
+      "BACKUP_DIR=/backups",
+      "BACKUP_KEEP=3",
+      // The release is made safe for a file name.
+      "BACKUP_PREFIX=staging_v1.4.2-build-7",
+      "PGDATABASE=app",
       "PGHOST=postgres",
       "PGPORT=5432",
       "PGUSER=app",
-      "PGDATABASE=app",
       "[secret]",
-      "BACKUP_DIR=/backups",
-      // The release is made safe for a file name.
-      "BACKUP_PREFIX=staging_v1.4.2-build-7",
-      "BACKUP_KEEP=3",
-      "APPSTACK_TRIGGER_API_IMAGE=ghcr.io/acme/api:1.4.2",
     ]);
-    expect(secretPaths).toEqual(["envs[4]"]);
+    expect(secretPaths).toEqual(["envs[8]"]);
     expect(job.parent).toContain("backup-dump");
     expect((await registered(rt, "backup-data")).parent).toMatch(/PostgresBackup::backup$/);
   });

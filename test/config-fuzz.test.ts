@@ -20,7 +20,7 @@ import { mockStack } from "./helpers/pulumi";
 
 const INVALID_RUNS = 1200;
 /** The ways a config is broken below, each a `kind`; docs/verification.md quotes the count. */
-const BROKEN_KINDS = 31;
+const BROKEN_KINDS = 32;
 const VALID_RUNS = 300;
 const PROGRAM_SAMPLE = 15;
 
@@ -102,17 +102,18 @@ function redisSection(env: Env) {
   return fc.oneof(container, external);
 }
 
-const dockerSection = fc.oneof(
-  fc.record({ host: fc.constantFrom("unix:///var/run/docker.sock", "tcp://10.0.0.5:2376") }, { requiredKeys: [] }),
-  // ssh options apply to an ssh:// host only.
-  fc.record(
-    {
-      host: fc.constant("ssh://deploy@host.example.com"),
-      sshOpts: fc.array(fc.constantFrom("-o", "StrictHostKeyChecking=yes", "ServerAliveInterval=30"), { maxLength: 4 }),
-    },
-    { requiredKeys: ["host"] },
-  ),
-);
+/** Safe ssh options, as `-o`, `Key=Value` pairs. */
+const sshOpts = fc
+  .subarray(["StrictHostKeyChecking=yes", "ServerAliveInterval=30", "ConnectTimeout=10", "IdentitiesOnly=yes"])
+  .map((opts) => opts.flatMap((o) => ["-o", o]));
+
+/** How a stack reaches its engine: anything in dev; ssh, or tcp with TLS, elsewhere. */
+function dockerSection(env: Env) {
+  const ssh = fc.record({ host: fc.constant("ssh://deploy@host.example.com"), sshOpts }, { requiredKeys: ["host"] });
+  const tls = fc.constant({ host: "tcp://10.0.0.5:2376", tls: true });
+  if (env !== "dev") return fc.oneof(ssh, tls);
+  return fc.oneof(fc.constant({}), fc.constant({ host: "unix:///var/run/docker.sock" }), fc.constant({ host: "tcp://127.0.0.1:2375" }), ssh, tls);
+}
 
 /** Drops keys whose generated value is undefined (an absent optional setting). */
 function compact<T extends Record<string, unknown>>(o: T): T {
@@ -175,7 +176,12 @@ function workerSection(env: Env, hasApi: boolean) {
         { requiredKeys: ["command"] },
       ),
     )
-    .map(([img, rest]) => compact({ ...img, ...rest }));
+    .map(([img, rest]) => {
+      // The root filesystem is read-only: a heartbeat outside /tmp needs its folder writable.
+      const file = (rest.health as { file?: string } | undefined)?.file;
+      const writable = file?.startsWith("/var/run/worker/") ? { writablePaths: ["/tmp", "/var/run/worker"] } : {};
+      return compact({ ...img, ...rest, ...writable });
+    });
 }
 
 function frontendSection(env: Env) {
@@ -242,6 +248,9 @@ function repositoryFor(offsite: { secretEnv?: string[]; sshKeySecret?: string })
 /** The secure keys a generated config needs, each with a value. */
 function neededSecrets(config: Record<string, unknown>): Record<string, string> {
   const secrets: Record<string, string> = {};
+  if ((config.docker as { tls?: boolean } | undefined)?.tls) {
+    for (const key of ["dockerTlsCa", "dockerTlsCert", "dockerTlsKey"]) secrets[key] = `-----BEGIN PEM-----\n${key}\n-----END PEM-----`;
+  }
   const offsite = (config.backup as { offsite?: { secretEnv?: string[]; sshKeySecret?: string; repositorySecret?: string; passwordSecret?: string } } | undefined)?.offsite;
   if (offsite && (config.postgres as { mode?: string } | undefined)?.mode !== "external") {
     secrets[offsite.repositorySecret ?? "resticRepository"] = repositoryFor(offsite);
@@ -266,14 +275,15 @@ const validCase: fc.Arbitrary<Case & { environment: Env }> = fc
     fc
       .record(
         {
-          docker: dockerSection,
+          docker: dockerSection(environment),
           postgres: postgresSection(environment).map(compact),
           redis: redisSection(environment).map(compact),
           generatedSecrets: fc.subarray(GENERATED),
           api: apiSection(environment),
           frontend: frontendSection(environment),
         },
-        { requiredKeys: [] },
+        // Outside dev the Docker host must be said: the default, the local socket, is for dev.
+        { requiredKeys: environment === "dev" ? [] : ["docker"] },
       )
       .chain((settings) =>
         fc.tuple(
@@ -535,6 +545,22 @@ const serviceRule = fc
   })
   .map((c) => ({ ...c, config: JSON.parse(JSON.stringify(c.config)) as Record<string, unknown> }));
 
+/** A Docker transport that does not authenticate both ends: plain tcp:// or a local socket outside dev, an unsafe ssh option anywhere. */
+const insecureTransport = fc
+  .tuple(validCase, fc.constantFrom<Env>("staging", "production"))
+  .chain(([{ config }, deployed]): fc.Arbitrary<BrokenCase> =>
+    fc.oneof(
+      fc.constantFrom("tcp://10.0.0.5:2375", "unix:///var/run/docker.sock").map((host) => ({ environment: deployed, docker: { host }, expect: "docker.host" })),
+      fc
+        .constantFrom(["-o", "StrictHostKeyChecking=no"], ["-o", "ProxyCommand=nc %h %p"], ["-o", "UserKnownHostsFile=/dev/null"], ["-oStrictHostKeyChecking=accept-new"], ["-v"])
+        .chain((bad) => fc.constantFrom<Env>("dev", deployed).map((environment) => ({ environment, docker: { host: "ssh://deploy@host.example.com", sshOpts: bad }, expect: "docker.sshOpts" }))),
+    ).map(({ environment, docker, expect }) => {
+      const broken: Record<string, unknown> = compact({ ...config, environment, docker, edge: environment === "dev" ? undefined : config.api ? { acmeEmail: "ops@example.com" } : undefined });
+      if (environment === "dev" && broken.api) delete (broken.api as Record<string, unknown>).domain;
+      return { kind: "insecure Docker transport", config: broken, secrets: neededSecrets(broken), expect };
+    }),
+  );
+
 /**
  * A name appstack wires, in the `env` or `secretEnv` of any service: the API's
  * wiring, the worker's concurrency variable and heartbeat file, the frontend's
@@ -629,7 +655,7 @@ const backupRule = fc
   .map((c) => ({ ...c, config: JSON.parse(JSON.stringify(c.config)) as Record<string, unknown> }));
 
 const brokenCase: fc.Arbitrary<BrokenCase> = fc.oneof(
-  wrongType, unknownKey, prototypeKey, missingKey, outOfRange, badImage, environmentRule, secretRule, foreignNamespace, serviceRule, wiredNameInEnv, backupRule,
+  wrongType, unknownKey, prototypeKey, missingKey, outOfRange, badImage, environmentRule, secretRule, foreignNamespace, serviceRule, wiredNameInEnv, insecureTransport, backupRule,
 );
 
 // --- checks ----------------------------------------------------------------

@@ -44,6 +44,7 @@ describe("restore command construction", () => {
       stack: "staging",
       dockerHost: "ssh://deploy@staging.example.com",
       sshOpts: undefined,
+      tls: false,
       image: "postgres:17.6-alpine",
       network: "appstack-staging",
       volume: "appstack-staging-backup-data",

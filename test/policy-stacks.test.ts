@@ -100,6 +100,24 @@ describe("the rules over the real production stack", () => {
       const uploads = n("edge-config-run").props.uploads as { content: string }[];
       uploads[0].content = uploads[0].content.replace(/^\s*health_uri .*$/m, "");
     }],
+    ["a worker that keeps Docker's default capabilities", ["container-drops-capabilities"], (n) => void delete n("worker-1").props.capabilities],
+    ["an edge proxy that may chown any file", ["container-drops-capabilities"], (n) => {
+      n("edge-proxy").props.capabilities = { drops: ["ALL"], adds: ["NET_BIND_SERVICE", "CHOWN"] };
+    }],
+    ["a migration a setuid binary could raise to root", ["container-no-new-privileges"], (n) => void (n("api-migrate-run").props.securityOpts = [])],
+    ["an API whose image files can be rewritten", ["container-read-only-rootfs"], (n) => void (n("api-1").props.readOnly = false)],
+    ["a Redis outside its process-limited slice", ["container-pids-limit"], (n) => void delete n("redis-server").props.cgroupParent],
+    ["Postgres as root", ["data-store-non-root"], (n) => void delete n("postgres-server").props.user],
+    ["an edge proxy on the data stores' network", ["edge-isolated-from-data-stores"], (n) => {
+      n("edge-proxy").props.networksAdvanced = [{ name: "appstack-production-edge" }, { name: "appstack-production" }];
+    }],
+    ["an edge config job on a network", ["edge-isolated-from-data-stores"], (n) => {
+      n("edge-config-run").props.networksAdvanced = [{ name: "appstack-production-edge" }];
+    }],
+    ["a Docker host over plain tcp", ["docker-transport-secure"], (n) => void (n("appstack-docker").props.host = "tcp://prod.example.com:2375")],
+    ["ssh that accepts any host key", ["docker-transport-secure"], (n) => {
+      n("appstack-docker").props.sshOpts = JSON.stringify(["-o", "StrictHostKeyChecking=no", "-o", "ProxyCommand=nc %h %p"]);
+    }],
     ["a Vercel project without the headers route", ["security-headers"], (_, all) => {
       all.splice(all.findIndex((v) => v.type === "vercel:index/projectRoute:ProjectRoute"), 1);
     }],
@@ -158,6 +176,7 @@ describe("npm run policy over the repository's stacks and the unready fixture", 
     expect(r.stderr).toBe("");
     const broken = [
       "data-store-no-host-port",
+      "docker-transport-secure",
       "https-public-urls",
       "node-env-production",
       "offsite-backups",
@@ -184,6 +203,7 @@ describe("npm run policy over the repository's stacks and the unready fixture", 
         "node-env-production api-migrate-run",
         "worker-graceful-stop worker-1",
         "offsite-backups postgres-server",
+        "docker-transport-secure appstack-docker",
       ]),
     );
     expect(r.stdout).toContain(`Not ready to deploy: `);

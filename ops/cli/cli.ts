@@ -18,6 +18,7 @@ const validate = () => load<typeof import("../offline/validate")>("../offline/va
 const policy = () => load<typeof import("../offline/policy")>("../offline/policy");
 const diffCommand = () => load<typeof import("../diff/diff-command")>("../diff/diff-command");
 const bench = () => load<typeof import("./bench")>("./bench");
+const benchHost = () => load<typeof import("./bench-host")>("./bench-host");
 const docs = () => load<typeof import("./docs")>("./docs");
 const releaseCommand = () => load<typeof import("./release")>("./release");
 
@@ -164,14 +165,20 @@ export const COMMANDS: Record<string, Command> = {
     },
   },
   bench: {
-    summary: "time plan, policy and diff per stack over several runs and print min/median",
-    usage: "bench [--runs 5] [--stack <name>]... [--base HEAD]",
-    options: { runs: { type: "string" }, stack: { type: "string", multiple: true }, base: { type: "string" } },
+    summary: "time plan, policy and diff per stack, and the program's load the way pulumi up loads it (host); print min/median",
+    usage: "bench [--runs 5] [--stack <name>]... [--base HEAD] [--host-only]",
+    options: { runs: { type: "string" }, stack: { type: "string", multiple: true }, base: { type: "string" }, "host-only": { type: "boolean" } },
     async run(values) {
       const opts = { runs: Number(values.runs ?? 5), base: (values.base as string | undefined) ?? "HEAD" };
-      const { runBench, renderBench } = await bench();
-      const rows = runBench({ root: PROJECT_ROOT, stacks: values.stack as string[] | undefined, ...opts }, (line) => console.error(line));
-      console.log(renderBench(rows, opts));
+      const stacks = values.stack as string[] | undefined;
+      if (!values["host-only"]) {
+        const { runBench, renderBench } = await bench();
+        const rows = runBench({ root: PROJECT_ROOT, stacks, ...opts }, (line) => console.error(line));
+        console.log(renderBench(rows, opts) + "\n");
+      }
+      const { runHostBench, renderHostBench } = await benchHost();
+      const figures = await runHostBench({ root: PROJECT_ROOT, stacks, runs: opts.runs }, (line) => console.error(line));
+      console.log(renderHostBench(figures, opts.runs));
       return EXIT.ok;
     },
   },

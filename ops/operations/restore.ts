@@ -40,6 +40,8 @@ export interface RestoreTarget {
   stack: string;
   dockerHost: string;
   sshOpts?: string[];
+  /** A tcp:// host with TLS: the docker CLI takes the material from DOCKER_TLS_VERIFY and DOCKER_CERT_PATH. */
+  tls?: boolean;
   image: string;
   network: string;
   volume: string;
@@ -176,6 +178,7 @@ export function restoreTarget(root: string, stack: string): RestoreTarget {
     stack,
     dockerHost: docker.data.host,
     sshOpts: docker.data.sshOpts,
+    tls: docker.data.tls === true,
     image: pg.data.image,
     network: `appstack-${stack}`,
     volume: backupVolumeName(stack),
@@ -235,6 +238,7 @@ export async function restore(ctx: OpsContext, docker: DockerCli, opts: RestoreO
   ctx.log(`  Every object in the dump is dropped and recreated; rows written since the backup are lost. One transaction: on error nothing changes.`);
   ctx.log(`  Stops ${app.length} API/worker container(s) during the restore and starts them after.`);
   if (target.sshOpts?.length) ctx.log(`  note: the docker CLI does not take docker.sshOpts; put them in ~/.ssh/config for this host.`);
+  if (target.tls) ctx.log(`  note: the docker CLI reads TLS material from its environment: DOCKER_TLS_VERIFY=1 and DOCKER_CERT_PATH=<a folder with ca.pem, cert.pem, key.pem>.`);
   if (!opts.yes) {
     throw new UserError(`Nothing was changed. To restore, run again with --yes:\n  npm run restore -- --stack ${opts.stack} --backup ${name} --yes`, EXIT.usage);
   }

@@ -20,7 +20,7 @@ import { goDurationNs, notStored, providerCreate, providerRequests, type Created
  * Substituted, and nothing else: each image (the plan's references are
  * registry images; appstack-test/* stand in for them, built by
  * test/runtime/setup/images.sh), and what belongs to this host: names of
- * containers, networks and volumes get this run's prefix, published host ports
+ * containers, networks, volumes and cgroup slices get this run's prefix, published host ports
  * a free port, the edge-config job's EDGE_CONTAINER the real proxy's ID, and
  * the off-host repository a directory in the shipper's own container.
  * The production network is created internal: the edge would otherwise ask an
@@ -130,6 +130,8 @@ async function deployPlan(stack: string, prefix: string): Promise<PlanRun> {
         else inputs.name = ours(c.name); // the provider's auto-name, with this run's prefix
         for (const net of (inputs.networksAdvanced as { name: string }[] | undefined) ?? []) net.name = ours(net.name);
         for (const vol of (inputs.volumes as { volumeName: string }[] | undefined) ?? []) vol.volumeName = ours(vol.volumeName);
+        // The service's cgroup slice, under this run's name: the engine creates it, removeByPrefix removes it.
+        if (inputs.cgroupParent) inputs.cgroupParent = ours(inputs.cgroupParent as string);
         const ports: Record<number, number> = {};
         for (const p of (inputs.ports as { internal: number; external?: number; protocol?: string }[] | undefined) ?? []) {
           if (p.external === undefined) continue;
@@ -216,9 +218,9 @@ describe("Docker Engine compatibility: every declared container on the oldest su
           expect(notStored(config, c.stored.Config, "Config"), c.name).toEqual([]);
           expect(notStored(HostConfig, c.stored.HostConfig, "HostConfig"), c.name).toEqual([]);
           const networks = c.stored.NetworkSettings.Networks;
-          // Without networksAdvanced (the off-host shipper, which needs no stack service), the container stays on its NetworkMode's network.
-          const requested = c.requests.networks.length ? c.requests.networks.map((n) => n.name) : [(c.requests.create.HostConfig as { NetworkMode: string }).NetworkMode];
-          expect(Object.keys(networks).sort(), c.name).toEqual(requested.sort());
+          // Without networksAdvanced a container is on its NetworkMode's network ("none" for the edge's config job).
+          const expected = c.requests.networks.length ? c.requests.networks.map((n) => n.name) : [c.requests.create.HostConfig.NetworkMode as string];
+          expect(Object.keys(networks).sort(), c.name).toEqual(expected.sort());
           for (const net of c.requests.networks) {
             expect(networks[net.name].Aliases ?? [], c.name).toEqual(expect.arrayContaining(net.endpointConfig.Aliases ?? []));
           }

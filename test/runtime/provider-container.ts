@@ -79,7 +79,18 @@ export function providerRequests(inputs: Inputs): ProviderRequests {
     LogConfig: { Type: s("logDriver") ?? "", ...(inputs.logOpts ? { Config: inputs.logOpts } : {}) },
     NetworkMode: s("networkMode") ?? SCHEMA_DEFAULTS.networkMode,
     Init: (inputs.init as boolean | undefined) ?? false,
+    // `read_only` is a plain bool of the schema: always sent.
+    ReadonlyRootfs: (inputs.readOnly as boolean | undefined) ?? false,
   };
+  if (inputs.tmpfs) hostConfig.Tmpfs = inputs.tmpfs;
+  const caps = inputs.capabilities as { adds?: string[]; drops?: string[] } | undefined;
+  if (caps) {
+    hostConfig.CapAdd = caps.adds ?? [];
+    hostConfig.CapDrop = caps.drops ?? [];
+  }
+  if (inputs.securityOpts) hostConfig.SecurityOpt = inputs.securityOpts;
+  // cgroup_parent reaches HostConfig since kreuzwerker/terraform-provider-docker#609 (its typo fixed in #746).
+  if (inputs.cgroupParent) hostConfig.CgroupParent = inputs.cgroupParent;
 
   const ports = (inputs.ports as { internal: number; external?: number; ip?: string; protocol?: string }[] | undefined) ?? [];
   if (ports.length) {

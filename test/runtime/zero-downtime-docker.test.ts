@@ -83,6 +83,7 @@ async function create(d: Declared, c: DeclaredResource, over: { env?: (e: string
   inputs.name = ours(over.name ?? (inputs.name as string | undefined) ?? c.name);
   for (const net of (inputs.networksAdvanced as { name: string }[] | undefined) ?? []) net.name = ours(net.name);
   for (const vol of (inputs.volumes as { volumeName: string }[] | undefined) ?? []) vol.volumeName = ours(vol.volumeName);
+  if (inputs.cgroupParent) inputs.cgroupParent = ours(inputs.cgroupParent as string);
   for (const p of (inputs.ports as { internal: number; external?: number; ip?: string }[] | undefined) ?? []) {
     p.external = over.ports?.[p.internal] ?? (await freePort());
     p.ip = "127.0.0.1";
