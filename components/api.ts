@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import type { ParsedAppConfig } from "../config";
-import { applyTransform, LOG_ROTATION, RESTART_POLICY, secondsString, serviceLabels, type Transform } from "./container-defaults";
+import { applyTransform, hardening, LOG_ROTATION, RESTART_POLICY, secondsString, serviceLabels, type Transform } from "./container-defaults";
 import { toDockerEnvs, type ServiceEnv } from "./env";
 import type { ResolvedImage } from "./image";
 import { Job } from "./job";
@@ -38,6 +38,8 @@ export interface ApiArgs {
   stack: string;
   release: string;
   network: pulumi.Input<string>;
+  /** Outside dev: the network the API shares with the edge proxy, and nothing else does. */
+  edgeNetwork?: pulumi.Input<string>;
   image: ResolvedImage;
   /** Everything the API and its migrations see: wiring, the user's env, secrets. */
   env: ServiceEnv;
@@ -92,7 +94,7 @@ export class Api extends pulumi.ComponentResource {
     this.image = args.image.reference;
     const envs = toDockerEnvs(args.env);
 
-    this.migrations = cfg.migrations ? this.createMigrations(name, args, envs) : undefined;
+    this.migrations = cfg.migrations ? this.createMigrations(name, args) : undefined;
     // A failed migration rejects `completed`, so no API container is created or replaced.
     const gate: pulumi.Input<pulumi.Resource>[] = this.migrations ? [this.migrations.completed] : args.dependsOn;
     this.slot = args.hostPort === undefined ? releaseSlot(cfg, args.image.reference, args.env) : undefined;
@@ -102,7 +104,7 @@ export class Api extends pulumi.ComponentResource {
     this.registerOutputs({});
   }
 
-  private createMigrations(name: string, args: ApiArgs, envs: pulumi.Input<string>[]): Job {
+  private createMigrations(name: string, args: ApiArgs): Job {
     const cfg = args.config;
     return new Job(
       `${name}-migrate`,
@@ -114,7 +116,8 @@ export class Api extends pulumi.ComponentResource {
         imageReference: args.image.reference,
         version: args.release,
         command: cfg.migrations!.command,
-        envs,
+        env: args.env,
+        writable: cfg.writablePaths,
         network: args.network,
         memoryMb: cfg.memoryMb,
         cpus: cfg.cpus,
@@ -138,7 +141,9 @@ export class Api extends pulumi.ComponentResource {
     const containerArgs: docker.ContainerArgs = {
       image: args.image.id,
       envs,
-      networksAdvanced: [{ name: args.network, aliases: [API_ALIAS] }],
+      // The data network (with the alias, for one-off tools), and the edge's network, where the edge dials each container by name.
+      networksAdvanced: [{ name: args.network, aliases: [API_ALIAS] }, ...(args.edgeNetwork ? [{ name: args.edgeNetwork }] : [])],
+      ...hardening({ stack: args.stack, service: "api", writable: cfg.writablePaths }),
       healthcheck: {
         tests: apiHealthTest(cfg),
         interval: secondsString(cfg.health.intervalSeconds),

@@ -6,6 +6,7 @@ import { createDataVolume, externalEndpoint } from "./data-store";
 import {
   applyTransform,
   DATA_STORE_HEALTH,
+  hardening,
   LOG_ROTATION,
   RESTART_POLICY,
   serviceLabels,
@@ -15,6 +16,10 @@ import {
 export const POSTGRES_PORT = 5432;
 /** The name other containers on the stack network reach Postgres by. */
 export const POSTGRES_ALIAS = "postgres";
+/** The official image's server user (uid 70 in the alpine images, 999 in the Debian ones). */
+export const POSTGRES_USER = "postgres";
+/** Where the server puts its unix socket: the image's default. */
+export const POSTGRES_SOCKET_DIR = "/var/run/postgresql";
 
 /** Characters of the generated password besides letters and digits: URL-special on purpose, so encoding is always exercised. */
 export const POSTGRES_PASSWORD_SPECIALS = "!#%&*()-_=+[]{}:?@/";
@@ -113,6 +118,17 @@ export class Postgres extends pulumi.ComponentResource {
       ],
       volumes: [{ volumeName: volume.name, containerPath: "/var/lib/postgresql/data" }],
       networksAdvanced: [{ name: args.network!, aliases: [POSTGRES_ALIAS] }],
+      // The image's own non-root user from the start: its entrypoint then needs no capability to chown the
+      // data directory and switch user (su-exec), because a new volume takes the image's postgres-owned
+      // data directory and an existing one was initialised by that user.
+      user: POSTGRES_USER,
+      ...hardening({
+        stack: args.stack,
+        service: name,
+        // The server's socket and lock file; and what the entrypoint and libpq may put in /tmp.
+        writable: [POSTGRES_SOCKET_DIR, "/tmp"],
+        tmpfsOptions: { [POSTGRES_SOCKET_DIR]: "rw,nosuid,nodev,noexec,mode=1777,size=1m", "/tmp": "rw,nosuid,nodev,noexec,mode=1777,size=64m" },
+      }),
       // Over TCP, so the image's init phase (a socket-only temporary server) does not count as healthy.
       healthcheck: {
         tests: ["CMD", "pg_isready", "-h", "127.0.0.1", "-p", String(POSTGRES_PORT), "-U", cfg.user, "-d", cfg.database],
