@@ -132,6 +132,17 @@ async function deploy(s: StackRun, next: Declared, waitMs: number, envOf: (c: De
   s.current = { declared: next, replicas };
 }
 
+/** The wrong order, for the test that shows the load test can fail: the old release is stopped before the edge is switched. */
+async function deployStoppingOldFirst(s: StackRun, next: Declared): Promise<void> {
+  const replicas = await Promise.all(apiContainers(next).map((c) => createReplica(c, envFor(s, c), 60_000)));
+  const old = s.current;
+  await Promise.all(old.replicas.map((r) => deleteReplica(resource(old.declared, r.name), r)));
+  const switchStarted = Date.now();
+  await applyRelease(s, next, replicas);
+  s.switches.push({ from: switchStarted, to: Date.now() });
+  s.current = { declared: next, replicas };
+}
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
@@ -213,6 +224,13 @@ describe("zero downtime: staging (one replica)", () => {
     // The edge was never switched: no request of either kind failed.
     expect(h2.failed, h2.samples.join("; ")).toBe(0);
     expect(h1.failed, h1.samples.join("; ")).toBe(0);
+  }, 120_000);
+
+  it("the load test can fail: with the old release stopped before the edge is switched, clients see errors", async () => {
+    const next = s.current.declared === s.a ? s.b : s.a;
+    const { h2, h1 } = await underLoad(s, "wrong order (old release stopped first)", () => deployStoppingOldFirst(s, next));
+    expect(h2.requests).toBeGreaterThan(100);
+    expect(h2.failed + h1.failed, "the wrong order went unnoticed by the load").toBeGreaterThan(0);
   }, 120_000);
 });
 
