@@ -4,3 +4,4 @@ export * from "./schema";
 export * from "./docker-engine";
 export { apiHostPort, publicUrls, releaseOf, type PublicUrls } from "./urls";
 export { isSecretEnvName, stackSecretEnv } from "./secret-env";
+export * from "./swarm";

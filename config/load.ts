@@ -68,7 +68,7 @@ export function loadConfig(cfg: pulumi.Config = new pulumi.Config()): AppConfig 
     }
   }
 
-  const parsed = parseAppConfig(raw);
+  const parsed = parseAppConfig(raw, { stack });
   // A key reported missing next to a misspelling of it is one problem: the misspelling's fix moves the value.
   const meant = new Set(parsed.issues.flatMap((i) => (i.code === "unrecognized_keys" ? i.keys.flatMap((k) => suggestedKey(raw, i.path, k) ?? []) : [])));
   for (const issue of parsed.issues) {
