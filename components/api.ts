@@ -1,11 +1,12 @@
 import { createHash } from "node:crypto";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
-import type { ParsedAppConfig } from "../config";
+import { swarmServiceName, type ParsedAppConfig } from "../config";
 import { applyTransform, LOG_ROTATION, RESTART_POLICY, secondsString, serviceLabels, type Transform } from "./container-defaults";
-import { toDockerEnvs, type ServiceEnv } from "./env";
-import type { ResolvedImage } from "./image";
+import { toDockerEnvs, toFileEnvs, type JobSecretFile, type ServiceEnv } from "./env";
+import { serviceImage, type ResolvedImage } from "./image";
 import { Job } from "./job";
+import { converge, DEFAULT_APP_FILE_OWNER, monitorSeconds, rollingUpdate, taskSpec, type SecretFile, type SwarmTarget } from "./swarm-service";
 
 export type ApiConfig = NonNullable<ParsedAppConfig["api"]>;
 
@@ -45,7 +46,9 @@ export interface ApiArgs {
   hostPort?: number;
   /** What must be healthy before migrations (and the API) start: the data stores. */
   dependsOn: pulumi.Input<pulumi.Resource>[];
-  transform?: { container?: Transform<docker.ContainerArgs>; migrations?: Transform<docker.ContainerArgs> };
+  /** Swarm mode: the API is one service on the overlay network, its secrets mounted as files. */
+  swarm?: SwarmTarget & { secrets: SecretFile[] };
+  transform?: { container?: Transform<docker.ContainerArgs>; migrations?: Transform<docker.ContainerArgs>; service?: Transform<docker.ServiceArgs> };
 }
 
 /**
@@ -77,8 +80,11 @@ export function releaseSlot(cfg: ApiConfig, imageReference: string, env: Service
  * a replica is replaced in place, delete-first.
  */
 export class Api extends pulumi.ComponentResource {
+  /** Host mode: the release's containers. */
   public readonly containers: docker.Container[];
-  /** The containers' Docker names, which the edge dials one by one. */
+  /** Swarm mode: the service whose tasks replace each other start-first. */
+  public readonly service?: docker.Service;
+  /** Host mode: the containers' Docker names, which the edge dials one by one. */
   public readonly upstreams: pulumi.Output<string>[];
   /** Outside dev: the release slot in the containers' resource names. */
   public readonly slot?: string;
@@ -92,6 +98,16 @@ export class Api extends pulumi.ComponentResource {
     this.image = args.image.reference;
     const envs = toDockerEnvs(args.env);
 
+    if (args.swarm) {
+      const job = toFileEnvs(args.env);
+      this.migrations = cfg.migrations ? this.createMigrations(name, args, job.envs, job.files) : undefined;
+      // A failed migration rejects `completed`, so the service is neither created nor updated.
+      this.service = this.createService(name, args, args.swarm, this.migrations ? [this.migrations.completed] : args.dependsOn);
+      this.containers = [];
+      this.upstreams = [];
+      this.registerOutputs({});
+      return;
+    }
     this.migrations = cfg.migrations ? this.createMigrations(name, args, envs) : undefined;
     // A failed migration rejects `completed`, so no API container is created or replaced.
     const gate: pulumi.Input<pulumi.Resource>[] = this.migrations ? [this.migrations.completed] : args.dependsOn;
@@ -102,7 +118,57 @@ export class Api extends pulumi.ComponentResource {
     this.registerOutputs({});
   }
 
-  private createMigrations(name: string, args: ApiArgs, envs: pulumi.Input<string>[]): Job {
+  /** What the next steps wait for: the release's containers, or the service once it converged. */
+  public get ready(): pulumi.Resource[] {
+    return this.service ? [this.service] : this.containers;
+  }
+
+  /**
+   * Swarm mode: `replicas` tasks of one service, replaced one at a time,
+   * start-first (the old task stops once the new one is healthy), rolled back
+   * by Swarm when a new task fails within the monitor window. In dev the API
+   * publishes its port on the node, so a task is replaced stop-first.
+   */
+  private createService(name: string, args: ApiArgs, target: SwarmTarget & { secrets: SecretFile[] }, dependsOn: pulumi.Input<pulumi.Resource>[]): docker.Service {
+    const cfg = args.config;
+    const published = args.hostPort !== undefined;
+    const monitor = monitorSeconds(cfg.health);
+    const identity = { stack: args.stack, service: "api", version: args.release, role: "service" as const, image: args.image.reference };
+    const serviceArgs: docker.ServiceArgs = {
+      name: swarmServiceName(args.stack, "api"),
+      labels: serviceLabels(identity),
+      mode: { replicated: { replicas: cfg.replicas } },
+      taskSpec: taskSpec({
+        identity,
+        image: serviceImage(args.image),
+        env: args.env.plain,
+        secrets: target.secrets,
+        owner: cfg.secretFiles ?? DEFAULT_APP_FILE_OWNER,
+        healthcheck: {
+          tests: apiHealthTest(cfg),
+          interval: secondsString(cfg.health.intervalSeconds),
+          timeout: secondsString(cfg.health.timeoutSeconds),
+          retries: cfg.health.retries,
+          startPeriod: secondsString(cfg.health.startPeriodSeconds),
+        },
+        memoryMb: cfg.memoryMb,
+        cpus: cfg.cpus,
+        stopGracePeriodSeconds: cfg.stopTimeoutSeconds,
+        target,
+        aliases: [API_ALIAS],
+      }),
+      ...rollingUpdate(published ? "stop-first" : "start-first", monitor),
+      endpointSpec: {
+        mode: "dnsrr",
+        ports: published ? [{ targetPort: cfg.port, publishedPort: args.hostPort, publishMode: "host" }] : undefined,
+      },
+      // One task at a time, each up to the health timeout, then the monitor window after the last.
+      convergeConfig: converge(cfg.replicas * cfg.healthTimeoutSeconds + monitor),
+    };
+    return new docker.Service(`${name}-service`, applyTransform(serviceArgs, args.transform?.service), { parent: this, dependsOn });
+  }
+
+  private createMigrations(name: string, args: ApiArgs, envs: pulumi.Input<string>[], secretFiles?: JobSecretFile[]): Job {
     const cfg = args.config;
     return new Job(
       `${name}-migrate`,
@@ -119,6 +185,7 @@ export class Api extends pulumi.ComponentResource {
         memoryMb: cfg.memoryMb,
         cpus: cfg.cpus,
         timeoutSeconds: cfg.migrations!.timeoutSeconds,
+        secretFiles,
         dependsOn: args.dependsOn,
         transform: { container: args.transform?.migrations },
       },

@@ -1,5 +1,6 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
+import { fileEnvName, secretFilePath } from "../config";
 import { BACKUP_DIR, releaseSlug } from "./backup-names";
 import type { Transform } from "./container-defaults";
 import { createDataVolume } from "./data-store";
@@ -20,6 +21,12 @@ export const BACKUP_SCRIPT = [
   'echo "appstack backup: wrote $file ($(wc -c < "$file") bytes)"',
   'ls -1t "$BACKUP_DIR"/*.dump | tail -n +$((BACKUP_KEEP + 1)) | while read -r old; do rm -f -- "$old"; echo "appstack backup: pruned $old"; done',
 ].join("\n");
+
+/**
+ * Swarm mode's dump script: the same, with PGPASSWORD read from the file the
+ * job's container gets (`PGPASSWORD_FILE`), so the job's env holds no password.
+ */
+export const BACKUP_SCRIPT_PASSWORD_FILE = BACKUP_SCRIPT.replace("set -eu\n", 'set -eu\nPGPASSWORD="$(cat "$PGPASSWORD_FILE")"\nexport PGPASSWORD\n');
 
 /** Dumps a backup volume keeps by default. */
 export const DEFAULT_BACKUP_KEEP = 10;
@@ -63,6 +70,8 @@ export interface PostgresBackupArgs {
   memoryMb?: number;
   /** The server must be healthy before the dump starts. */
   dependsOn: pulumi.Input<pulumi.Resource>[];
+  /** Swarm mode: the password as a file in the job's container (`PGPASSWORD_FILE`), not in its env. */
+  passwordAsFile?: boolean;
   transform?: { container?: Transform<docker.ContainerArgs>; volume?: Transform<docker.VolumeArgs> };
 }
 
@@ -102,13 +111,13 @@ export class PostgresBackup extends pulumi.ComponentResource {
         image: args.image,
         imageReference: args.imageReference,
         version: args.release,
-        command: ["sh", "-c", BACKUP_SCRIPT],
+        command: ["sh", "-c", args.passwordAsFile ? BACKUP_SCRIPT_PASSWORD_FILE : BACKUP_SCRIPT],
         envs: [
           `PGHOST=${args.host}`,
           `PGPORT=${args.port}`,
           `PGUSER=${args.user}`,
           `PGDATABASE=${args.database}`,
-          pulumi.secret(pulumi.interpolate`PGPASSWORD=${args.password}`),
+          args.passwordAsFile ? `${fileEnvName("PGPASSWORD")}=${secretFilePath("PGPASSWORD")}` : pulumi.secret(pulumi.interpolate`PGPASSWORD=${args.password}`),
           `BACKUP_DIR=${BACKUP_DIR}`,
           `BACKUP_PREFIX=${args.stack}_${releaseSlug(args.release)}`,
           `BACKUP_KEEP=${keep}`,
@@ -119,6 +128,7 @@ export class PostgresBackup extends pulumi.ComponentResource {
         cpus: "1",
         timeoutSeconds: args.timeoutSeconds ?? 1800,
         volumes: [{ volumeName: this.volume.name, containerPath: BACKUP_DIR }],
+        secretFiles: args.passwordAsFile ? [{ file: secretFilePath("PGPASSWORD"), content: pulumi.secret(args.password) }] : undefined,
         dependsOn: args.dependsOn,
         transform: { container: args.transform?.container },
       },

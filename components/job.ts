@@ -1,6 +1,7 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { applyTransform, LOG_ROTATION, serviceLabels, type Transform } from "./container-defaults";
+import type { JobSecretFile } from "./env";
 
 export interface JobArgs {
   stack: string;
@@ -21,6 +22,8 @@ export interface JobArgs {
   volumes?: docker.types.input.ContainerVolume[];
   /** Files written into the container before it starts. */
   uploads?: pulumi.Input<docker.types.input.ContainerUpload>[];
+  /** Swarm mode: secrets as files written into the container before it starts (its env names them, `<NAME>_FILE`). */
+  secretFiles?: JobSecretFile[];
   /** What must be up before the job starts (healthy data stores). */
   dependsOn?: pulumi.Input<pulumi.Resource>[];
   transform?: { container?: Transform<docker.ContainerArgs> };
@@ -64,7 +67,7 @@ export class Job extends pulumi.ComponentResource {
       envs: args.envs,
       networksAdvanced: [{ name: args.network }],
       volumes: args.volumes,
-      uploads: args.uploads,
+      uploads: args.secretFiles ? [...(args.uploads ?? []), ...args.secretFiles] : args.uploads,
       // Run once: the provider waits for the exit (attach) and keeps the output (logs).
       restart: "no",
       mustRun: false,
@@ -79,7 +82,7 @@ export class Job extends pulumi.ComponentResource {
       parent: this,
       dependsOn: args.dependsOn,
       customTimeouts: { create: `${args.timeoutSeconds}s` },
-      additionalSecretOutputs: ["envs", "containerLogs"],
+      additionalSecretOutputs: args.secretFiles ? ["envs", "containerLogs", "uploads"] : ["envs", "containerLogs"],
     });
     const container = this.container;
     this.completed = pulumi

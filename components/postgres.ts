@@ -1,11 +1,13 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
-import { imageVersion, type Environment, type PostgresConfig } from "../config";
+import { imageVersion, swarmServiceName, type Environment, type PostgresConfig } from "../config";
 import { createDataVolume, externalEndpoint } from "./data-store";
+import { converge, createSwarmSecret, dataStoreConstraints, monitorSeconds, rollingUpdate, ROOT_OWNER, taskSpec, type SwarmTarget } from "./swarm-service";
 import {
   applyTransform,
   DATA_STORE_HEALTH,
+  DATA_STORE_HEALTH_SECONDS,
   LOG_ROTATION,
   RESTART_POLICY,
   serviceLabels,
@@ -32,8 +34,10 @@ export interface PostgresArgs {
    * The managed database URL (external mode), a secret Output from secure config.
    */
   externalUrl?: pulumi.Output<string>;
+  /** Swarm mode: the server is a service on the overlay network, pinned to the node with its volume. */
+  swarm?: SwarmTarget;
   /** Adjust a child's args without forking the component. */
-  transform?: { container?: Transform<docker.ContainerArgs>; volume?: Transform<docker.VolumeArgs> };
+  transform?: { container?: Transform<docker.ContainerArgs>; volume?: Transform<docker.VolumeArgs>; service?: Transform<docker.ServiceArgs> };
 }
 
 /**
@@ -48,8 +52,12 @@ export class Postgres extends pulumi.ComponentResource {
   public readonly host: pulumi.Output<string>;
   public readonly port: pulumi.Output<number>;
   public readonly database: pulumi.Output<string>;
-  /** The server container; undefined in external mode. */
+  /** The server container (host mode); undefined in external mode. */
   public readonly container?: docker.Container;
+  /** The server service (swarm mode). */
+  public readonly service?: docker.Service;
+  /** The server image as pulled on docker.host (container mode): what the pre-deploy dump runs. */
+  public readonly serverImage?: pulumi.Output<string>;
   /** The data volume; undefined in external mode. */
   public readonly volume?: docker.Volume;
 
@@ -70,7 +78,13 @@ export class Postgres extends pulumi.ComponentResource {
       const image = this.pullImage(name, cfg.image);
       const password = this.createPassword(name);
       this.volume = createDataVolume(this, name, args.stack, protect, args.transform?.volume);
-      this.container = this.createContainer(name, args, cfg, image, password, this.volume);
+      if (args.swarm) {
+        this.service = this.createService(name, args, cfg, password, this.volume, args.swarm);
+        this.serverImage = image.imageId;
+      } else {
+        this.container = this.createContainer(name, args, cfg, image, password, this.volume);
+        this.serverImage = this.container.image;
+      }
       this.host = pulumi.output(POSTGRES_ALIAS);
       this.port = pulumi.output(POSTGRES_PORT);
       this.database = pulumi.output(cfg.database);
@@ -93,6 +107,60 @@ export class Postgres extends pulumi.ComponentResource {
       { length: 32, special: true, overrideSpecial: POSTGRES_PASSWORD_SPECIALS, minLower: 2, minUpper: 2, minNumeric: 2 },
       { parent: this },
     );
+  }
+
+  /** What the rollout waits for before the dump and the migrations: the server, healthy. */
+  public get server(): docker.Container | docker.Service | undefined {
+    return this.container ?? this.service;
+  }
+
+  /**
+   * Swarm mode: one task on the node labelled with its data, its password a
+   * Swarm secret file (the image's entrypoint reads POSTGRES_PASSWORD_FILE as
+   * root before it drops privileges), replaced stop-first: two servers never
+   * share the data directory.
+   */
+  private createService(
+    name: string,
+    args: PostgresArgs,
+    cfg: Extract<PostgresConfig, { mode: "container" }>,
+    password: random.RandomPassword,
+    volume: docker.Volume,
+    target: SwarmTarget,
+  ): docker.Service {
+    const secret = createSwarmSecret(this, `${name}-password-secret`, { stack: args.stack, service: name, name: "POSTGRES_PASSWORD", value: password.result });
+    const identity = { stack: args.stack, service: name, version: imageVersion(cfg.image), role: "service" as const, image: cfg.image };
+    const serviceArgs: docker.ServiceArgs = {
+      name: swarmServiceName(args.stack, name),
+      labels: serviceLabels(identity),
+      mode: { replicated: { replicas: 1 } },
+      taskSpec: taskSpec({
+        identity,
+        image: cfg.image,
+        env: { POSTGRES_USER: cfg.user, POSTGRES_DB: cfg.database },
+        secrets: [{ name: "POSTGRES_PASSWORD", secret }],
+        owner: ROOT_OWNER,
+        healthcheck: {
+          tests: ["CMD", "pg_isready", "-h", "127.0.0.1", "-p", String(POSTGRES_PORT), "-U", cfg.user, "-d", cfg.database],
+          ...DATA_STORE_HEALTH,
+        },
+        memoryMb: cfg.memoryMb,
+        cpus: cfg.cpus,
+        stopGracePeriodSeconds: 60,
+        mounts: [
+          { type: "volume", source: volume.name, target: "/var/lib/postgresql/data" },
+          // The container's 64 MiB /dev/shm is too small for parallel queries: host mode's shmSize.
+          { type: "tmpfs", target: "/dev/shm", tmpfsOptions: { sizeBytes: 128 * 1024 * 1024 } },
+        ],
+        target,
+        aliases: [POSTGRES_ALIAS],
+        constraints: dataStoreConstraints(cfg.node),
+      }),
+      ...rollingUpdate("stop-first", monitorSeconds(DATA_STORE_HEALTH_SECONDS)),
+      endpointSpec: { mode: "dnsrr" },
+      convergeConfig: converge(cfg.healthTimeoutSeconds),
+    };
+    return new docker.Service(`${name}-service`, applyTransform(serviceArgs, args.transform?.service), { parent: this });
   }
 
   private createContainer(

@@ -1,9 +1,10 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
-import { HEALTH_INTERVAL_SECONDS, HEARTBEAT_ENV, type ParsedAppConfig } from "../config";
+import { HEALTH_INTERVAL_SECONDS, HEARTBEAT_ENV, swarmServiceName, type ParsedAppConfig } from "../config";
 import { applyTransform, LOG_ROTATION, RESTART_POLICY, secondsString, serviceLabels, type Transform } from "./container-defaults";
 import { toDockerEnvs, type ServiceEnv } from "./env";
-import type { ResolvedImage } from "./image";
+import { serviceImage, type ResolvedImage } from "./image";
+import { converge, DEFAULT_APP_FILE_OWNER, monitorSeconds, rollingUpdate, taskSpec, type SecretFile, type SwarmTarget } from "./swarm-service";
 
 export type WorkerConfig = NonNullable<ParsedAppConfig["worker"]>;
 
@@ -74,7 +75,14 @@ export interface WorkerArgs {
   env: ServiceEnv;
   /** The worker starts once the API is healthy. */
   dependsOn: pulumi.Input<pulumi.Resource>[];
-  transform?: { container?: Transform<docker.ContainerArgs> };
+  /** Swarm mode: the worker is one service on the overlay network, its secrets mounted as files. */
+  swarm?: SwarmTarget & { secrets: SecretFile[] };
+  transform?: { container?: Transform<docker.ContainerArgs>; service?: Transform<docker.ServiceArgs> };
+}
+
+/** Seconds after a worker's start during which failed checks do not count: a first job may take a while before the first heartbeat. */
+export function workerStartPeriod(cfg: WorkerConfig): number {
+  return cfg.health.type === "heartbeat" ? cfg.health.maxAgeSeconds : 30;
 }
 
 /**
@@ -83,7 +91,10 @@ export interface WorkerArgs {
  * current job.
  */
 export class Worker extends pulumi.ComponentResource {
+  /** Host mode: the worker's containers. */
   public readonly containers: docker.Container[];
+  /** Swarm mode: the worker's service. */
+  public readonly service?: docker.Service;
   public readonly image: string;
 
   constructor(name: string, args: WorkerArgs, opts: pulumi.ComponentResourceOptions = {}) {
@@ -98,9 +109,14 @@ export class Worker extends pulumi.ComponentResource {
       },
       secret: args.env.secret,
     };
+    if (args.swarm) {
+      this.service = this.createService(name, args, env, args.swarm);
+      this.containers = [];
+      this.registerOutputs({});
+      return;
+    }
     const envs = toDockerEnvs(env);
-    // A first job may take a while before the first heartbeat.
-    const startPeriod = cfg.health.type === "heartbeat" ? cfg.health.maxAgeSeconds : 30;
+    const startPeriod = workerStartPeriod(cfg);
 
     this.containers = Array.from({ length: cfg.replicas }, (_, idx) => {
       const containerArgs: docker.ContainerArgs = {
@@ -133,5 +149,46 @@ export class Worker extends pulumi.ComponentResource {
       });
     });
     this.registerOutputs({});
+  }
+
+  /** What the next steps wait for: the containers, or the service once it converged. */
+  public get ready(): pulumi.Resource[] {
+    return this.service ? [this.service] : this.containers;
+  }
+
+  /** Swarm mode: `replicas` tasks, replaced one at a time, start-first, rolled back by Swarm on failure. */
+  private createService(name: string, args: WorkerArgs, env: ServiceEnv, target: SwarmTarget & { secrets: SecretFile[] }): docker.Service {
+    const cfg = args.config;
+    const health = { startPeriodSeconds: workerStartPeriod(cfg), intervalSeconds: HEALTH_INTERVAL_SECONDS, retries: 3 };
+    const monitor = monitorSeconds(health);
+    const identity = { stack: args.stack, service: "worker", version: args.release, role: "service" as const, image: args.image.reference };
+    const serviceArgs: docker.ServiceArgs = {
+      name: swarmServiceName(args.stack, "worker"),
+      labels: serviceLabels(identity),
+      mode: { replicated: { replicas: cfg.replicas } },
+      taskSpec: taskSpec({
+        identity,
+        image: serviceImage(args.image),
+        args: cfg.command,
+        env: env.plain,
+        secrets: target.secrets,
+        owner: cfg.secretFiles ?? DEFAULT_APP_FILE_OWNER,
+        healthcheck: {
+          tests: workerHealthTest(cfg),
+          interval: secondsString(health.intervalSeconds),
+          timeout: "5s",
+          retries: health.retries,
+          startPeriod: secondsString(health.startPeriodSeconds),
+        },
+        memoryMb: cfg.memoryMb,
+        cpus: cfg.cpus,
+        stopGracePeriodSeconds: cfg.stopGracePeriodSeconds,
+        target,
+      }),
+      ...rollingUpdate("start-first", monitor),
+      endpointSpec: { mode: "dnsrr" },
+      convergeConfig: converge(cfg.replicas * workerHealthTimeout(cfg) + monitor),
+    };
+    return new docker.Service(`${name}-service`, applyTransform(serviceArgs, args.transform?.service), { parent: this, dependsOn: args.dependsOn });
   }
 }
