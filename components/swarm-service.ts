@@ -132,7 +132,7 @@ export function taskSpec(a: TaskArgs): docker.types.input.ServiceTaskSpec {
       args: a.args,
       user: a.user,
       env,
-      secrets: a.secrets.map((s) => ({
+      secrets: a.secrets.length === 0 ? undefined : a.secrets.map((s) => ({
         secretId: s.secret.id,
         secretName: s.secret.name,
         fileName: s.name,
