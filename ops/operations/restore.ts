@@ -1,6 +1,7 @@
 import { spawn } from "node:child_process";
 import { BACKUP_DIR, BACKUP_NAME, BACKUP_SUFFIX, backupVolumeName } from "../../components/backup-names";
 import { appConfigSchema, postgresSchema } from "../../config/schema";
+import { overlayNetworkName } from "../../config/swarm";
 import { step } from "./automation";
 import type { OpsContext } from "./context";
 import { EXIT, UserError } from "../shared/errors";
@@ -35,6 +36,8 @@ export const localDocker: DockerCli = {
 /** Where a stack's Postgres lives, from its stack file. */
 export interface RestoreTarget {
   stack: string;
+  /** `swarm`: the API and the worker are services, scaled to 0 and back instead of stopped and started. @default host */
+  mode?: "host" | "swarm";
   dockerHost: string;
   sshOpts?: string[];
   image: string;
@@ -50,23 +53,27 @@ export interface RestoreTarget {
 export function restoreCommands(t: RestoreTarget, backup: string) {
   const base = ["run", "--rm", "--label", "appstack.project=appstack", "--label", `appstack.stack=${t.stack}`, "--label", "appstack.service=restore", "--label", "appstack.role=job"];
   const listApp = (service: string) => [
-    "ps", "-q",
+    ...(t.mode === "swarm" ? ["service", "ls"] : ["ps"]), "-q",
     "--filter", "label=appstack.project=appstack",
     "--filter", `label=appstack.stack=${t.stack}`,
     "--filter", `label=appstack.service=${service}`,
     "--filter", "label=appstack.role=service",
   ];
+  // Swarm mode: a service's replicas, so the restore can scale it back to what it was.
+  const replicas = (ids: string[]) => ["service", "inspect", "--format", "{{.ID}} {{.Spec.Mode.Replicated.Replicas}}", ...ids];
   return {
     /** Prints "<bytes> <mtime epoch>" of the dump, or MISSING and the volume's listing. The name is an argument, never shell text. */
     inspect: [
       ...base, "-v", `${t.volume}:${BACKUP_DIR}:ro`, "--entrypoint", "sh", t.image,
       "-c", `if [ -f "${BACKUP_DIR}/$1" ]; then stat -c '%s %Y' "${BACKUP_DIR}/$1"; else echo MISSING; ls -1t ${BACKUP_DIR}; fi`, "sh", backup,
     ],
-    /** API and worker containers: stopped during the restore, started after, so nothing writes half-way. */
+    /** API and worker containers (swarm mode: services): stopped during the restore, started after, so nothing writes half-way. */
     listApi: listApp("api"),
     listWorker: listApp("worker"),
-    stop: (ids: string[]) => ["stop", ...ids],
-    start: (ids: string[]) => ["start", ...ids],
+    replicas,
+    /** Swarm mode: `ids` are `<service>=<replicas>`, scaled to 0 and waited on until their tasks are gone, then back. */
+    stop: (ids: string[]) => (t.mode === "swarm" ? ["service", "scale", "--detach=false", ...ids.map((id) => `${id.split("=")[0]}=0`)] : ["stop", ...ids]),
+    start: (ids: string[]) => (t.mode === "swarm" ? ["service", "scale", "--detach=false", ...ids] : ["start", ...ids]),
     /** One transaction: the database is either the dump's or unchanged. PGPASSWORD comes from the environment (-e NAME without a value). */
     restore: [
       ...base, "--network", t.network, "-v", `${t.volume}:${BACKUP_DIR}:ro`, "-e", "PGPASSWORD", t.image,
@@ -102,12 +109,15 @@ export function restoreTarget(root: string, stack: string): RestoreTarget {
       EXIT.usage,
     );
   }
+  const swarm = docker.data.mode === "swarm";
   return {
     stack,
+    ...(swarm ? { mode: "swarm" as const } : {}),
     dockerHost: docker.data.host,
     sshOpts: docker.data.sshOpts,
     image: pg.data.image,
-    network: `appstack-${stack}`,
+    // Swarm mode: the attachable overlay, where the restore container (on the manager) reaches the Postgres service.
+    network: swarm ? overlayNetworkName(stack) : `appstack-${stack}`,
     volume: backupVolumeName(stack),
     host: "postgres",
     port: 5432,
@@ -164,12 +174,18 @@ export async function restore(ctx: OpsContext, docker: DockerCli, opts: RestoreO
   }
   const [bytes, mtime] = inspected[0].split(" ").map(Number);
   const ids = async (args: string[]) => (await docker$(args)).split("\n").map((s) => s.trim()).filter(Boolean);
-  const app = [...(await ids(cmds.listApi)), ...(await ids(cmds.listWorker))];
+  let app = [...(await ids(cmds.listApi)), ...(await ids(cmds.listWorker))];
+  // Swarm mode: each service with its replicas (`<id>=<n>`), to scale back to after the restore.
+  if (target.mode === "swarm" && app.length) app = (await ids(cmds.replicas(app))).map((line) => line.replace(" ", "="));
 
   ctx.log(`Restore of stack "${opts.stack}" from backup ${name} (${bytes} bytes, taken ${new Date(mtime * 1000).toISOString()}):`);
   ctx.log(`  OVERWRITES database "${target.database}" on Postgres "${target.host}" (network ${target.network}, Docker host ${target.dockerHost}).`);
   ctx.log(`  Every object in the dump is dropped and recreated; rows written since the backup are lost. One transaction: on error nothing changes.`);
-  ctx.log(`  Stops ${app.length} API/worker container(s) during the restore and starts them after.`);
+  ctx.log(
+    target.mode === "swarm"
+      ? `  Scales ${app.length} API/worker service(s) to 0 during the restore and back to their replicas after (${app.join(", ")}).`
+      : `  Stops ${app.length} API/worker container(s) during the restore and starts them after.`,
+  );
   if (target.sshOpts?.length) ctx.log(`  note: the docker CLI does not take docker.sshOpts; put them in ~/.ssh/config for this host.`);
   if (!opts.yes) {
     throw new UserError(`Nothing was changed. To restore, run again with --yes:\n  npm run restore -- --stack ${opts.stack} --backup ${name} --yes`, EXIT.usage);

@@ -35,6 +35,11 @@ export const EXIT_CODES = {
   stackOnOneSide: { code: 14, meaning: "`diff`: the stack exists on one side only (new or removed in this change)" },
   dockerHost: { code: 15, meaning: "`deploy`'s preflight: the Docker engine at `docker.host` does not answer, or an ssh:// host's key is not known; nothing was changed" },
   engineTooOld: { code: 16, meaning: "`deploy`'s preflight: the Docker engine at `docker.host` is older than Docker 20.10 (Engine API 1.41), the oldest appstack supports; nothing was changed" },
+  swarm: {
+    code: 17,
+    meaning:
+      "`deploy`'s preflight (`docker.mode: swarm`): `docker.host` is not a swarm manager, a node label the stack places a service by is on no node (or a data store's on several), or a host-mode data store still runs on the volume its service would mount; nothing was changed",
+  },
 } as const satisfies Record<string, { code: number; meaning: string }>;
 
 export type ExitName = keyof typeof EXIT_CODES;

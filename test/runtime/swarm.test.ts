@@ -1,12 +1,15 @@
 import { performance } from "node:perf_hooks";
+import * as os from "node:os";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Agent, fetch } from "undici";
 import { SWARM_OBJECT_NAME_MAX, SWARM_SERVICE_NAME_MAX } from "../../config";
 import { probe } from "../../ops/operations/health";
+import { diagnoseSwarm, swarmPreflight } from "../../ops/operations/swarm";
+import { UserError } from "../../ops/shared/errors";
 import { freePort } from "../contract/servers";
 import { evaluateStack, PROJECT_ROOT, resource, type Declared, type DeclaredResource } from "../helpers/declared-stack";
 import { load, report, type LoadResult } from "./edge-harness";
-import { dockerCli, Engine, EngineError, pollUntil, requireTestImages, TEST_IMAGES, uniquePrefix } from "./engine";
+import { DOCKER_SOCKET, dockerCli, Engine, EngineError, pollUntil, requireTestImages, TEST_IMAGES, uniquePrefix } from "./engine";
 import { providerCreate, providerRequests, type CreatedContainer } from "./provider-container";
 import {
   createConfig,
@@ -457,6 +460,42 @@ describe("swarm mode on a real single-node swarm: the swarm example's plan", () 
     const filters = encodeURIComponent(JSON.stringify({ service: [before.ID] }));
     const failed = (await engine.json<SwarmTask[]>("GET", `/tasks?filters=${filters}`)).filter((t) => t.Status.State === "failed");
     expect(failed.map((t) => t.Status.Err)).toContain("task: non-zero exit (137): dockerexec: unhealthy container");
+
+    // What the deploy prints after this failure, read from this manager.
+    const diagnosis = await diagnoseSwarm({ host: `unix://${DOCKER_SOCKET}` }, "swarm-example");
+    console.log(`[swarm] the deploy's diagnosis:${diagnosis}`);
+    expect(diagnosis).toContain(`- api: service ${prefix}-api, update rollback_completed`);
+    expect(diagnosis).toContain("failed");
+    expect(diagnosis).toContain(": task: non-zero exit (137): dockerexec: unhealthy container");
+    expect(diagnosis).toContain("to change: the new tasks never passed their health check (api.health); Swarm stopped them and rolled back");
+  });
+
+  it("the deploy's swarm preflight on this manager: the labelled node passes; a label no node carries, and a host-mode Postgres still running, are refused", async () => {
+    const target = { host: `unix://${DOCKER_SOCKET}` };
+    const settings = { stack: "swarm-example", dataStores: [{ service: "postgres" as const, node: "data-1" }, { service: "redis" as const, node: "data-1" }], edge: true };
+    const hostname = os.hostname();
+    expect(await swarmPreflight(target, settings)).toMatch(new RegExp(`^Swarm at unix://.*: a manager of 1 node; postgres on ${hostname}; redis on ${hostname}; the edge on ${hostname}\\.$`));
+    const unlabelled = await swarmPreflight(target, { ...settings, dataStores: [{ service: "postgres", node: "data-9" }] }).catch((e: unknown) => e);
+    expect(unlabelled).toBeInstanceOf(UserError);
+    expect((unlabelled as UserError).message).toContain("No node of the swarm carries the label appstack.node=data-9 (postgres.node)");
+    // A host-mode Postgres of another stack name, still running: the switch must not start a second server on its volume.
+    const stack = `${prefix}-switch`;
+    const c = await providerCreate(
+      engine,
+      providerRequests({
+        name: `${prefix}-old-postgres`,
+        image: run.images.redis,
+        command: ["sleep", "300"],
+        labels: [
+          { label: "appstack.stack", value: stack },
+          { label: "appstack.service", value: "postgres" },
+          { label: "appstack.role", value: "service" },
+        ],
+      }),
+    );
+    const blocked = await swarmPreflight(target, { ...settings, stack }).catch((e: unknown) => e);
+    expect((blocked as UserError).message).toContain(`The host-mode data store container ${prefix}-old-postgres still runs on docker.host`);
+    await engine.request("DELETE", `/containers/${c.id}?force=1`);
   });
 
   it("the name rules of config/swarm.ts are Swarm's: the longest names it allows are created, one more character is refused", async () => {
