@@ -43,7 +43,7 @@ async function fakeManager(answers: FakeSwarm): Promise<{ host: string; requests
     const filters = JSON.parse(url.searchParams.get("filters") ?? "{}") as Record<string, string[]>;
     const body: Record<string, unknown> = {
       "/version": { Version: "20.10.24+dfsg1", ApiVersion: "1.41", MinAPIVersion: "1.12", Os: "linux", Arch: "amd64" },
-      "/info": { Swarm: { NodeID: "vm-id", ...(answers.swarm ?? { LocalNodeState: "active", ControlAvailable: true }) } },
+      "/info": { Swarm: { NodeID: "node-1-id-0000000000", ...(answers.swarm ?? { LocalNodeState: "active", ControlAvailable: true }) } },
       "/nodes": answers.nodes ?? [],
       "/containers/json": answers.containers ?? [],
       "/services": answers.services ?? [],
@@ -129,6 +129,17 @@ describe("deploy preflight in swarm mode", () => {
     }
   });
 
+  it("a data store's label on a node other than the one at docker.host: refused, its volume is created and protected there", async () => {
+    const m = await fakeManager({ nodes: [NODE("node-1", "manager", { "appstack.edge": "true" }), NODE("node-2", "worker", { "appstack.node": "data-1" })] });
+    try {
+      const err = await refusal(swarmPreflight({ host: m.host }, PRODUCTION));
+      expect(err.message).toContain("The label appstack.node=data-1 (postgres.node) is on node-2, but docker.host is node-1");
+      expect(err.message).toContain(`docker -H ${m.host} node update --label-add appstack.node=data-1 node-1`);
+    } finally {
+      await m.close();
+    }
+  });
+
   it("no edge node: refused, the API would have no public entry", async () => {
     const m = await fakeManager({ nodes: [NODE("node-1", "manager", { "appstack.node": "data-1" })] });
     try {
@@ -159,7 +170,7 @@ describe("deploy preflight in swarm mode", () => {
   });
 
   it("the deploy runs it after the Docker host's own preflight, for a swarm stack only", async () => {
-    const m = await fakeManager({ nodes: [NODE("vm", "manager", {})] });
+    const m = await fakeManager({ nodes: [NODE("node-1", "manager", {})] });
     const stackFile = (mode: string) =>
       `config:\n  appstack:environment: dev\n  appstack:docker:\n    host: ${m.host}\n    mode: ${mode}\n`;
     try {

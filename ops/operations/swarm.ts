@@ -99,6 +99,16 @@ export async function swarmPreflight(target: DockerTarget, s: SwarmSettings, opt
           `Keep the label on the node that holds the ${store.service} volume only:\n  docker -H ${target.host} node update --label-rm ${SWARM_NODE_LABEL} <node>`,
       );
     }
+    // The stack's volumes (protected, retained on delete) are created through docker.host: the data must be on that node.
+    if (info.Swarm?.NodeID && found[0].ID !== info.Swarm.NodeID) {
+      const manager = nodes.find((n) => n.ID === info.Swarm?.NodeID);
+      throw refuse(
+        `The label ${label} (${store.service}.node) is on ${name(found[0])}, but docker.host is ${manager ? name(manager) : "another node"}: ` +
+          `appstack creates and protects the ${store.service} volume on the node at docker.host, so ${store.service} would run on ${name(found[0])} ` +
+          `on a volume Docker makes there, empty and unprotected; nothing was changed.\n` +
+          `Label the node at docker.host instead (the one that holds the data):\n  docker -H ${target.host} node update --label-rm ${SWARM_NODE_LABEL} ${name(found[0])}\n  docker -H ${target.host} node update --label-add ${label} ${manager ? name(manager) : "<node>"}`,
+      );
+    }
     placed.push(`${store.service} on ${name(found[0])}`);
   }
   if (s.edge) {

@@ -185,12 +185,33 @@ async function runningReplicas(engine: Engine, id: string): Promise<{ running: n
   return { running: [...bySlot.values()].filter((t) => t.Status.State === "running").length, tasks };
 }
 
+/**
+ * The provider's waits are terraform-plugin-sdk's `StateChangeConf`: the
+ * first look after `Delay`, then after 5 s (`MinTimeout`), doubling up to
+ * 10 s between looks, until `Timeout`. The times a test measures are the
+ * ones `pulumi up` would take.
+ */
+async function stateChangeWait<T>(what: string, delayMs: number, timeoutMs: number, check: () => Promise<T | undefined>): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  await new Promise((r) => setTimeout(r, delayMs));
+  for (let wait = 5000; ; wait = Math.min(wait * 2, 10_000)) {
+    const value = await check();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`${what}: timeout while waiting for state (${Math.round(timeoutMs / 1000)} s)`);
+    await new Promise((r) => setTimeout(r, Math.min(wait, Math.max(0, deadline - Date.now()) + 1)));
+  }
+}
+
 /** `POST /services/create`, then (with convergeConfig) the provider's wait until every replica runs. */
-export async function providerCreateService(engine: Engine, spec: Obj, converge?: { timeoutSeconds: number }): Promise<{ id: string; warnings: string[] }> {
+export async function providerCreateService(
+  engine: Engine,
+  spec: Obj,
+  converge?: { timeoutSeconds: number; delaySeconds: number },
+): Promise<{ id: string; warnings: string[] }> {
   const created = await engine.json<{ ID: string; Warnings?: string[] | null }>("POST", "/services/create", spec);
   if (converge) {
     const replicas = (spec.Mode as { Replicated?: { Replicas: number } }).Replicated?.Replicas ?? 1;
-    await pollUntil(`service ${String(spec.Name)} converged`, converge.timeoutSeconds * 1000, 1000, async () =>
+    await stateChangeWait(`service ${String(spec.Name)} converged`, converge.delaySeconds * 1000, converge.timeoutSeconds * 1000, async () =>
       (await runningReplicas(engine, created.ID)).running === replicas ? true : undefined,
     );
   }
@@ -205,9 +226,8 @@ export async function providerCreateService(engine: Engine, spec: Obj, converge?
 export async function providerUpdateService(engine: Engine, id: string, spec: Obj, timeoutSeconds: number): Promise<void> {
   const current = await engine.json<SwarmService>("GET", `/services/${id}`);
   await engine.request("POST", `/services/${id}/update?version=${current.Version.Index}`, { json: spec });
-  // The provider's first look comes 7 s after the update (its Delay), then every 5 s at least.
-  await new Promise((r) => setTimeout(r, 7000));
-  await pollUntil(`service ${String(spec.Name)} updated`, timeoutSeconds * 1000, 1000, async () => {
+  // The update's wait has its own Delay: 7 s.
+  await stateChangeWait(`service ${String(spec.Name)} updated`, 7000, timeoutSeconds * 1000, async () => {
     const s = await engine.json<SwarmService>("GET", `/services/${id}`);
     switch (s.UpdateStatus?.State) {
       case "completed":

@@ -10,7 +10,7 @@ import { freePort } from "../contract/servers";
 import { evaluateStack, PROJECT_ROOT, resource, type Declared, type DeclaredResource } from "../helpers/declared-stack";
 import { load, report, type LoadResult } from "./edge-harness";
 import { DOCKER_SOCKET, dockerCli, Engine, EngineError, pollUntil, requireTestImages, TEST_IMAGES, uniquePrefix } from "./engine";
-import { providerCreate, providerRequests, type CreatedContainer } from "./provider-container";
+import { goDurationNs, providerCreate, providerRequests, type CreatedContainer } from "./provider-container";
 import {
   createConfig,
   createNetwork,
@@ -148,10 +148,11 @@ function edgeCaddyfile(text: string): string {
 
 async function createService(r: DeclaredResource, over: { ports?: Record<number, number> } = {}): Promise<void> {
   const inputs = forThisRun(r, over);
-  const converge = inputs.convergeConfig as { timeout: string } | undefined;
+  const converge = inputs.convergeConfig as { timeout: string; delay: string } | undefined;
   const started = performance.now();
   const spec = serviceSpec(inputs);
-  const created = await providerCreateService(engine, spec, converge ? { timeoutSeconds: Number(converge.timeout.replace(/s$/, "")) } : undefined).catch(async (err: Error) => {
+  const seconds = (d: string) => goDurationNs(d) / 1e9;
+  const created = await providerCreateService(engine, spec, converge ? { timeoutSeconds: seconds(converge.timeout), delaySeconds: seconds(converge.delay) } : undefined).catch(async (err: Error) => {
     throw new Error(`${r.name}: ${err.message}\n${await taskErrors(String(spec.Name))}`);
   });
   const readyMs = converge ? performance.now() - started : undefined;
