@@ -160,10 +160,16 @@ describe("deploy preflight in swarm mode", () => {
     const m = await fakeManager({ nodes: LABELLED, containers });
     try {
       const err = await refusal(swarmPreflight({ host: m.host }, PRODUCTION));
-      expect(err.message).toContain("The host-mode data store container appstack-production-postgres still runs on docker.host");
+      expect(err.message).toContain("Host-mode container of this stack still runs on docker.host (appstack-production-postgres): a data store's service would start on the volume");
       expect(err.message).toContain(`docker -H ${m.host} stop appstack-production-postgres`);
       expect(err.message).not.toContain("redis");
       expect(m.requests).toContain(`/containers/json {"label":["appstack.stack=production","appstack.role=service"],"status":["running","restarting"]}`);
+      const withEdge = await fakeManager({ nodes: LABELLED, containers: [{ Id: "c3", Names: ["/edge-proxy-1a2b3c4"], State: "running", Labels: { "appstack.stack": "production", "appstack.service": "edge", "appstack.role": "service" } }] });
+      try {
+        expect((await refusal(swarmPreflight({ host: withEdge.host }, PRODUCTION))).message).toContain("the host-mode edge still holds ports 80 and 443, which the edge service publishes");
+      } finally {
+        await withEdge.close();
+      }
     } finally {
       await m.close();
     }

@@ -52,10 +52,11 @@ const refuse = (text: string) => new UserError(`${text}\nSee docs/swarm.md.`, EX
 /**
  * Before a swarm deploy changes anything: the engine at `docker.host` is a
  * manager of an active swarm; each data store's node label is on exactly one
- * node (else its service would stay pending, or could start on a node
- * without its data); an edge node is labelled; and no host-mode data-store
- * container of this stack still runs on the volume its service will mount
- * (two servers on one data directory corrupt it). A problem is a UserError
+ * node, the one at docker.host (else its service would stay pending, or
+ * could start on a node without its data); an edge node is labelled; and no
+ * host-mode data-store container of this stack still runs on the volume its
+ * service will mount (two servers on one data directory corrupt it), nor the
+ * host-mode edge on the ports the edge service publishes. A problem is a UserError
  * with exit code EXIT.swarm and what to do; nothing was changed.
  */
 export async function swarmPreflight(target: DockerTarget, s: SwarmSettings, opts: EngineOptions = {}): Promise<string> {
@@ -124,13 +125,16 @@ export async function swarmPreflight(target: DockerTarget, s: SwarmSettings, opt
 
   const filters = encodeURIComponent(JSON.stringify({ label: [`appstack.stack=${s.stack}`, "appstack.role=service"], status: ["running", "restarting"] }));
   const running = await engineJson<ListedContainer[]>(target, `/containers/json?filters=${filters}`, opts);
-  const hostMode = running.filter((c) => ["postgres", "redis"].includes(c.Labels["appstack.service"]) && !c.Labels["com.docker.swarm.service.id"]);
-  if (hostMode.length) {
-    const names = hostMode.map((c) => c.Names[0].replace(/^\//, ""));
+  const inTheWay = running.filter((c) => ["postgres", "redis", "edge"].includes(c.Labels["appstack.service"]) && !c.Labels["com.docker.swarm.service.id"]);
+  if (inTheWay.length) {
+    const names = inTheWay.map((c) => c.Names[0].replace(/^\//, ""));
+    const why = [
+      ...(inTheWay.some((c) => c.Labels["appstack.service"] !== "edge") ? ["a data store's service would start on the volume a host-mode server still runs on: two servers on one data directory corrupt it"] : []),
+      ...(inTheWay.some((c) => c.Labels["appstack.service"] === "edge") ? ["the host-mode edge still holds ports 80 and 443, which the edge service publishes"] : []),
+    ];
     throw refuse(
-      `The host-mode data store container${names.length > 1 ? "s" : ""} ${names.join(", ")} still run${names.length > 1 ? "" : "s"} on docker.host, on the volume the swarm service will mount: ` +
-        `two servers on one data directory corrupt it; nothing was changed.\n` +
-        `Stop ${names.length > 1 ? "them" : "it"} first, in a maintenance window (the API loses its data stores until their services run):\n  docker -H ${target.host} stop ${names.join(" ")}`,
+      `Host-mode container${names.length > 1 ? "s" : ""} of this stack still run${names.length > 1 ? "" : "s"} on docker.host (${names.join(", ")}): ${why.join("; and ")}; nothing was changed.\n` +
+        `Stop ${names.length > 1 ? "them" : "it"} first, in a maintenance window (the API is down until the services run):\n  docker -H ${target.host} stop ${names.join(" ")}`,
     );
   }
   return `Swarm at ${target.host}: a manager of ${nodes.length} node${nodes.length === 1 ? "" : "s"}; ${placed.join("; ")}.`;

@@ -38,7 +38,7 @@ export const EXIT_CODES = {
   swarm: {
     code: 17,
     meaning:
-      "`deploy`'s preflight (`docker.mode: swarm`): `docker.host` is not a swarm manager, a node label the stack places a service by is on no node (or a data store's on several), or a host-mode data store still runs on the volume its service would mount; nothing was changed",
+      "`deploy`'s preflight (`docker.mode: swarm`): `docker.host` is not a swarm manager, a node label the stack places a service by is on no node (a data store's must be on the node at `docker.host` alone), or a host-mode data store or edge of the stack still runs; nothing was changed",
   },
 } as const satisfies Record<string, { code: number; meaning: string }>;
 

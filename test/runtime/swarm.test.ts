@@ -495,7 +495,7 @@ describe("swarm mode on a real single-node swarm: the swarm example's plan", () 
       }),
     );
     const blocked = await swarmPreflight(target, { ...settings, stack }).catch((e: unknown) => e);
-    expect((blocked as UserError).message).toContain(`The host-mode data store container ${prefix}-old-postgres still runs on docker.host`);
+    expect((blocked as UserError).message).toContain(`Host-mode container of this stack still runs on docker.host (${prefix}-old-postgres)`);
     await engine.request("DELETE", `/containers/${c.id}?force=1`);
   });
 
