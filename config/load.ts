@@ -1,7 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as runtimeConfig from "@pulumi/pulumi/runtime/config";
 import { ConfigError, type ConfigProblem } from "./errors";
-import { NAMESPACE, prompts, renderFix, setValueSteps, type FixStep, type KeyPath } from "./fix";
+import { addressable, NAMESPACE, prompts, renderFix, setValueSteps, type FixStep, type KeyPath } from "./fix";
 import { appConfigSchema, ENVIRONMENTS, hostname, parseAppConfig, type IssueParams, type ParsedAppConfig, type SchemaIssue } from "./schema";
 import { choicesOf, discriminatorOf, keysAt, kindOf, schemaAt, shapeOf, typeName, unionOptions, unwrap } from "./schema-walk";
 
@@ -150,8 +150,10 @@ function describeIssue(ns: string, stack: string, raw: Record<string, unknown>, 
       const value = valueAt(raw, path);
       const meant = suggestion(raw, issue.path, k);
       const fix: FixStep[] = [{ rm: path }];
-      // Move the value to the key it was meant for, leaf by leaf (a list element by element).
-      if (meant && valueAt(raw, [...issue.path, meant]) === undefined) fix.push(...setValueSteps([...(issue.path as KeyPath), meant], value));
+      // Move the value to the key it was meant for, leaf by leaf (a list element by element),
+      // when every leaf is a key a command can name; otherwise the fix only removes it.
+      const move = meant && valueAt(raw, [...issue.path, meant]) === undefined ? setValueSteps([...(issue.path as KeyPath), meant], value) : [];
+      if (move.every((s) => !("set" in s) || addressable(s.set))) fix.push(...move);
       return {
         key: keyPath(ns, path),
         value: JSON.stringify(value),

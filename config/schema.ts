@@ -47,11 +47,12 @@ export function parseImageReference(ref: string): { repository: string; tag?: st
   return { repository: nameAndTag, digest };
 }
 
-/** The tag of an image reference (or the start of its digest), for version labels. */
+/** The tag of an image reference (else the start of its digest), for version labels: `repo:1.5.0@sha256:...` is release 1.5.0. */
 export function imageVersion(ref: string): string {
   const { tag, digest } = parseImageReference(ref);
+  if (tag) return tag;
   if (digest) return digest.slice(0, 19);
-  return tag ?? "latest";
+  return "latest";
 }
 
 /**

@@ -650,6 +650,11 @@ describe("config fuzzing (fast-check)", () => {
   });
 
 
+  it("a misspelt key whose value holds a key no command can name gets a fix that removes it, not an edit (found by this fuzzer)", async () => {
+    const config = { environment: "dev", postgres: { mode: "container", Image: { "\\": null } } };
+    await loadBroken({ kind: "regression", config, secrets: {}, expect: "appstack:postgres.Image" }, true);
+  });
+
   it(`every generated broken config gives a ConfigError at the broken key and registers nothing`, async () => {
     const kinds = new Map<string, number>();
     let runs = 0;

@@ -30,9 +30,16 @@ const DOCS = ["README.md", ...fs.readdirSync(path.join(ROOT, "docs")).filter((f)
  * with the code's own constant: it must appear in its file as rendered here.
  */
 const EXIT_CODE_SENTENCES: Record<string, string[]> = {
-  "README.md": [`\`validate\` exits ${EXIT.ok}, or ${EXIT.invalidConfig} with every problem listed`],
+  "README.md": [
+    `\`validate\` exits ${EXIT.ok}, or ${EXIT.invalidConfig} with every problem listed`,
+    `that download needs internet access (without it: exit ${EXIT.prerequisite} and the manual install command`,
+  ],
   "docs/operations.md": [
-    `without one they stop with exit code ${EXIT.prerequisite} and the install command`,
+    `Where the download fails (no internet), they stop with exit code ${EXIT.prerequisite}, say so, and give the manual command`,
+    `or one no update has succeeded for, is exit ${EXIT.notDeployed} with the command that deploys it)`,
+    `runs the deploy's Docker preflight on \`docker.host\` (exit ${EXIT.dockerHost} with what to do, ssh included)`,
+    `A service the stack does not run is exit ${EXIT.usage}, with why`,
+    `What fails before the command runs has its own code: ${EXIT.usage} (unknown service or replica, a one-shot job as the service, no command), ${EXIT.dockerHost} (Docker host), ${EXIT.notDeployed} (never deployed, no running replica of the deployed image), and ${EXIT.oneOffFailed} when the engine cannot create or start the container`,
     `exit ${EXIT.unhealthy} if any is unhealthy`,
     `exit ${EXIT.drift} when resources changed outside Pulumi`,
     `then stop with exit code ${EXIT.locked} and the way out`,
@@ -47,6 +54,10 @@ const EXIT_CODE_SENTENCES: Record<string, string[]> = {
     `stops the deploy with exit code ${EXIT.engineTooOld}, and nothing was changed`,
     `An engine that does not answer at all is exit code ${EXIT.dockerHost}`,
   ],
+  "docs/releases.md": [
+    `if the schema refuses it (production needs a digest or a version tag), the file is put back as it was and the command exits ${EXIT.invalidConfig}.`,
+    `Where no registry answers, it says so, changes nothing and exits ${EXIT.registry}:`,
+  ],
   "docs/readiness.md": [
     `# exit ${EXIT.ok} ready, ${EXIT.policy} not ready`,
     `(\`No policy config for stack "x"\`, exit ${EXIT.usage})`,
@@ -58,6 +69,8 @@ const EXIT_CODE_SENTENCES: Record<string, string[]> = {
 /** Exit statuses in the docs that are not an ops command's: a job's or a process's own. */
 const OTHER_EXIT_STATUSES: Record<string, string[]> = {
   "README.md": ["must exit 0 before any API container is replaced", "finishes the ones in hand, exits 0"],
+  // exec's record of a one-off command: the command's own exit status.
+  "docs/operations.md": ["api exit 0 by pulumi:alice"],
   "docs/readiness.md": ["the migration's own success (exit 0)", "the migrations job connecting (exit 0)"],
   "docs/verification.md": ["(exit 1, `probe: blocked`)"],
   "docs/docker-engine.md": ["every job exits 0", "exit 0 after"],
@@ -78,6 +91,10 @@ describe("exit codes in the README and docs/", () => {
   it("docs/pull-requests.md has the codes diff ends with, rendered from EXIT_CODES", () => {
     const diffCodes = ["ok", "invalidConfig", "usage", "programError", "destructive", "badBaseRef", "baseDoesNotEvaluate", "stackOnOneSide"] as const;
     expect(read("docs/pull-requests.md")).toContain(renderExitCodes(diffCodes));
+  });
+
+  it("docs/releases.md has the codes release ends with, rendered from EXIT_CODES", () => {
+    expect(read("docs/releases.md")).toContain(renderExitCodes(["ok", "invalidConfig", "usage", "destructive", "registry"]));
   });
 
   it("every sentence that names an exit code says the code's current value", () => {

@@ -58,13 +58,14 @@ describe("deploy", () => {
     expect(out).toContain('Deployed stack "staging" (version 12); every service is healthy.');
   });
 
-  it("stops at the Docker preflight, before Pulumi is called or anything changes", async () => {
+  it("stops at the Docker preflight, before any stack is opened or anything changes", async () => {
     const root = tempProject({ "Pulumi.staging.yaml": STAGING_STACK });
     const auto = new FakeAutomation(() => ({ state: STATE }));
     const refused = new UserError("The Docker engine at docker.host (ssh://deploy@staging.example.com) does not answer", EXIT.dockerHost);
     const err = await deploy(testContext(root, auto), options(root, { preflight: () => Promise.reject(refused) })).catch((e) => e);
     expect(err).toBe(refused);
-    expect(auto.calls).toEqual([]);
+    // Only the CLI's version was asked for (the CLI check comes first: it may install one).
+    expect(auto.ops()).toEqual(["cliVersion"]);
     expect(fs.existsSync(path.join(root, "backups"))).toBe(false);
   });
 

@@ -5,9 +5,10 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { dockerPreflight, sshHostKey, stackDockerTarget } from "../ops/operations/preflight";
-import { EXIT, UserError } from "../ops/shared/errors";
+import { EXIT } from "../ops/shared/errors";
 import { freePort } from "./contract/servers";
 import { ROOT } from "./helpers/cli";
+import { rejection } from "./helpers/errors";
 
 /**
  * The deploy's Docker preflight without a Docker engine: sockets that lead
@@ -23,14 +24,6 @@ beforeAll(() => {
 });
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
-async function refusal(promise: Promise<unknown>): Promise<UserError> {
-  const err = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(UserError);
-  return err as UserError;
-}
 
 /** An HTTP server on a unix socket that answers like an engine's /version (Debian 12's by default), or with `status`. */
 async function fakeEngine(status = 200, version = { Version: "20.10.24+dfsg1", ApiVersion: "1.41", MinAPIVersion: "1.12" }): Promise<{ host: string; close(): Promise<void> }> {
@@ -59,7 +52,7 @@ describe("deploy preflight: the Docker host", () => {
   it("an unreachable socket path: exit 15, what to start, and the setting to change", async () => {
     const host = `unix://${path.join(tmp, "no-such.sock")}`;
     const started = Date.now();
-    const err = await refusal(dockerPreflight({ host }, { stack: "dev" }));
+    const err = await rejection(dockerPreflight({ host }, { stack: "dev" }));
     expect(Date.now() - started).toBeLessThan(2000);
     expect(err.exitCode).toBe(EXIT.dockerHost);
     expect(err.message).toContain(`The Docker engine at docker.host (${host}) does not answer`);
@@ -71,7 +64,7 @@ describe("deploy preflight: the Docker host", () => {
   it("a path where nothing listens (a file, not a socket): exit 15", async () => {
     const file = path.join(tmp, "not-a-socket");
     fs.writeFileSync(file, "");
-    const err = await refusal(dockerPreflight({ host: `unix://${file}` }, { stack: "dev" }));
+    const err = await rejection(dockerPreflight({ host: `unix://${file}` }, { stack: "dev" }));
     expect(err.exitCode).toBe(EXIT.dockerHost);
     expect(err.message).toContain(`Nothing answers on ${file}: start the Docker engine`);
   });
@@ -79,7 +72,7 @@ describe("deploy preflight: the Docker host", () => {
   it("an engine that answers with an error: exit 15 with its message", async () => {
     const engine = await fakeEngine(500);
     try {
-      const err = await refusal(dockerPreflight({ host: engine.host }, { stack: "dev" }));
+      const err = await rejection(dockerPreflight({ host: engine.host }, { stack: "dev" }));
       expect(err.exitCode).toBe(EXIT.dockerHost);
       expect(err.message).toContain("the Docker engine answered 500 to GET /version: engine is sad");
     } finally {
@@ -90,7 +83,7 @@ describe("deploy preflight: the Docker host", () => {
   it("an engine older than Docker 20.10 (API 1.41) stops the deploy: exit 16, the version found, the minimum, how to upgrade", async () => {
     const engine = await fakeEngine(200, { Version: "19.03.15", ApiVersion: "1.40", MinAPIVersion: "1.12" });
     try {
-      const err = await refusal(dockerPreflight({ host: engine.host }, { stack: "production" }));
+      const err = await rejection(dockerPreflight({ host: engine.host }, { stack: "production" }));
       expect(err.exitCode).toBe(EXIT.engineTooOld);
       expect(err.exitCode).toBe(16);
       expect(err.message).toBe(
@@ -114,7 +107,7 @@ describe("deploy preflight: the Docker host", () => {
     }
     const odd = await fakeEngine(200, { Version: "20.10.24", ApiVersion: "one-point-41", MinAPIVersion: "1.12" });
     try {
-      expect((await refusal(dockerPreflight({ host: odd.host }, { stack: "dev" }))).exitCode).toBe(EXIT.engineTooOld);
+      expect((await rejection(dockerPreflight({ host: odd.host }, { stack: "dev" }))).exitCode).toBe(EXIT.engineTooOld);
     } finally {
       await odd.close();
     }
@@ -148,7 +141,7 @@ describe("deploy preflight: an ssh:// host's key", () => {
   it("an unknown key stops the deploy before ssh connects: exit 15, and how to check and add the key", async () => {
     fs.writeFileSync(knownHosts, "");
     expect(sshHostKey(target())).toMatchObject({ name: `[127.0.0.1]:${port}`, known: false, files: [knownHosts], strict: "ask" });
-    const err = await refusal(dockerPreflight(target(), { stack: "staging" }));
+    const err = await rejection(dockerPreflight(target(), { stack: "staging" }));
     expect(err.exitCode).toBe(EXIT.dockerHost);
     expect(err.message).toContain(`The ssh host key of [127.0.0.1]:${port} (docker.host ssh://deploy@127.0.0.1:${port}) is not in ${knownHosts}`);
     expect(err.message).toContain(`ssh-keyscan -p ${port} -t ed25519 127.0.0.1 > 127.0.0.1.hostkey && ssh-keygen -lf 127.0.0.1.hostkey`);
@@ -158,7 +151,7 @@ describe("deploy preflight: an ssh:// host's key", () => {
   it("a known key passes; then an engine that ssh cannot reach is exit 15 with ssh's own reason", async () => {
     fs.copyFileSync(path.join(tmp, "hostkey.line"), knownHosts);
     expect(sshHostKey(target()).known).toBe(true);
-    const err = await refusal(dockerPreflight(target(), { stack: "staging", timeoutMs: 5000 }));
+    const err = await rejection(dockerPreflight(target(), { stack: "staging", timeoutMs: 5000 }));
     expect(err.exitCode).toBe(EXIT.dockerHost);
     expect(err.message).toMatch(/ssh: connect to host 127\.0\.0\.1 port \d+: Connection refused/);
     expect(err.message).toContain(`docker version`);
@@ -168,7 +161,7 @@ describe("deploy preflight: an ssh:// host's key", () => {
     fs.writeFileSync(knownHosts, "");
     const t = target(["-o", "StrictHostKeyChecking=accept-new"]);
     expect(sshHostKey(t)).toMatchObject({ known: false, strict: "accept-new" });
-    const err = await refusal(dockerPreflight(t, { stack: "staging", timeoutMs: 5000 }));
+    const err = await rejection(dockerPreflight(t, { stack: "staging", timeoutMs: 5000 }));
     expect(err.message).not.toContain("host key");
     expect(err.message).toMatch(/Connection refused/);
   });

@@ -58,7 +58,7 @@ export interface BenchHeading {
  * grandchildren included once reaped), from /proc: the part of a figure that
  * other load on the machine does not inflate. Linux only.
  */
-function childrenCpuMs(): number | undefined {
+export function childrenCpuMs(): number | undefined {
   try {
     const stat = fs.readFileSync("/proc/self/stat", "utf8");
     const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");

@@ -18,7 +18,9 @@ const validate = () => load<typeof import("../offline/validate")>("../offline/va
 const policy = () => load<typeof import("../offline/policy")>("../offline/policy");
 const diffCommand = () => load<typeof import("../diff/diff-command")>("../diff/diff-command");
 const bench = () => load<typeof import("./bench")>("./bench");
+const benchHost = () => load<typeof import("./bench-host")>("./bench-host");
 const docs = () => load<typeof import("./docs")>("./docs");
+const releaseCommand = () => load<typeof import("./release")>("./release");
 
 // The operations commands load on use too, so plan and validate start no slower for them.
 const ops = {
@@ -31,6 +33,8 @@ const ops = {
   status: () => load<typeof import("../operations/status")>("../operations/status"),
   drift: () => load<typeof import("../operations/drift")>("../operations/drift"),
   restore: () => load<typeof import("../operations/restore")>("../operations/restore"),
+  logs: () => load<typeof import("../operations/logs")>("../operations/logs"),
+  exec: () => load<typeof import("../operations/exec")>("../operations/exec"),
 };
 
 /** The checkout this CLI belongs to: Pulumi.yaml and index.ts sit one level up. */
@@ -42,7 +46,16 @@ interface Command {
   summary: string;
   usage: string;
   options: NonNullable<ParseArgsConfig["options"]>;
-  run(values: Values): Promise<number>;
+  /** Takes arguments after the options (`exec`'s command, after `--`). */
+  positionals?: boolean;
+  run(values: Values, positionals: string[]): Promise<number>;
+}
+
+/** An AbortSignal that Ctrl-C sets: a followed log stream ends, a one-off command is stopped. */
+function interruptSignal(): AbortSignal {
+  const controller = new AbortController();
+  process.once("SIGINT", () => controller.abort());
+  return controller.signal;
 }
 
 const stackOptions = {
@@ -148,14 +161,20 @@ export const COMMANDS: Record<string, Command> = {
     },
   },
   bench: {
-    summary: "time plan, policy and diff per stack over several runs and print min/median",
-    usage: "bench [--runs 5] [--stack <name>]... [--base HEAD]",
-    options: { runs: { type: "string" }, stack: { type: "string", multiple: true }, base: { type: "string" } },
+    summary: "time plan, policy and diff per stack, and the program's load the way pulumi up loads it (host); print min/median",
+    usage: "bench [--runs 5] [--stack <name>]... [--base HEAD] [--host-only]",
+    options: { runs: { type: "string" }, stack: { type: "string", multiple: true }, base: { type: "string" }, "host-only": { type: "boolean" } },
     async run(values) {
       const opts = { runs: Number(values.runs ?? 5), base: (values.base as string | undefined) ?? "HEAD" };
-      const { runBench, renderBench } = await bench();
-      const rows = runBench({ root: PROJECT_ROOT, stacks: values.stack as string[] | undefined, ...opts }, (line) => console.error(line));
-      console.log(renderBench(rows, opts));
+      const stacks = values.stack as string[] | undefined;
+      if (!values["host-only"]) {
+        const { runBench, renderBench } = await bench();
+        const rows = runBench({ root: PROJECT_ROOT, stacks, ...opts }, (line) => console.error(line));
+        console.log(renderBench(rows, opts) + "\n");
+      }
+      const { runHostBench, renderHostBench } = await benchHost();
+      const figures = await runHostBench({ root: PROJECT_ROOT, stacks, runs: opts.runs }, (line) => console.error(line));
+      console.log(renderHostBench(figures, opts.runs));
       return EXIT.ok;
     },
   },
@@ -253,6 +272,66 @@ export const COMMANDS: Record<string, Command> = {
       return restore((await ops.context()).defaultContext(PROJECT_ROOT), localDocker, opts);
     },
   },
+  release: {
+    summary: "set a service's image in Pulumi.<stack>.yaml (that line only), check it, and show the offline diff against HEAD",
+    usage: "release --stack <name> --service api|worker --image <repo@sha256:digest | repo:tag> | --image <repo> --tag <tag> [--no-diff]",
+    options: { stack: deployOptions.stack, service: { type: "string" }, image: { type: "string" }, tag: { type: "string" }, "no-diff": { type: "boolean" } },
+    async run(values) {
+      const stack = requireStack(values);
+      if (typeof values.service !== "string" || typeof values.image !== "string") {
+        throw new UserError(`Name the service and the image: npm run release -- --stack ${stack} --service api --image ghcr.io/acme/api@sha256:<digest>`);
+      }
+      return (await releaseCommand()).release({
+        root: PROJECT_ROOT,
+        stack,
+        service: values.service,
+        image: values.image,
+        tag: values.tag as string | undefined,
+        diff: values["no-diff"] !== true,
+        registry: { username: process.env.REGISTRY_USERNAME || undefined, password: process.env.REGISTRY_PASSWORD || undefined },
+      });
+    },
+  },
+  logs: {
+    summary: "print (or follow) the logs of a stack's containers from its Docker host, one prefix per container, secrets masked",
+    usage: "logs --stack <name> [--service api|worker|edge|postgres|redis|migrate|backup|frontend] [--follow] [--since 10m] [--tail <lines>]",
+    options: { stack: deployOptions.stack, service: { type: "string" }, follow: { type: "boolean", short: "f" }, since: { type: "string" }, tail: { type: "string" } },
+    async run(values) {
+      const opts = {
+        stack: requireStack(values),
+        service: values.service as string | undefined,
+        follow: values.follow === true,
+        since: values.since as string | undefined,
+        tail: intOption(values, "tail", undefined, 0, 1_000_000),
+        signal: interruptSignal(),
+      };
+      return (await ops.logs()).logs((await ops.context()).defaultContext(PROJECT_ROOT), opts);
+    },
+  },
+  exec: {
+    summary: "run a one-off command in a new container made like a service's replica; exits with its code (production: --yes); --history lists past runs",
+    usage: "exec --stack <name> --service <api|worker|...> [--replica <n>] [--yes] -- <command...> | --stack <name> --history",
+    options: { stack: deployOptions.stack, service: { type: "string" }, replica: { type: "string" }, yes: deployOptions.yes, history: { type: "boolean" } },
+    positionals: true,
+    async run(values, command) {
+      const stack = requireStack(values);
+      const { exec, execHistory } = await ops.exec();
+      const ctx = (await ops.context()).defaultContext(PROJECT_ROOT);
+      if (values.history) {
+        if (command.length) throw new UserError("--history lists the recorded runs; it takes no command.");
+        return execHistory(ctx, { stack });
+      }
+      if (typeof values.service !== "string") throw new UserError(`Name the service: npm run exec -- --stack ${stack} --service api -- <command...>`);
+      return exec(ctx, {
+        stack,
+        service: values.service,
+        replica: intOption(values, "replica", undefined, 1, 50),
+        command,
+        yes: values.yes === true,
+        signal: interruptSignal(),
+      });
+    },
+  },
 };
 
 function usage(): string {
@@ -269,8 +348,14 @@ export async function runCli(argv: string[]): Promise<number> {
   const command = COMMANDS[name];
   if (!command) throw new UserError(`Unknown command "${name}".\n${usage()}`);
   let values: Values;
+  let positionals: string[];
   try {
-    ({ values } = parseArgs({ args: rest, options: { ...command.options, help: { type: "boolean", short: "h" } }, strict: true, allowPositionals: false }) as { values: Values });
+    ({ values, positionals } = parseArgs({
+      args: rest,
+      options: { ...command.options, help: { type: "boolean", short: "h" } },
+      strict: true,
+      allowPositionals: command.positionals === true,
+    }) as { values: Values; positionals: string[] });
   } catch (err) {
     throw new UserError(`${(err as Error).message}\nUsage: npm run ${command.usage.split(" ")[0]} -- ${command.usage.split(" ").slice(1).join(" ")}`);
   }
@@ -278,7 +363,7 @@ export async function runCli(argv: string[]): Promise<number> {
     console.log(`npm run ${name} -- ${command.usage.split(" ").slice(1).join(" ")}\n${command.summary}`);
     return EXIT.ok;
   }
-  return command.run(values);
+  return command.run(values, positionals);
 }
 
 /**

@@ -10,6 +10,8 @@ import {
   type Stack,
   type UpdateSummary,
 } from "@pulumi/pulumi/automation";
+import { version as sdkVersion } from "@pulumi/pulumi/version";
+import * as path from "node:path";
 import { EXIT, UserError } from "../shared/errors";
 
 /**
@@ -58,6 +60,14 @@ export const INSTALL_PULUMI =
   "Install the Pulumi CLI (https://www.pulumi.com/docs/iac/download-install/): on Linux or macOS " +
   "`curl -fsSL https://get.pulumi.com | sh` or `brew install pulumi/tap/pulumi`, then open a new shell and check `pulumi version`.";
 
+/** `openStack` of a stack the backend does not have (exit 2; `logs` and `exec` say "never deployed"). */
+export class StackNotInBackend extends UserError {
+  constructor(message: string) {
+    super(message, EXIT.usage);
+    this.name = "StackNotInBackend";
+  }
+}
+
 /** The SDK raises this when another update holds the stack's lock (Pulumi Cloud's 409, or a DIY backend's lock file). */
 export function isConcurrentUpdate(err: unknown): boolean {
   return err instanceof ConcurrentUpdateError || (err as Error | undefined)?.name === "ConcurrentUpdateError";
@@ -85,11 +95,30 @@ function isMissingCli(err: unknown): boolean {
   return result?.err?.code === "ENOENT" || /\bENOENT\b/.test(result?.stderr ?? "");
 }
 
-/** The real implementation: LocalWorkspace over the `pulumi` on PATH. */
-export function localAutomation(): Automation {
-  let command: Promise<PulumiCommand> | undefined;
-  const pulumiCommand = () => (command ??= getCommand());
+/** Where appstack installs a Pulumi CLI of its own, and how it tells the user first. */
+export interface CliInstall {
+  /** The project root; the CLI goes to `<root>/.pulumi-cli/<version>` (git-ignored). */
+  root: string;
+  log(line: string): void;
+  /** Whether to go ahead, after `log` said what will happen; on a terminal this asks. */
+  consent(question: string): Promise<boolean>;
+}
 
+/** The project-local folder a CLI is installed into. */
+export const CLI_DIR = ".pulumi-cli";
+
+/** The Pulumi CLI version this SDK expects: its own version, what `PulumiCommand.install()` installs. */
+export const SDK_VERSION = sdkVersion;
+
+/** The manual install of the version the SDK expects, for when appstack cannot install it. */
+export const INSTALL_PULUMI_VERSION =
+  `Install it yourself, then run the command again: curl -fsSL https://get.pulumi.com | sh -s -- --version ${SDK_VERSION} ` +
+  `(or see https://www.pulumi.com/docs/iac/download-install/), and check \`pulumi version\` in a new shell.`;
+
+/** The real implementation: LocalWorkspace over the `pulumi` on PATH, else (with `install`) one appstack installs into the project. */
+export function localAutomation(install?: CliInstall): Automation {
+  let command: Promise<PulumiCommand> | undefined;
+  const pulumiCommand = () => (command ??= getCommand(install));
   return {
     async cliVersion() {
       const cmd = await pulumiCommand();
@@ -104,11 +133,10 @@ export function localAutomation(): Automation {
         stack = opts.create ? await LocalWorkspace.createOrSelectStack(args, wsOpts) : await LocalWorkspace.selectStack(args, wsOpts);
       } catch (err) {
         if (err instanceof StackNotFoundError || (err as Error)?.name === "StackNotFoundError") {
-          throw new UserError(
+          throw new StackNotInBackend(
             `Stack "${opts.stackName}" does not exist in the backend this checkout uses ` +
               `(PULUMI_BACKEND_URL, else backend.url in Pulumi.yaml).\n` +
               `Create it with: pulumi stack init ${opts.stackName}   (or log in to the right backend: pulumi login <url>)`,
-            EXIT.usage,
           );
         }
         throw new UserError(`Could not select stack "${opts.stackName}":\n${commandErrorText(err)}`, EXIT.prerequisite);
@@ -118,12 +146,48 @@ export function localAutomation(): Automation {
   };
 }
 
-async function getCommand(): Promise<PulumiCommand> {
+async function getCommand(install: CliInstall | undefined): Promise<PulumiCommand> {
   try {
     return await PulumiCommand.get();
   } catch (err) {
-    if (isMissingCli(err)) throw new UserError(`No Pulumi CLI on PATH.\n${INSTALL_PULUMI}`, EXIT.prerequisite);
-    throw new UserError(`The Pulumi CLI on PATH cannot be used: ${commandErrorText(err)}\n${INSTALL_PULUMI}`, EXIT.prerequisite);
+    if (!isMissingCli(err)) throw new UserError(`The Pulumi CLI on PATH cannot be used: ${commandErrorText(err)}\n${INSTALL_PULUMI}`, EXIT.prerequisite);
+  }
+  if (!install) throw new UserError(`No Pulumi CLI on PATH.\n${INSTALL_PULUMI}`, EXIT.prerequisite);
+  return installedCli(install);
+}
+
+/**
+ * The CLI in `<root>/.pulumi-cli/<version>`: an earlier install is reused;
+ * otherwise, once the user agrees, `PulumiCommand.install()` (the Automation
+ * API's own installer: it downloads Pulumi's install script and runs it with
+ * `--install-root`) puts the version this SDK expects there. Nothing outside
+ * the folder changes: no PATH edit, no shell profile.
+ */
+async function installedCli(install: CliInstall): Promise<PulumiCommand> {
+  const dir = path.join(CLI_DIR, SDK_VERSION);
+  const root = path.join(install.root, dir);
+  try {
+    return await PulumiCommand.get({ root });
+  } catch {
+    // not installed there yet
+  }
+  install.log(
+    `No Pulumi CLI on PATH. appstack can install Pulumi CLI ${SDK_VERSION} (the version @pulumi/pulumi ${SDK_VERSION} expects) into ${dir}/ ` +
+      `in this project (git-ignored), with the Automation API's PulumiCommand.install(): it downloads Pulumi's installer from get.pulumi.com.`,
+  );
+  if (!(await install.consent(`Install Pulumi CLI ${SDK_VERSION} into ${dir}/?`))) {
+    throw new UserError(`No Pulumi CLI on PATH, and none was installed.\n${INSTALL_PULUMI_VERSION}`, EXIT.prerequisite);
+  }
+  try {
+    const cmd = await PulumiCommand.install({ root });
+    install.log(`Installed Pulumi CLI ${cmd.version?.toString() ?? SDK_VERSION} into ${dir}/.`);
+    return cmd;
+  } catch (err) {
+    throw new UserError(
+      `No Pulumi CLI on PATH, and installing Pulumi CLI ${SDK_VERSION} into ${dir}/ failed: ${commandErrorText(err).split("\n")[0]}\n` +
+        `The download needs internet access from this machine.\n${INSTALL_PULUMI_VERSION}`,
+      EXIT.prerequisite,
+    );
   }
 }
 

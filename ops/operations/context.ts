@@ -1,7 +1,7 @@
 import { localAutomation, type Automation } from "./automation";
 import { localGit, type Git } from "../shared/git";
 import { realClock, type Clock } from "./lock-wait";
-import { confirmOnTerminal } from "./prompt";
+import { agreeOnTerminal, confirmOnTerminal } from "./prompt";
 
 /** What the deploy, rollback, status and drift flows run against; tests swap in fakes. */
 export interface OpsContext {
@@ -19,7 +19,8 @@ export interface OpsContext {
 export function defaultContext(root: string): OpsContext {
   return {
     root,
-    automation: localAutomation(),
+    // Without a Pulumi CLI on PATH, the commands offer to install the one the SDK expects into the project.
+    automation: localAutomation({ root, log: (line) => console.error(line), consent: agreeOnTerminal }),
     log: (line) => console.log(line),
     stream: (chunk) => process.stdout.write(chunk),
     confirm: confirmOnTerminal,

@@ -37,7 +37,7 @@ export interface DeployOptions {
 }
 
 /**
- * validate -> Docker preflight -> (preview and confirm, unless --yes) -> state backup -> up,
+ * validate -> Pulumi CLI (installed if missing) -> Docker preflight -> (preview and confirm, unless --yes) -> state backup -> up,
  * streamed -> smoke check -> with --rollback-on-failure, rollback when the
  * update or the smoke check fails.
  */
@@ -52,9 +52,9 @@ export async function deploy(ctx: OpsContext, opts: DeployOptions): Promise<numb
     );
   }
   for (const note of env.notes) ctx.log(note);
-  // Before anything changes (the stack, the state, a container): the Docker host must answer.
-  ctx.log(await opts.preflight());
+  // The CLI first (it may have to be installed), then the Docker host; both before any stack is opened or anything changes.
   const cli = await ctx.automation.cliVersion();
+  ctx.log(await opts.preflight());
   const stack = await ctx.automation.openStack({ stackName: opts.stack, workDir: ctx.root, create: opts.init, envVars: env.envVars });
   const who = await stack.whoAmI().catch(() => undefined);
   ctx.log(`Deploying stack "${opts.stack}" with Pulumi CLI ${cli}${who ? ` as ${who.user} on ${who.url ?? "the default backend"}` : ""}.`);

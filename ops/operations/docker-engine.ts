@@ -68,6 +68,34 @@ export function sshDialCommand(target: DockerTarget, timeoutMs = 10_000): string
   ];
 }
 
+/**
+ * The dial command's stdout and stdin as one socket for the HTTP client. Its
+ * stdout ending is the connection's end; nothing else closes it early (a
+ * stream-composing Duplex reports "Premature close" when the child's stdio
+ * closes in an order it does not expect, and a response is then cut short).
+ */
+function stdioSocket(stdout: NodeJS.ReadableStream, stdin: NodeJS.WritableStream): Duplex {
+  const socket = new Duplex({
+    read() {
+      stdout.resume();
+    },
+    write(chunk: Buffer, _encoding, done) {
+      stdin.write(chunk, done);
+    },
+    final(done) {
+      stdin.end();
+      done();
+    },
+  });
+  stdout.on("data", (d: Buffer) => {
+    if (!socket.push(d)) stdout.pause();
+  });
+  stdout.on("end", () => socket.push(null));
+  // A write after ssh has gone (EPIPE) surfaces as the request's error, with ssh's reason.
+  (stdin as NodeJS.WritableStream & { on(e: "error", l: (err: Error) => void): void }).on("error", (err) => socket.destroy(err));
+  return socket;
+}
+
 interface Connection {
   options: http.RequestOptions;
   /** What the dial command printed, once it has exited (ssh's reason for a failed connection). */
@@ -94,7 +122,7 @@ function connection(target: DockerTarget, opts: EngineOptions): Connection {
       child.on("error", (e) => (err += `${e.message}\n`));
       // stdin may break (EPIPE) before ssh's reason reaches stderr: read it once ssh has exited.
       const exited = new Promise<void>((resolve) => child.once("close", () => resolve()));
-      const socket = Duplex.from({ readable: child.stdout, writable: child.stdin });
+      const socket = stdioSocket(child.stdout, child.stdin);
       return {
         options: { createConnection: () => socket as unknown as import("node:net").Socket },
         stderr: async () => {
@@ -109,39 +137,78 @@ function connection(target: DockerTarget, opts: EngineOptions): Connection {
   }
 }
 
+export interface EngineCall {
+  method: string;
+  path: string;
+  /** A JSON body (serialized here), or raw bytes such as a tar archive. */
+  body?: unknown;
+  contentType?: string;
+  /**
+   * Streams the response body: each chunk as it arrives, and the timeout
+   * covers only the wait for the response's headers (a followed log or a
+   * container's wait can last as long as the container runs).
+   */
+  onData?(chunk: Buffer): void;
+  /** Ends the request (a followed log stream, on Ctrl-C). */
+  signal?: AbortSignal;
+}
+
 /** One request to the engine; a failure to reach it is an EngineUnreachable that says why. */
-export function engineRequest(target: DockerTarget, method: string, path: string, opts: EngineOptions = {}): Promise<EngineResponse> {
+export function engineCall(target: DockerTarget, call: EngineCall, opts: EngineOptions = {}): Promise<EngineResponse> {
   const timeoutMs = opts.timeoutMs ?? 10_000;
   const conn = connection(target, opts);
+  const payload =
+    call.body === undefined ? undefined : Buffer.isBuffer(call.body) ? call.body : Buffer.from(JSON.stringify(call.body), "utf8");
+  const headers: Record<string, string | number> = { Host: "docker" };
+  if (payload) {
+    headers["Content-Type"] = call.contentType ?? (Buffer.isBuffer(call.body) ? "application/x-tar" : "application/json");
+    headers["Content-Length"] = payload.length;
+  }
   return new Promise<EngineResponse>((resolve, reject) => {
     // A fresh connection per request; over ssh, the request's own stream (no agent) is the connection.
     const agent = conn.options.createConnection ? undefined : false;
-    const req = http.request({ ...conn.options, method, path, headers: { Host: "docker" }, agent }, (res) => {
+    const req = http.request({ ...conn.options, method: call.method, path: call.path, headers, agent }, (res) => {
+      if (call.onData) clearTimeout(timer);
       const chunks: Buffer[] = [];
-      res.on("data", (d: Buffer) => chunks.push(d));
+      res.on("data", (d: Buffer) => (call.onData && res.statusCode! < 300 ? call.onData(d) : chunks.push(d)));
       res.on("end", () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString("utf8") }));
-      res.on("error", reject);
+      // An aborted stream ends the way the caller asked for: without an error.
+      res.on("error", (err) => (call.signal?.aborted ? resolve({ status: res.statusCode ?? 0, body: "" }) : reject(err)));
     });
     const timer = setTimeout(() => req.destroy(Object.assign(new Error(`no answer within ${Math.round(timeoutMs / 1000)} s`), { code: "ETIMEDOUT" })), timeoutMs);
+    const abort = () => req.destroy();
+    call.signal?.addEventListener("abort", abort, { once: true });
     req.on("error", (err: NodeJS.ErrnoException) => {
+      if (call.signal?.aborted) return resolve({ status: 0, body: "" });
       void conn.stderr().then((ssh) => reject(new EngineUnreachable(ssh ? `${err.message}: ${ssh}` : err.message, ssh ? "SSH" : (err.code ?? "ERROR"))));
     });
-    req.on("close", () => clearTimeout(timer));
-    req.end();
+    req.on("close", () => {
+      clearTimeout(timer);
+      call.signal?.removeEventListener("abort", abort);
+    });
+    req.end(payload);
   }).finally(() => conn.close());
+}
+
+/** One GET or bodiless request to the engine, its whole answer at once. */
+export function engineRequest(target: DockerTarget, method: string, path: string, opts: EngineOptions = {}): Promise<EngineResponse> {
+  return engineCall(target, { method, path }, opts);
+}
+
+/** The engine's own message in an error answer (`{"message": ...}`), else the body as it came. */
+export function engineMessage(body: string): string {
+  try {
+    return (JSON.parse(body) as { message?: string }).message ?? body.trim();
+  } catch {
+    return body.trim();
+  }
 }
 
 /** A JSON answer from the engine; a non-2xx status is an error with the engine's message. */
 export async function engineJson<T>(target: DockerTarget, path: string, opts: EngineOptions = {}): Promise<T> {
   const res = await engineRequest(target, "GET", path, opts);
   if (res.status < 200 || res.status >= 300) {
-    let message = res.body.trim();
-    try {
-      message = (JSON.parse(res.body) as { message?: string }).message ?? message;
-    } catch {
-      // not JSON: the body as it came
-    }
-    throw new EngineUnreachable(`the Docker engine answered ${res.status} to GET ${path}: ${message}`, "HTTP");
+    throw new EngineUnreachable(`the Docker engine answered ${res.status} to GET ${path}: ${engineMessage(res.body)}`, "HTTP");
   }
   return JSON.parse(res.body) as T;
 }

@@ -18,7 +18,7 @@ import { swarmPreflight, swarmSettings, type SwarmSettings } from "./swarm";
  */
 
 /** The stack file's plain settings, parsed as the program reads them (secure keys left out). */
-function stackSettings(root: string, stack: string): Record<string, unknown> {
+export function stackSettings(root: string, stack: string): Record<string, unknown> {
   const project = readProject(root);
   const { file } = resolveStackFile(root, { stack });
   const sc = readStackConfig(file, stack, project.name);
@@ -103,8 +103,8 @@ export function sshHostKey(target: DockerTarget): HostKeyStatus {
   return { name, known, files, strict: config.get("stricthostkeychecking") ?? "ask" };
 }
 
-/** What to do when the engine does not answer, by why it did not. */
-function unreachable(target: DockerTarget, err: EngineUnreachable, stack: string): UserError {
+/** What to do when the engine does not answer, by why it did not (exit 15); `logs` and `exec` use it for a host that stops answering mid-way. */
+export function unreachable(target: DockerTarget, err: EngineUnreachable, stack: string): UserError {
   const url = new URL(target.host);
   const socket = url.protocol === "unix:" ? url.pathname : undefined;
   const setHost = `or point docker.host at a running engine: pulumi config set -s ${stack} --path docker.host`;

@@ -13,3 +13,17 @@ export async function confirmOnTerminal(question: string): Promise<boolean> {
     rl.close();
   }
 }
+
+/**
+ * Asks a question whose answer defaults to yes, on a terminal; without one
+ * (CI, a pipe) the answer is yes: the caller has already said what it will do.
+ */
+export async function agreeOnTerminal(question: string): Promise<boolean> {
+  if (!process.stdin.isTTY) return true;
+  const rl = readline.createInterface({ input: process.stdin, output: process.stdout });
+  try {
+    return !/^n(o)?$/i.test((await rl.question(`${question} [Y/n] `)).trim());
+  } finally {
+    rl.close();
+  }
+}

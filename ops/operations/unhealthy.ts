@@ -1,4 +1,4 @@
-import { SECRET } from "../shared/masks";
+import { masker } from "./secret-mask";
 import { engineJson, EngineUnreachable, type DockerTarget, type EngineOptions } from "./docker-engine";
 
 /**
@@ -50,23 +50,6 @@ const TIMEOUT_KEY: Record<string, string> = {
   postgres: "postgres.healthTimeoutSeconds",
   redis: "redis.healthTimeoutSeconds",
 };
-
-/**
- * Replaces every secret the container was given (the value of each env var
- * whose name `isSecret` accepts) and any password in a URL with [secret].
- */
-export function masker(env: string[], isSecret: (name: string) => boolean): (text: string) => string {
-  const values = env
-    .map((e) => [e.slice(0, e.indexOf("=")), e.slice(e.indexOf("=") + 1)] as const)
-    .filter(([name, value]) => isSecret(name) && value.length >= 4)
-    .map(([, value]) => value)
-    .sort((a, b) => b.length - a.length);
-  return (text) => {
-    let out = text;
-    for (const v of values) out = out.split(v).join(SECRET);
-    return out.replace(/(\b[a-z][a-z0-9+.-]*:\/\/[^\s:/@]*:)[^\s@/]+@/gi, `$1${SECRET}@`);
-  };
-}
 
 /** A health-check test array as one line, long programs shortened. */
 function testLine(test: string[] | undefined): string | undefined {

@@ -11,3 +11,13 @@ export function failure(fn: () => unknown): UserError {
   }
   throw new Error("expected a UserError");
 }
+
+/** The UserError a promise rejects with; fails if it resolves or rejects with something else. */
+export async function rejection(promise: Promise<unknown>): Promise<UserError> {
+  const err = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(UserError);
+  return err as UserError;
+}

@@ -13,8 +13,9 @@ import { ROOT, type CliResult } from "./cli";
 export class ThrowawayRepo {
   readonly dir: string;
 
-  constructor() {
-    this.dir = fs.mkdtempSync(path.join(os.tmpdir(), "appstack-repo-"));
+  /** `dir`: an empty directory to copy the project into; a new temporary one by default. */
+  constructor(dir?: string) {
+    this.dir = dir ?? fs.mkdtempSync(path.join(os.tmpdir(), "appstack-repo-"));
     const files = this.gitIn(ROOT, ["ls-files", "--cached", "--others", "--exclude-standard", "-z"]).split("\0").filter(Boolean);
     for (const rel of files) {
       const from = path.join(ROOT, rel);

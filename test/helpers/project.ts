@@ -4,10 +4,15 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { ROOT } from "./cli";
 
-/** A throwaway project directory with this repo's Pulumi.yaml and the given stack files. */
+/**
+ * A throwaway project directory with this repo's Pulumi.yaml and the given
+ * stack files. The tests write their stack files with `appstack:` keys, so
+ * the project keeps that name here even in a checkout that renamed it
+ * (docs/adopting.md).
+ */
 export function tempProject(files: Record<string, string>): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "appstack-ops-test-"));
-  fs.copyFileSync(path.join(ROOT, "Pulumi.yaml"), path.join(dir, "Pulumi.yaml"));
+  fs.writeFileSync(path.join(dir, "Pulumi.yaml"), fs.readFileSync(path.join(ROOT, "Pulumi.yaml"), "utf8").replace(/^name: .*$/m, "name: appstack"));
   writeFiles(dir, files);
   return dir;
 }

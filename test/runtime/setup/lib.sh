@@ -45,3 +45,25 @@ digest() {
     if [ -f "$item" ]; then sha256sum <"$item"; else printf '%s\n' "$item"; fi
   done | sha256sum | cut -c1-16
 }
+
+# Builds a Go program from its module at a version into $CACHE/bin/<name>-<version>, linked as
+# $CACHE/bin/<name>; a cached binary whose build info names that module version is kept.
+# (A binary built by `go install` reports "unknown" as its own version; its build info has the module's.)
+# Usage: go_build_cached <name> <module> <package> <version without v>
+go_build_cached() {
+  local name="$1" module="$2" package="$3" version="$4"
+  local bin="$CACHE/bin/$name-$version" tmp
+  built() { go version -m "$1" 2>/dev/null | awk -v m="$module" '$1 == "mod" && $2 == m {print $3}'; }
+  if [ -x "$bin" ] && [ "$(built "$bin")" = "v$version" ]; then
+    log "$name $version: cached"
+  else
+    log "$name $version: building from its Go module (go install, a few minutes on 2 cores)"
+    tmp="$(mktemp -d)"
+    GOBIN="$tmp" CGO_ENABLED=0 go install "$package@v$version"
+    mv "$tmp/$(basename "$package")" "$bin"
+    rmdir "$tmp"
+    [ "$(built "$bin")" = "v$version" ] || { log "built $name is $(built "$bin"), not v$version"; exit 1; }
+  fi
+  ln -sf "$name-$version" "$CACHE/bin/$name"
+  log "$name $(built "$bin") at $CACHE/bin/$name"
+}
