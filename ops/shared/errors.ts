@@ -37,12 +37,12 @@ export const EXIT_CODES = {
   engineTooOld: { code: 16, meaning: "`deploy`'s preflight: the Docker engine at `docker.host` is older than Docker 20.10 (Engine API 1.41), the oldest appstack supports; nothing was changed" },
   notDeployed: { code: 17, meaning: "`logs`, `exec`: the stack was never deployed (the backend has no such stack, or no update of it succeeded), or the service has no running container on the Docker host" },
   registry: { code: 18, meaning: "`release --tag`: no registry answered for the image, or it does not know the tag; the stack file was not changed" },
-  oneOffFailed: { code: 125, meaning: "`exec`: the Docker engine could not create or start the one-off container (the code `docker run` uses); once the command runs, `exec` exits with the command's own code" },
   swarm: {
     code: 19,
     meaning:
       "`deploy`'s preflight (`docker.mode: swarm`): `docker.host` is not a swarm manager, a node label the stack places a service by is on no node (a data store's must be on the node at `docker.host` alone), or a host-mode data store or edge of the stack still runs; nothing was changed",
   },
+  oneOffFailed: { code: 125, meaning: "`exec`: the Docker engine could not create or start the one-off container (the code `docker run` uses); once the command runs, `exec` exits with the command's own code" },
 } as const satisfies Record<string, { code: number; meaning: string }>;
 
 export type ExitName = keyof typeof EXIT_CODES;
