@@ -1,12 +1,12 @@
 import { createHash } from "node:crypto";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
-import { swarmServiceName, type ParsedAppConfig } from "../config";
+import type { ParsedAppConfig } from "../config";
 import { applyTransform, LOG_ROTATION, RESTART_POLICY, secondsString, serviceLabels, type Transform } from "./container-defaults";
 import { toDockerEnvs, toFileEnvs, type JobSecretFile, type ServiceEnv } from "./env";
 import { serviceImage, type ResolvedImage } from "./image";
 import { Job } from "./job";
-import { converge, DEFAULT_APP_FILE_OWNER, monitorSeconds, rollingUpdate, taskSpec, type SecretFile, type SwarmTarget } from "./swarm-service";
+import { DEFAULT_APP_FILE_OWNER, replicatedServiceArgs, type SecretFile, type SwarmTarget } from "./swarm-service";
 
 export type ApiConfig = NonNullable<ParsedAppConfig["api"]>;
 
@@ -32,6 +32,17 @@ export function apiHealthTest(cfg: ApiConfig): string[] {
     "-e",
     `fetch(${JSON.stringify(url)},{signal:AbortSignal.timeout(${ms})}).then(r=>process.exit(r.ok?0:1),()=>process.exit(1))`,
   ];
+}
+
+/** The API's health check, the same for a container and a service's task. */
+export function apiHealthcheck(cfg: ApiConfig) {
+  return {
+    tests: apiHealthTest(cfg),
+    interval: secondsString(cfg.health.intervalSeconds),
+    timeout: secondsString(cfg.health.timeoutSeconds),
+    retries: cfg.health.retries,
+    startPeriod: secondsString(cfg.health.startPeriodSeconds),
+  };
 }
 
 export interface ApiArgs {
@@ -132,39 +143,26 @@ export class Api extends pulumi.ComponentResource {
   private createService(name: string, args: ApiArgs, target: SwarmTarget & { secrets: SecretFile[] }, dependsOn: pulumi.Input<pulumi.Resource>[]): docker.Service {
     const cfg = args.config;
     const published = args.hostPort !== undefined;
-    const monitor = monitorSeconds(cfg.health);
-    const identity = { stack: args.stack, service: "api", version: args.release, role: "service" as const, image: args.image.reference };
-    const serviceArgs: docker.ServiceArgs = {
-      name: swarmServiceName(args.stack, "api"),
-      labels: serviceLabels(identity),
-      mode: { replicated: { replicas: cfg.replicas } },
-      taskSpec: taskSpec({
-        identity,
+    const serviceArgs = replicatedServiceArgs({
+      identity: { stack: args.stack, service: "api", version: args.release, role: "service", image: args.image.reference },
+      replicas: cfg.replicas,
+      task: {
         image: serviceImage(args.image),
         env: args.env.plain,
         secrets: target.secrets,
         owner: cfg.secretFiles ?? DEFAULT_APP_FILE_OWNER,
-        healthcheck: {
-          tests: apiHealthTest(cfg),
-          interval: secondsString(cfg.health.intervalSeconds),
-          timeout: secondsString(cfg.health.timeoutSeconds),
-          retries: cfg.health.retries,
-          startPeriod: secondsString(cfg.health.startPeriodSeconds),
-        },
+        healthcheck: apiHealthcheck(cfg),
         memoryMb: cfg.memoryMb,
         cpus: cfg.cpus,
         stopGracePeriodSeconds: cfg.stopTimeoutSeconds,
         target,
         aliases: [API_ALIAS],
-      }),
-      ...rollingUpdate(published ? "stop-first" : "start-first", monitor),
-      endpointSpec: {
-        mode: "dnsrr",
-        ports: published ? [{ targetPort: cfg.port, publishedPort: args.hostPort, publishMode: "host" }] : undefined,
       },
-      // One task at a time, each up to the health timeout, then the monitor window after the last.
-      convergeConfig: converge(cfg.replicas * cfg.healthTimeoutSeconds + monitor),
-    };
+      order: published ? "stop-first" : "start-first",
+      health: cfg.health,
+      healthTimeoutSeconds: cfg.healthTimeoutSeconds,
+      ports: published ? [{ targetPort: cfg.port, publishedPort: args.hostPort, publishMode: "host" }] : undefined,
+    });
     return new docker.Service(`${name}-service`, applyTransform(serviceArgs, args.transform?.service), { parent: this, dependsOn });
   }
 
@@ -206,13 +204,7 @@ export class Api extends pulumi.ComponentResource {
       image: args.image.id,
       envs,
       networksAdvanced: [{ name: args.network, aliases: [API_ALIAS] }],
-      healthcheck: {
-        tests: apiHealthTest(cfg),
-        interval: secondsString(cfg.health.intervalSeconds),
-        timeout: secondsString(cfg.health.timeoutSeconds),
-        retries: cfg.health.retries,
-        startPeriod: secondsString(cfg.health.startPeriodSeconds),
-      },
+      healthcheck: apiHealthcheck(cfg),
       wait: true,
       waitTimeout: cfg.healthTimeoutSeconds,
       restart: RESTART_POLICY,

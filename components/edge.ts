@@ -78,27 +78,44 @@ export function caddyfile(c: CaddyfileInput): string {
   return [
     ...globalOptions(c.acmeEmail),
     ...securityHeadersSnippet(),
-    `${c.domain} {`,
+    ...proxySite(c.domain, `\treverse_proxy ${c.upstreams.join(" ")} {`, [], [
+      `\t\thealth_uri ${c.readyPath}`,
+      `\t\thealth_interval ${EDGE_HEALTH.intervalSeconds}s`,
+      `\t\thealth_timeout ${EDGE_HEALTH.timeoutSeconds}s`,
+      "\t\thealth_status 2xx",
+      `\t\thealth_fails ${EDGE_HEALTH.fails}`,
+      `\t\thealth_passes ${EDGE_HEALTH.passes}`,
+    ]),
+    ...internalHealthSite(),
+  ].join("\n");
+}
+
+/**
+ * The API's site: compression, the security headers, a reverse proxy that
+ * balances round robin, retries a request on connection failures for up to
+ * EDGE_TRY_SECONDS, keeps idle upstream connections EDGE_UPSTREAM_IDLE_SECONDS,
+ * and finds its upstreams as its first line (static) or `discovery` (dynamic)
+ * says, checking them as `checks` says; the edge's own errors carry the
+ * headers too.
+ */
+function proxySite(domain: string, reverseProxy: string, discovery: string[], checks: string[]): string[] {
+  return [
+    `${domain} {`,
     "\tencode zstd gzip",
     "\timport security_headers",
-    `\treverse_proxy ${c.upstreams.join(" ")} {`,
+    reverseProxy,
+    ...discovery,
     "\t\tlb_policy round_robin",
     `\t\tlb_try_duration ${EDGE_TRY_SECONDS}s`,
     "\t\tlb_try_interval 250ms",
-    `\t\thealth_uri ${c.readyPath}`,
-    `\t\thealth_interval ${EDGE_HEALTH.intervalSeconds}s`,
-    `\t\thealth_timeout ${EDGE_HEALTH.timeoutSeconds}s`,
-    "\t\thealth_status 2xx",
-    `\t\thealth_fails ${EDGE_HEALTH.fails}`,
-    `\t\thealth_passes ${EDGE_HEALTH.passes}`,
+    ...checks,
     "\t\ttransport http {",
     `\t\t\tkeepalive ${EDGE_UPSTREAM_IDLE_SECONDS}s`,
     "\t\t}",
     "\t}",
     ...errorHandler(),
     "}",
-    ...internalHealthSite(),
-  ].join("\n");
+  ];
 }
 
 /** How often the swarm edge asks Swarm's DNS for the API's tasks: well within the 2 s Swarm waits between taking a task out of DNS and stopping it. */
@@ -126,24 +143,13 @@ export function swarmCaddyfile(c: SwarmCaddyfileInput): string {
   return [
     ...globalOptions(c.acmeEmail, "off"),
     ...securityHeadersSnippet(),
-    `${c.domain} {`,
-    "\tencode zstd gzip",
-    "\timport security_headers",
-    "\treverse_proxy {",
-    "\t\tdynamic a {",
-    `\t\t\tname tasks.${c.apiService}`,
-    `\t\t\tport ${c.apiPort}`,
-    `\t\t\trefresh ${EDGE_DNS_REFRESH}`,
-    "\t\t}",
-    "\t\tlb_policy round_robin",
-    `\t\tlb_try_duration ${EDGE_TRY_SECONDS}s`,
-    "\t\tlb_try_interval 250ms",
-    "\t\ttransport http {",
-    `\t\t\tkeepalive ${EDGE_UPSTREAM_IDLE_SECONDS}s`,
-    "\t\t}",
-    "\t}",
-    ...errorHandler(),
-    "}",
+    ...proxySite(c.domain, "\treverse_proxy {", [
+      "\t\tdynamic a {",
+      `\t\t\tname tasks.${c.apiService}`,
+      `\t\t\tport ${c.apiPort}`,
+      `\t\t\trefresh ${EDGE_DNS_REFRESH}`,
+      "\t\t}",
+    ], []),
     ...internalHealthSite(),
   ].join("\n");
 }

@@ -1,13 +1,12 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
-import { imageVersion, swarmServiceName, type Environment, type PostgresConfig } from "../config";
+import { imageVersion, type Environment, type PostgresConfig } from "../config";
 import { createDataVolume, externalEndpoint } from "./data-store";
-import { converge, createSwarmSecret, dataStoreConstraints, monitorSeconds, rollingUpdate, ROOT_OWNER, taskSpec, type SwarmTarget } from "./swarm-service";
+import { createDataStoreService, ROOT_OWNER, type SwarmTarget } from "./swarm-service";
 import {
   applyTransform,
   DATA_STORE_HEALTH,
-  DATA_STORE_HEALTH_SECONDS,
   LOG_ROTATION,
   RESTART_POLICY,
   serviceLabels,
@@ -17,6 +16,18 @@ import {
 export const POSTGRES_PORT = 5432;
 /** The name other containers on the stack network reach Postgres by. */
 export const POSTGRES_ALIAS = "postgres";
+
+/** Where the server keeps its data (the official image's PGDATA). */
+const POSTGRES_DATA = "/var/lib/postgresql/data";
+/** Postgres's fast shutdown checkpoints first; Docker's default 10 s can cut it short. */
+const POSTGRES_STOP_SECONDS = 60;
+/** The container's 64 MiB /dev/shm is too small for parallel queries. */
+const POSTGRES_SHM_MB = 128;
+
+/** Over TCP, so the image's init phase (a socket-only temporary server) does not count as healthy. */
+function postgresHealthTest(cfg: { user: string; database: string }): string[] {
+  return ["CMD", "pg_isready", "-h", "127.0.0.1", "-p", String(POSTGRES_PORT), "-U", cfg.user, "-d", cfg.database];
+}
 
 /** Characters of the generated password besides letters and digits: URL-special on purpose, so encoding is always exercised. */
 export const POSTGRES_PASSWORD_SPECIALS = "!#%&*()-_=+[]{}:?@/";
@@ -128,39 +139,24 @@ export class Postgres extends pulumi.ComponentResource {
     volume: docker.Volume,
     target: SwarmTarget,
   ): docker.Service {
-    const secret = createSwarmSecret(this, `${name}-password-secret`, { stack: args.stack, service: name, name: "POSTGRES_PASSWORD", value: password.result });
-    const identity = { stack: args.stack, service: name, version: imageVersion(cfg.image), role: "service" as const, image: cfg.image };
-    const serviceArgs: docker.ServiceArgs = {
-      name: swarmServiceName(args.stack, name),
-      labels: serviceLabels(identity),
-      mode: { replicated: { replicas: 1 } },
-      taskSpec: taskSpec({
-        identity,
-        image: cfg.image,
+    return createDataStoreService(this, name, args.stack, cfg, {
+      password: { name: "POSTGRES_PASSWORD", value: password.result, owner: ROOT_OWNER },
+      task: {
         env: { POSTGRES_USER: cfg.user, POSTGRES_DB: cfg.database },
-        secrets: [{ name: "POSTGRES_PASSWORD", secret }],
-        owner: ROOT_OWNER,
-        healthcheck: {
-          tests: ["CMD", "pg_isready", "-h", "127.0.0.1", "-p", String(POSTGRES_PORT), "-U", cfg.user, "-d", cfg.database],
-          ...DATA_STORE_HEALTH,
-        },
+        healthcheck: { tests: postgresHealthTest(cfg), ...DATA_STORE_HEALTH },
         memoryMb: cfg.memoryMb,
         cpus: cfg.cpus,
-        stopGracePeriodSeconds: 60,
+        stopGracePeriodSeconds: POSTGRES_STOP_SECONDS,
         mounts: [
-          { type: "volume", source: volume.name, target: "/var/lib/postgresql/data" },
+          { type: "volume", source: volume.name, target: POSTGRES_DATA },
           // The container's 64 MiB /dev/shm is too small for parallel queries: host mode's shmSize.
-          { type: "tmpfs", target: "/dev/shm", tmpfsOptions: { sizeBytes: 128 * 1024 * 1024 } },
+          { type: "tmpfs", target: "/dev/shm", tmpfsOptions: { sizeBytes: POSTGRES_SHM_MB * 1024 * 1024 } },
         ],
         target,
         aliases: [POSTGRES_ALIAS],
-        constraints: dataStoreConstraints(cfg.node),
-      }),
-      ...rollingUpdate("stop-first", monitorSeconds(DATA_STORE_HEALTH_SECONDS)),
-      endpointSpec: { mode: "dnsrr" },
-      convergeConfig: converge(cfg.healthTimeoutSeconds),
-    };
-    return new docker.Service(`${name}-service`, applyTransform(serviceArgs, args.transform?.service), { parent: this });
+      },
+      transform: args.transform?.service,
+    });
   }
 
   private createContainer(
@@ -179,11 +175,10 @@ export class Postgres extends pulumi.ComponentResource {
         `POSTGRES_DB=${cfg.database}`,
         pulumi.secret(pulumi.interpolate`POSTGRES_PASSWORD=${password.result}`),
       ],
-      volumes: [{ volumeName: volume.name, containerPath: "/var/lib/postgresql/data" }],
+      volumes: [{ volumeName: volume.name, containerPath: POSTGRES_DATA }],
       networksAdvanced: [{ name: args.network!, aliases: [POSTGRES_ALIAS] }],
-      // Over TCP, so the image's init phase (a socket-only temporary server) does not count as healthy.
       healthcheck: {
-        tests: ["CMD", "pg_isready", "-h", "127.0.0.1", "-p", String(POSTGRES_PORT), "-U", cfg.user, "-d", cfg.database],
+        tests: postgresHealthTest(cfg),
         ...DATA_STORE_HEALTH,
       },
       wait: true,
@@ -191,9 +186,8 @@ export class Postgres extends pulumi.ComponentResource {
       restart: RESTART_POLICY,
       memory: cfg.memoryMb,
       cpus: cfg.cpus,
-      // Postgres's fast shutdown checkpoints first; Docker's default 10 s can cut it short.
-      stopTimeout: 60,
-      shmSize: 128,
+      stopTimeout: POSTGRES_STOP_SECONDS,
+      shmSize: POSTGRES_SHM_MB,
       ...LOG_ROTATION,
       labels: serviceLabels({ stack: args.stack, service: name, version: imageVersion(cfg.image), role: "service", image: cfg.image }),
       ports:

@@ -1,13 +1,12 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
-import { imageVersion, secretFilePath, swarmServiceName, type Environment, type RedisConfig } from "../config";
+import { imageVersion, secretFilePath, type Environment, type RedisConfig } from "../config";
 import { createDataVolume, externalEndpoint } from "./data-store";
-import { converge, createSwarmSecret, dataStoreConstraints, monitorSeconds, rollingUpdate, taskSpec, type SwarmTarget } from "./swarm-service";
+import { createDataStoreService, type SwarmTarget } from "./swarm-service";
 import {
   applyTransform,
   DATA_STORE_HEALTH,
-  DATA_STORE_HEALTH_SECONDS,
   LOG_ROTATION,
   RESTART_POLICY,
   serviceLabels,
@@ -45,6 +44,9 @@ export function redisServerCommand(cfg: RedisContainerConfig, password = '"$REDI
   ].join("; ");
   return ["sh", "-c", script];
 }
+
+/** Time to finish an AOF rewrite and save on SIGTERM. */
+const REDIS_STOP_SECONDS = 30;
 
 /** `redis-cli` reads the password from REDISCLI_AUTH, never from argv. */
 export const REDIS_HEALTH_TEST = ["CMD-SHELL", "redis-cli -p 6379 ping | grep -q PONG"];
@@ -123,34 +125,22 @@ export class Redis extends pulumi.ComponentResource {
     volume: docker.Volume,
     target: SwarmTarget,
   ): docker.Service {
-    const secret = createSwarmSecret(this, `${name}-password-secret`, { stack: args.stack, service: name, name: "REDIS_PASSWORD", value: password.result });
-    const identity = { stack: args.stack, service: name, version: imageVersion(cfg.image), role: "service" as const, image: cfg.image };
-    const serviceArgs: docker.ServiceArgs = {
-      name: swarmServiceName(args.stack, name),
-      labels: serviceLabels(identity),
-      mode: { replicated: { replicas: 1 } },
-      taskSpec: taskSpec({
-        identity,
-        image: cfg.image,
+    return createDataStoreService(this, name, args.stack, cfg, {
+      password: { name: "REDIS_PASSWORD", value: password.result, owner: { uid: REDIS_UID, gid: REDIS_UID } },
+      task: {
         args: redisServerCommand(cfg, `"$(cat ${REDIS_PASSWORD_FILE})"`),
         user: "redis",
         env: {},
-        secrets: [{ name: "REDIS_PASSWORD", secret }],
-        owner: { uid: REDIS_UID, gid: REDIS_UID },
         healthcheck: { tests: REDIS_SWARM_HEALTH_TEST, ...DATA_STORE_HEALTH },
         memoryMb: cfg.memoryMb,
         cpus: cfg.cpus,
-        stopGracePeriodSeconds: 30,
+        stopGracePeriodSeconds: REDIS_STOP_SECONDS,
         mounts: [{ type: "volume", source: volume.name, target: "/data" }],
         target,
         aliases: [REDIS_ALIAS],
-        constraints: dataStoreConstraints(cfg.node),
-      }),
-      ...rollingUpdate("stop-first", monitorSeconds(DATA_STORE_HEALTH_SECONDS)),
-      endpointSpec: { mode: "dnsrr" },
-      convergeConfig: converge(cfg.healthTimeoutSeconds),
-    };
-    return new docker.Service(`${name}-service`, applyTransform(serviceArgs, args.transform?.service), { parent: this });
+      },
+      transform: args.transform?.service,
+    });
   }
 
   private createContainer(
@@ -180,8 +170,7 @@ export class Redis extends pulumi.ComponentResource {
       restart: RESTART_POLICY,
       memory: cfg.memoryMb,
       cpus: cfg.cpus,
-      // Time to finish an AOF rewrite and save on SIGTERM.
-      stopTimeout: 30,
+      stopTimeout: REDIS_STOP_SECONDS,
       ...LOG_ROTATION,
       labels: serviceLabels({ stack: args.stack, service: name, version: imageVersion(cfg.image), role: "service", image: cfg.image }),
       ports: cfg.hostPort !== undefined ? [{ internal: REDIS_PORT, external: cfg.hostPort, ip: "127.0.0.1" }] : undefined,

@@ -2,8 +2,8 @@ import { createHash } from "node:crypto";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
-import { fileEnvName, HEALTH_INTERVAL_SECONDS, SECRET_VERSION_HEX, secretFilePath, swarmConfigName, swarmSecretName, SWARM_NODE_LABEL } from "../config";
-import { LABEL_PREFIX, LOG_ROTATION, serviceLabels, type ServiceIdentity } from "./container-defaults";
+import { fileEnvName, HEALTH_INTERVAL_SECONDS, imageVersion, SECRET_VERSION_HEX, secretFilePath, swarmConfigName, swarmSecretName, swarmServiceName, SWARM_NODE_LABEL } from "../config";
+import { DATA_STORE_HEALTH_SECONDS, LABEL_PREFIX, LOG_ROTATION, serviceLabels, type ServiceIdentity } from "./container-defaults";
 
 /**
  * What every Swarm service of a stack shares (`docker.mode: swarm`): the task
@@ -181,4 +181,66 @@ export function rollingUpdate(order: "start-first" | "stop-first", monitor: numb
 /** `pulumi up` waits until every task of the service runs the new spec (healthy), or fails with Swarm's task error. */
 export function converge(timeoutSeconds: number): docker.types.input.ServiceConvergeConfig {
   return { timeout: `${timeoutSeconds}s`, delay: `${HEALTH_INTERVAL_SECONDS}s` };
+}
+
+/** A replicated service of the stack: its task, how it rolls, and how long a task may take to turn healthy. */
+export interface ReplicatedService {
+  identity: ServiceIdentity;
+  replicas: number;
+  task: Omit<TaskArgs, "identity">;
+  /** `start-first`, or `stop-first` where two tasks cannot coexist (a data volume, a host port). */
+  order: "start-first" | "stop-first";
+  /** The health check's timings, for the update's monitor window. */
+  health: { startPeriodSeconds: number; intervalSeconds: number; retries: number };
+  /** The most one task may take to turn healthy. */
+  healthTimeoutSeconds: number;
+  /** Ports published on the node (host mode): the dev API. */
+  ports?: docker.types.input.ServiceEndpointSpecPort[];
+}
+
+/**
+ * The args of a replicated service: `appstack-<stack>-<service>`, its
+ * labels, the task template, rolling updates with rollback, DNS round robin,
+ * and a converge wait of one health timeout per task (they are replaced one
+ * at a time) plus the monitor window after the last.
+ */
+export function replicatedServiceArgs(s: ReplicatedService): docker.ServiceArgs {
+  const monitor = monitorSeconds(s.health);
+  return {
+    name: swarmServiceName(s.identity.stack, s.identity.service),
+    labels: serviceLabels(s.identity),
+    mode: { replicated: { replicas: s.replicas } },
+    taskSpec: taskSpec({ identity: s.identity, ...s.task }),
+    ...rollingUpdate(s.order, monitor),
+    endpointSpec: s.ports ? { mode: "dnsrr", ports: s.ports } : { mode: "dnsrr" },
+    convergeConfig: converge(s.replicas * s.healthTimeoutSeconds + monitor),
+  };
+}
+
+/**
+ * A data store's service: one task, its password a Swarm secret file,
+ * pinned to the node with its volume, replaced stop-first (two servers
+ * never share a data directory).
+ */
+export function createDataStoreService(
+  parent: pulumi.Resource,
+  name: string,
+  stack: string,
+  store: { image: string; node?: string; healthTimeoutSeconds: number },
+  d: {
+    password: { name: string; value: pulumi.Output<string>; owner: FileOwner };
+    task: Omit<TaskArgs, "identity" | "image" | "secrets" | "owner" | "constraints">;
+    transform?: (args: docker.ServiceArgs) => docker.ServiceArgs;
+  },
+): docker.Service {
+  const secret = createSwarmSecret(parent, `${name}-password-secret`, { stack, service: name, name: d.password.name, value: d.password.value });
+  const args = replicatedServiceArgs({
+    identity: { stack, service: name, version: imageVersion(store.image), role: "service", image: store.image },
+    replicas: 1,
+    task: { ...d.task, image: store.image, secrets: [{ name: d.password.name, secret }], owner: d.password.owner, constraints: dataStoreConstraints(store.node) },
+    order: "stop-first",
+    health: DATA_STORE_HEALTH_SECONDS,
+    healthTimeoutSeconds: store.healthTimeoutSeconds,
+  });
+  return new docker.Service(`${name}-service`, d.transform ? d.transform(args) : args, { parent });
 }

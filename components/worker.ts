@@ -1,10 +1,10 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
-import { HEALTH_INTERVAL_SECONDS, HEARTBEAT_ENV, swarmServiceName, type ParsedAppConfig } from "../config";
+import { HEALTH_INTERVAL_SECONDS, HEARTBEAT_ENV, type ParsedAppConfig } from "../config";
 import { applyTransform, LOG_ROTATION, RESTART_POLICY, secondsString, serviceLabels, type Transform } from "./container-defaults";
 import { toDockerEnvs, type ServiceEnv } from "./env";
 import { serviceImage, type ResolvedImage } from "./image";
-import { converge, DEFAULT_APP_FILE_OWNER, monitorSeconds, rollingUpdate, taskSpec, type SecretFile, type SwarmTarget } from "./swarm-service";
+import { DEFAULT_APP_FILE_OWNER, replicatedServiceArgs, type SecretFile, type SwarmTarget } from "./swarm-service";
 
 export type WorkerConfig = NonNullable<ParsedAppConfig["worker"]>;
 
@@ -80,6 +80,20 @@ export interface WorkerArgs {
   transform?: { container?: Transform<docker.ContainerArgs>; service?: Transform<docker.ServiceArgs> };
 }
 
+/** Failed checks in a row before a worker counts as unhealthy. */
+const WORKER_HEALTH_RETRIES = 3;
+
+/** The worker's health check, the same for a container and a service's task. */
+export function workerHealthcheck(cfg: WorkerConfig) {
+  return {
+    tests: workerHealthTest(cfg),
+    interval: secondsString(HEALTH_INTERVAL_SECONDS),
+    timeout: "5s",
+    retries: WORKER_HEALTH_RETRIES,
+    startPeriod: `${workerStartPeriod(cfg)}s`,
+  };
+}
+
 /** Seconds after a worker's start during which failed checks do not count: a first job may take a while before the first heartbeat. */
 export function workerStartPeriod(cfg: WorkerConfig): number {
   return cfg.health.type === "heartbeat" ? cfg.health.maxAgeSeconds : 30;
@@ -116,7 +130,6 @@ export class Worker extends pulumi.ComponentResource {
       return;
     }
     const envs = toDockerEnvs(env);
-    const startPeriod = workerStartPeriod(cfg);
 
     this.containers = Array.from({ length: cfg.replicas }, (_, idx) => {
       const containerArgs: docker.ContainerArgs = {
@@ -124,13 +137,7 @@ export class Worker extends pulumi.ComponentResource {
         command: cfg.command,
         envs,
         networksAdvanced: [{ name: args.network }],
-        healthcheck: {
-          tests: workerHealthTest(cfg),
-          interval: secondsString(HEALTH_INTERVAL_SECONDS),
-          timeout: "5s",
-          retries: 3,
-          startPeriod: `${startPeriod}s`,
-        },
+        healthcheck: workerHealthcheck(cfg),
         wait: true,
         waitTimeout: workerHealthTimeout(cfg),
         restart: RESTART_POLICY,
@@ -159,36 +166,25 @@ export class Worker extends pulumi.ComponentResource {
   /** Swarm mode: `replicas` tasks, replaced one at a time, start-first, rolled back by Swarm on failure. */
   private createService(name: string, args: WorkerArgs, env: ServiceEnv, target: SwarmTarget & { secrets: SecretFile[] }): docker.Service {
     const cfg = args.config;
-    const health = { startPeriodSeconds: workerStartPeriod(cfg), intervalSeconds: HEALTH_INTERVAL_SECONDS, retries: 3 };
-    const monitor = monitorSeconds(health);
-    const identity = { stack: args.stack, service: "worker", version: args.release, role: "service" as const, image: args.image.reference };
-    const serviceArgs: docker.ServiceArgs = {
-      name: swarmServiceName(args.stack, "worker"),
-      labels: serviceLabels(identity),
-      mode: { replicated: { replicas: cfg.replicas } },
-      taskSpec: taskSpec({
-        identity,
+    const serviceArgs = replicatedServiceArgs({
+      identity: { stack: args.stack, service: "worker", version: args.release, role: "service", image: args.image.reference },
+      replicas: cfg.replicas,
+      task: {
         image: serviceImage(args.image),
         args: cfg.command,
         env: env.plain,
         secrets: target.secrets,
         owner: cfg.secretFiles ?? DEFAULT_APP_FILE_OWNER,
-        healthcheck: {
-          tests: workerHealthTest(cfg),
-          interval: secondsString(health.intervalSeconds),
-          timeout: "5s",
-          retries: health.retries,
-          startPeriod: secondsString(health.startPeriodSeconds),
-        },
+        healthcheck: workerHealthcheck(cfg),
         memoryMb: cfg.memoryMb,
         cpus: cfg.cpus,
         stopGracePeriodSeconds: cfg.stopGracePeriodSeconds,
         target,
-      }),
-      ...rollingUpdate("start-first", monitor),
-      endpointSpec: { mode: "dnsrr" },
-      convergeConfig: converge(cfg.replicas * workerHealthTimeout(cfg) + monitor),
-    };
+      },
+      order: "start-first",
+      health: { startPeriodSeconds: workerStartPeriod(cfg), intervalSeconds: HEALTH_INTERVAL_SECONDS, retries: WORKER_HEALTH_RETRIES },
+      healthTimeoutSeconds: workerHealthTimeout(cfg),
+    });
     return new docker.Service(`${name}-service`, applyTransform(serviceArgs, args.transform?.service), { parent: this, dependsOn: args.dependsOn });
   }
 }

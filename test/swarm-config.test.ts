@@ -1,6 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { describe, expect, it } from "vitest";
-import { ConfigError, loadConfig, SWARM_OBJECT_NAME, SWARM_OBJECT_NAME_MAX, swarmSecretName, swarmServiceName, SWARM_SERVICE_NAME, SWARM_SERVICE_NAME_MAX, type ConfigProblem } from "../config";
+import { problemsOf } from "./helpers/config-problems";
+import { loadConfig, SWARM_OBJECT_NAME, SWARM_OBJECT_NAME_MAX, swarmSecretName, swarmServiceName, SWARM_SERVICE_NAME, SWARM_SERVICE_NAME_MAX, type ConfigProblem } from "../config";
 import { parseFix } from "./helpers/pulumi-config-cli";
 import { mockStack } from "./helpers/pulumi";
 
@@ -11,18 +12,11 @@ import { mockStack } from "./helpers/pulumi";
  * allow and refuse is the runtime test's (test/runtime/swarm.test.ts).
  */
 
-async function problemsOf(stack: string, config: Record<string, unknown>, secrets: Record<string, string> = {}): Promise<ConfigProblem[]> {
-  const rt = await mockStack(stack, config, secrets);
-  try {
-    loadConfig(new pulumi.Config("appstack"));
-  } catch (err) {
-    expect(ConfigError.isInstance(err)).toBe(true);
-    expect(rt.resources).toHaveLength(0);
-    const problems = (err as ConfigError).problems;
-    for (const p of problems) expect(() => parseFix(p.fix), p.fix).not.toThrow();
-    return problems;
-  }
-  throw new Error("expected a ConfigError");
+/** The problems, each with a fix that parses as pulumi config commands. */
+async function problemsWithFixes(stack: string, config: Record<string, unknown>, secrets: Record<string, string> = {}): Promise<ConfigProblem[]> {
+  const problems = await problemsOf(stack, config, secrets);
+  for (const p of problems) expect(() => parseFix(p.fix), p.fix).not.toThrow();
+  return problems;
 }
 
 const API = { image: "ghcr.io/acme/api:1.4.2", health: { path: "/health" }, domain: "api.example.com" };
@@ -46,7 +40,7 @@ describe("swarm mode config", () => {
   });
 
   it("outside dev, each data store in container mode needs its node label, with the command and the node label to add", async () => {
-    const ps = await problemsOf("production", production({ postgres: { mode: "container", image: "postgres:17.6-alpine" }, redis: { mode: "external" } }), { redisUrl: "redis://u:p@h:6379" });
+    const ps = await problemsWithFixes("production", production({ postgres: { mode: "container", image: "postgres:17.6-alpine" }, redis: { mode: "external" } }), { redisUrl: "redis://u:p@h:6379" });
     expect(ps.map((p) => p.key)).toEqual(["appstack:postgres.node"]);
     expect(ps[0].problem).toBe("is required in swarm mode outside dev: postgres must run on the node that holds its data volume, never move to one without it");
     expect(ps[0].fix).toBe("pulumi config set -s production --path postgres.node");
@@ -59,7 +53,7 @@ describe("swarm mode config", () => {
   });
 
   it("swarm settings in host mode are errors naming each key", async () => {
-    const ps = await problemsOf("staging", {
+    const ps = await problemsWithFixes("staging", {
       environment: "staging",
       postgres: { mode: "container", node: "data-1" },
       redis: { mode: "container", node: "data-1" },
@@ -74,7 +68,7 @@ describe("swarm mode config", () => {
 
   it("a data store with replicas > 1 is refused, in either mode", async () => {
     for (const docker of [SWARM, { host: "ssh://deploy@prod.example.com" }]) {
-      const ps = await problemsOf("production", production({ docker, postgres: { mode: "container", image: "postgres:17.6-alpine", node: docker === SWARM ? "data-1" : undefined, replicas: 2 } }));
+      const ps = await problemsWithFixes("production", production({ docker, postgres: { mode: "container", image: "postgres:17.6-alpine", node: docker === SWARM ? "data-1" : undefined, replicas: 2 } }));
       const p = ps.find((x) => x.key === "appstack:postgres.replicas")!;
       expect(p.problem).toBe("a data store runs exactly one server: two postgres servers on one data volume corrupt it");
       expect(p.fix).toBe("pulumi config rm -s production --path postgres.replicas");
@@ -84,7 +78,7 @@ describe("swarm mode config", () => {
   });
 
   it("api.hostPort is refused in swarm mode, in dev too", async () => {
-    const dev = await problemsOf("dev", { environment: "dev", docker: { mode: "swarm" }, api: { image: "acme/api:dev", health: { path: "/h" }, hostPort: 13000 } });
+    const dev = await problemsWithFixes("dev", { environment: "dev", docker: { mode: "swarm" }, api: { image: "acme/api:dev", health: { path: "/h" }, hostPort: 13000 } });
     expect(dev.map((p) => p.key)).toEqual(["appstack:api.hostPort"]);
     expect(dev[0].problem).toContain("Swarm publishes a task's port on every address of the node, not on 127.0.0.1");
     expect(dev[0].fix).toBe("pulumi config rm -s dev --path api.hostPort");
@@ -92,7 +86,7 @@ describe("swarm mode config", () => {
 
   it("a secret name too long for Swarm is refused at its key, with the fix that removes it and the length that fits", async () => {
     const long = "A_THIRD_PARTY_SERVICE_API_KEY_FOR_PRODUCTION";
-    const ps = await problemsOf("production", production({ api: { ...API, secretEnv: ["OPENAI_API_KEY", long] } }), { OPENAI_API_KEY: "x", [long]: "y" });
+    const ps = await problemsWithFixes("production", production({ api: { ...API, secretEnv: ["OPENAI_API_KEY", long] } }), { OPENAI_API_KEY: "x", [long]: "y" });
     expect(ps.map((p) => p.key)).toEqual(["appstack:api.secretEnv[1]"]);
     const name = swarmSecretName("production", long, "00000000");
     expect(ps[0].problem).toBe(`${long} is too long for a Swarm secret name: ${name} has ${name.length} characters, Swarm takes ${SWARM_OBJECT_NAME_MAX}`);
@@ -101,15 +95,15 @@ describe("swarm mode config", () => {
   });
 
   it("a stack whose name Swarm cannot take is refused at docker.mode", async () => {
-    const ps = await problemsOf("prod.eu", production());
+    const ps = await problemsWithFixes("prod.eu", production());
     expect(ps.map((p) => p.key)).toEqual(["appstack:docker.mode"]);
     expect(ps[0].problem).toBe('the stack name "prod.eu" cannot be part of a Swarm service name (appstack-prod.eu-postgres): Swarm takes letters, digits, - and _ only');
-    const long = await problemsOf("production-europe-west-1-blue", production());
+    const long = await problemsWithFixes("production-europe-west-1-blue", production());
     expect(long[0].problem).toMatch(/^the stack name "production-europe-west-1-blue" is too long for Swarm: the secret appstack-production-europe-west-1-blue-POSTGRES_PASSWORD-00000000 has 65 characters, Swarm takes 64$/);
   });
 
   it("a <NAME>_FILE that swarm mode wires for a secret may not be set in env", async () => {
-    const ps = await problemsOf("production", production({ generatedSecrets: ["JWT_SECRET"], api: { ...API, env: { JWT_SECRET_FILE: "/x" } } }));
+    const ps = await problemsWithFixes("production", production({ generatedSecrets: ["JWT_SECRET"], api: { ...API, env: { JWT_SECRET_FILE: "/x" } } }));
     expect(ps.map((p) => p.key)).toEqual(["appstack:api.env.JWT_SECRET_FILE"]);
     expect(ps[0].fix).toBe("pulumi config rm -s production --path api.env.JWT_SECRET_FILE");
   });

@@ -63,7 +63,8 @@ describe("the swarm example: what swarm mode declares", () => {
 
   it("pulumi up waits until every task runs the new spec (convergeConfig), one task at a time, each up to its health timeout", () => {
     expect(inputs("api-service").convergeConfig).toEqual({ timeout: `${3 * 180 + 35}s`, delay: "5s" });
-    expect(inputs("postgres-service").convergeConfig).toEqual({ timeout: "180s", delay: "5s" });
+    // One task: its health timeout, then the update's monitor window (the data stores' start period and five retries).
+    expect(inputs("postgres-service").convergeConfig).toEqual({ timeout: `${180 + 30 + 5 * 5}s`, delay: "5s" });
     // A global service cannot converge in the provider: the edge declares no wait.
     expect(inputs("edge-service").convergeConfig).toBeUndefined();
   });
