@@ -539,4 +539,18 @@ describe("swarm mode", () => {
     expect(secret.secretPaths).toContain("data");
     expect((masked(get("api-service")).inputs.taskSpec as { containerSpec: { env: Record<string, string> } }).containerSpec.env.DATABASE_URL_FILE).toBe("/run/secrets/DATABASE_URL");
   });
+
+  it("a dev swarm: the API publishes its port on the node and updates stop-first, the data stores run on a manager, the frontend container joins the overlay", async () => {
+    const { get } = await evaluate("dev", {
+      environment: "dev",
+      docker: { mode: "swarm" },
+      api: { image: "acme/api:dev", health: { path: "/health" } },
+      frontend: { image: "acme/web:dev" },
+    });
+    const api = masked(get("api-service")).inputs as { endpointSpec: unknown; updateConfig: { order: string } };
+    expect(api.endpointSpec).toEqual({ mode: "dnsrr", ports: [{ targetPort: 3000, publishedPort: 3000, publishMode: "host" }] });
+    expect(api.updateConfig.order).toBe("stop-first");
+    expect((masked(get("postgres-service")).inputs.taskSpec as { placement: unknown }).placement).toEqual({ constraints: ["node.role==manager"] });
+    expect(masked(get("frontend-server")).inputs.networksAdvanced).toEqual([{ name: "appstack-dev-overlay" }]);
+  });
 });
