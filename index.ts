@@ -5,4 +5,4 @@ import { loadConfig } from "./config";
 if (process.sourceMapsEnabled && !process.env.APPSTACK_DEBUG) Reflect.deleteProperty(Error, "prepareStackTrace");
 const app = new AppStack("appstack", { config: loadConfig(), root: __dirname });
 
-export const { environment, version, endpoints, images, postgres, redis, connections } = app.outputs;
+export const { environment, version, endpoints, images, postgres, redis, connections, backup } = app.outputs;

@@ -2,8 +2,8 @@ import { createHash } from "node:crypto";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import type { ParsedAppConfig } from "../config";
-import { applyTransform, LOG_ROTATION, RESTART_POLICY, secondsString, serviceLabels, type Transform } from "./container-defaults";
-import { toDockerEnvs, toFileEnvs, type JobSecretFile, type ServiceEnv } from "./env";
+import { applyTransform, hardening, LOG_ROTATION, RESTART_POLICY, secondsString, serviceLabels, type Transform } from "./container-defaults";
+import { toDockerEnvs, type ServiceEnv } from "./env";
 import { serviceImage, type ResolvedImage } from "./image";
 import { Job } from "./job";
 import { DEFAULT_APP_FILE_OWNER, replicatedServiceArgs, type SecretFile, type SwarmTarget } from "./swarm-service";
@@ -50,6 +50,8 @@ export interface ApiArgs {
   stack: string;
   release: string;
   network: pulumi.Input<string>;
+  /** Outside dev: the network the API shares with the edge proxy, and nothing else does. */
+  edgeNetwork?: pulumi.Input<string>;
   image: ResolvedImage;
   /** Everything the API and its migrations see: wiring, the user's env, secrets. */
   env: ServiceEnv;
@@ -110,8 +112,7 @@ export class Api extends pulumi.ComponentResource {
     const envs = toDockerEnvs(args.env);
 
     if (args.swarm) {
-      const job = toFileEnvs(args.env);
-      this.migrations = cfg.migrations ? this.createMigrations(name, args, job.envs, job.files) : undefined;
+      this.migrations = cfg.migrations ? this.createMigrations(name, args) : undefined;
       // A failed migration rejects `completed`, so the service is neither created nor updated.
       this.service = this.createService(name, args, args.swarm, this.migrations ? [this.migrations.completed] : args.dependsOn);
       this.containers = [];
@@ -119,7 +120,7 @@ export class Api extends pulumi.ComponentResource {
       this.registerOutputs({});
       return;
     }
-    this.migrations = cfg.migrations ? this.createMigrations(name, args, envs) : undefined;
+    this.migrations = cfg.migrations ? this.createMigrations(name, args) : undefined;
     // A failed migration rejects `completed`, so no API container is created or replaced.
     const gate: pulumi.Input<pulumi.Resource>[] = this.migrations ? [this.migrations.completed] : args.dependsOn;
     this.slot = args.hostPort === undefined ? releaseSlot(cfg, args.image.reference, args.env) : undefined;
@@ -166,7 +167,7 @@ export class Api extends pulumi.ComponentResource {
     return new docker.Service(`${name}-service`, applyTransform(serviceArgs, args.transform?.service), { parent: this, dependsOn });
   }
 
-  private createMigrations(name: string, args: ApiArgs, envs: pulumi.Input<string>[], secretFiles?: JobSecretFile[]): Job {
+  private createMigrations(name: string, args: ApiArgs): Job {
     const cfg = args.config;
     return new Job(
       `${name}-migrate`,
@@ -178,12 +179,13 @@ export class Api extends pulumi.ComponentResource {
         imageReference: args.image.reference,
         version: args.release,
         command: cfg.migrations!.command,
-        envs,
+        env: args.env,
+        writable: cfg.writablePaths,
         network: args.network,
         memoryMb: cfg.memoryMb,
         cpus: cfg.cpus,
         timeoutSeconds: cfg.migrations!.timeoutSeconds,
-        secretFiles,
+        secretsAsFiles: args.swarm !== undefined,
         dependsOn: args.dependsOn,
         transform: { container: args.transform?.migrations },
       },
@@ -203,7 +205,9 @@ export class Api extends pulumi.ComponentResource {
     const containerArgs: docker.ContainerArgs = {
       image: args.image.id,
       envs,
-      networksAdvanced: [{ name: args.network, aliases: [API_ALIAS] }],
+      // The data network (with the alias, for one-off tools), and the edge's network, where the edge dials each container by name.
+      networksAdvanced: [{ name: args.network, aliases: [API_ALIAS] }, ...(args.edgeNetwork ? [{ name: args.edgeNetwork }] : [])],
+      ...hardening({ stack: args.stack, service: "api", writable: cfg.writablePaths }),
       healthcheck: apiHealthcheck(cfg),
       wait: true,
       waitTimeout: cfg.healthTimeoutSeconds,

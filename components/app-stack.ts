@@ -1,9 +1,9 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
-import { apiHostPort, frontendMode, overlayNetworkName, publicUrls, releaseOf, swarmServiceName, type AppConfig } from "../config";
+import { apiHostPort, backupSettings, DOCKER_TLS_SECRETS, frontendMode, overlayNetworkName, publicUrls, releaseOf, swarmServiceName, type AppConfig } from "../config";
 import { Api, readinessPath } from "./api";
-import { PostgresBackup } from "./backup";
+import { PostgresBackup, type BackupStatusOutput } from "./backup";
 import { serviceLabels } from "./container-defaults";
 import { Edge } from "./edge";
 import { pickSecrets, type ServiceEnv } from "./env";
@@ -39,6 +39,8 @@ export interface AppStackOutputs {
   redis: { host: pulumi.Output<string>; port: pulumi.Output<number> };
   /** Connection URLs. Secret. */
   connections: { databaseUrl: pulumi.Output<string>; redisUrl: pulumi.Output<string> };
+  /** The database's backups (Postgres in container mode): what `status` checks the age of. */
+  backup?: BackupStatusOutput;
 }
 
 /**
@@ -51,9 +53,11 @@ export interface AppStackOutputs {
  */
 export class AppStack extends pulumi.ComponentResource {
   public readonly network?: docker.Network;
+  /** Outside dev: the network of the edge proxy and the API containers only, so the edge cannot reach the data stores. */
+  public readonly edgeNetwork?: docker.Network;
   public readonly postgres: Postgres;
   public readonly redis: Redis;
-  /** The pre-deploy dump (Postgres in container mode, with an API). */
+  /** The database's backups (Postgres in container mode): scheduled dumps, their off-host copies, and the pre-deploy dump (with an API). */
   public readonly backup?: PostgresBackup;
   public readonly api?: Api;
   public readonly worker?: Worker;
@@ -66,7 +70,7 @@ export class AppStack extends pulumi.ComponentResource {
     const cfg = args.config;
     const urls = publicUrls(cfg);
     const release = releaseOf(cfg);
-    const provider = new docker.Provider(`${name}-docker`, { host: cfg.docker.host, sshOpts: cfg.docker.sshOpts }, { parent: this });
+    const provider = this.createProvider(name, cfg);
     const childOpts: pulumi.ComponentResourceOptions = { parent: this, providers: { docker: provider } };
 
     const swarm = cfg.docker.mode === "swarm";
@@ -74,6 +78,9 @@ export class AppStack extends pulumi.ComponentResource {
     const network = this.network.name;
     // Services join the overlay by its ID; one-shot jobs and the dev frontend are containers on the manager, attached by name.
     const target: SwarmTarget | undefined = swarm ? { networkId: this.network.id } : undefined;
+    const hasEdge = cfg.edge !== undefined && cfg.api !== undefined && cfg.environment !== "dev";
+    // Swarm mode: the edge is a service on the overlay, which a bridge network cannot join.
+    this.edgeNetwork = hasEdge && !swarm ? this.createNetwork(`${name}-edge`, cfg, provider, "edge") : undefined;
     this.postgres = new Postgres(
       "postgres",
       {
@@ -113,11 +120,11 @@ export class AppStack extends pulumi.ComponentResource {
       target && secretFiles ? { ...target, secrets: Object.keys(secrets).sort().map((n): SecretFile => ({ name: n, secret: secretFiles[n] })) } : undefined;
 
     let apiImage: ResolvedImage | undefined;
-    if (cfg.api) {
+    if (cfg.api) apiImage = resolveImage("api", cfg.api, { stack: cfg.stack, service: "api", root: args.root, parent: this });
+    this.backup = this.createBackup(cfg, release, network, apiImage?.reference, childOpts);
+    if (cfg.api && apiImage) {
       const apiCfg = cfg.api;
-      apiImage = resolveImage("api", apiCfg, { stack: cfg.stack, service: "api", root: args.root, parent: this });
       const cors: Record<string, string> = urls.frontend ? { CORS_ORIGIN: urls.frontend, FRONTEND_URL: urls.frontend } : {};
-      this.backup = this.createBackup(cfg, release, network, apiImage.reference, childOpts);
       this.api = new Api(
         "api",
         {
@@ -125,6 +132,7 @@ export class AppStack extends pulumi.ComponentResource {
           stack: cfg.stack,
           release,
           network,
+          edgeNetwork: this.edgeNetwork?.name,
           image: apiImage,
           env: {
             plain: { ...apiCfg.env, ...wired({ PORT: String(apiCfg.port), ...cors }) },
@@ -135,7 +143,7 @@ export class AppStack extends pulumi.ComponentResource {
           // The migrations (and, through them, the replicas) wait for both data stores: they run the API's
           // image with the API's env, and an app that connects to Redis as it starts must find it there.
           // They also wait for the backup: a migration that damages data must have a dump to restore.
-          dependsOn: this.backup ? [...dataStores, this.backup.completed] : dataStores,
+          dependsOn: this.backup?.completed ? [...dataStores, this.backup.completed] : dataStores,
         },
         childOpts,
       );
@@ -165,14 +173,14 @@ export class AppStack extends pulumi.ComponentResource {
       );
     }
 
-    if (cfg.edge && cfg.api && this.api && cfg.environment !== "dev") {
+    if (cfg.edge && cfg.api && this.api && hasEdge) {
       this.edge = new Edge(
         "edge",
         {
           config: cfg.edge,
           environment: cfg.environment,
           stack: cfg.stack,
-          network,
+          network: this.edgeNetwork?.name ?? network,
           domain: cfg.api.domain!,
           readyPath: readinessPath(cfg.api),
           upstreams: this.api.upstreams,
@@ -227,6 +235,7 @@ export class AppStack extends pulumi.ComponentResource {
       postgres: { host: this.postgres.host, port: this.postgres.port, database: this.postgres.database },
       redis: { host: this.redis.host, port: this.redis.port },
       connections: { databaseUrl: this.postgres.url, redisUrl: this.redis.url },
+      ...(this.backup ? { backup: this.backup.status } : {}),
     };
     this.registerOutputs({ ...this.outputs });
   }
@@ -241,23 +250,40 @@ export class AppStack extends pulumi.ComponentResource {
     return out;
   }
 
-  /** Dumps the database before anything that could change its schema: a new API image or migrations command. */
+  /**
+   * The database's backups (Postgres in container mode): scheduled dumps, off the host with `backup.offsite`, and with
+   * an API a dump before anything that could change its schema: a new API image or migrations command.
+   */
   private createBackup(
     cfg: AppConfig,
     release: string,
     network: pulumi.Input<string>,
-    apiImage: string,
+    apiImage: string | undefined,
     opts: pulumi.ComponentResourceOptions,
   ): PostgresBackup | undefined {
     const pg = cfg.postgres;
     const server = this.postgres.server;
     if (pg.mode !== "container" || !server || !this.postgres.serverImage) return undefined;
+    const settings = backupSettings(cfg);
+    const offsite = settings.offsite;
     return new PostgresBackup(
       "backup",
       {
         stack: cfg.stack,
-        release,
-        triggers: { API_IMAGE: apiImage, MIGRATIONS: JSON.stringify(cfg.api?.migrations?.command ?? []) },
+        predeploy:
+          apiImage !== undefined
+            ? { release, triggers: { API_IMAGE: apiImage, MIGRATIONS: JSON.stringify(cfg.api?.migrations?.command ?? []) } }
+            : undefined,
+        schedule: settings,
+        offsite: offsite
+          ? {
+              config: offsite,
+              repository: cfg.secrets[offsite.repositorySecret],
+              password: cfg.secrets[offsite.passwordSecret],
+              env: pickSecrets(offsite.secretEnv, cfg.secrets),
+              sshKey: offsite.sshKeySecret ? cfg.secrets[offsite.sshKeySecret] : undefined,
+            }
+          : undefined,
         image: this.postgres.serverImage,
         imageReference: pg.image,
         network,
@@ -311,10 +337,27 @@ export class AppStack extends pulumi.ComponentResource {
     );
   }
 
-  private createNetwork(name: string, cfg: AppConfig, provider: docker.Provider): docker.Network {
+  /** The stack's Docker engine: over ssh, or tcp with TLS material from secure config (config/docker-transport.ts). */
+  private createProvider(name: string, cfg: AppConfig): docker.Provider {
+    const tls = cfg.docker.tls
+      ? {
+          caMaterial: cfg.secrets[DOCKER_TLS_SECRETS.ca],
+          certMaterial: cfg.secrets[DOCKER_TLS_SECRETS.cert],
+          keyMaterial: cfg.secrets[DOCKER_TLS_SECRETS.key],
+        }
+      : {};
+    return new docker.Provider(`${name}-docker`, { host: cfg.docker.host, sshOpts: cfg.docker.sshOpts, ...tls }, { parent: this });
+  }
+
+  /** The stack's network (`appstack-<stack>`), or with a role its network of that role (`appstack-<stack>-edge`). */
+  private createNetwork(name: string, cfg: AppConfig, provider: docker.Provider, role?: string): docker.Network {
     return new docker.Network(
       `${name}-network`,
-      { name: `appstack-${cfg.stack}`, driver: "bridge", labels: serviceLabels({ stack: cfg.stack, service: "network", version: "1" }) },
+      {
+        name: role ? `appstack-${cfg.stack}-${role}` : `appstack-${cfg.stack}`,
+        driver: "bridge",
+        labels: serviceLabels({ stack: cfg.stack, service: role ? `${role}-network` : "network", version: "1" }),
+      },
       { parent: this, provider },
     );
   }

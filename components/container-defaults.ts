@@ -63,3 +63,57 @@ export function applyTransform<T>(args: T, transform?: Transform<T>): T {
 
 /** Docker health-check durations are strings with a unit. */
 export const secondsString = (s: number) => `${s}s`;
+
+/** `docker run --security-opt no-new-privileges`: no process in the container gains privileges through setuid or file capabilities. */
+export const NO_NEW_PRIVILEGES = "no-new-privileges:true";
+
+/**
+ * A tmpfs a process may write, and run nothing from (Docker mounts every tmpfs
+ * noexec unless told `exec`); it counts against the container's memory limit.
+ * Over a folder the image has, the tmpfs takes that folder's mode and owner
+ * (Docker copies it up), so `mode` applies only to a path the image lacks.
+ */
+export const TMPFS_OPTIONS = "rw,noexec,nosuid,nodev,mode=1777";
+
+/**
+ * The cgroup slice a service's containers run in: `appstack-<stack>-<service>.slice`.
+ * The Docker provider (pulumi-docker 5.2.0) cannot set a container's pids
+ * limit (`docker run --pids-limit`), so the limit on processes and threads
+ * is the slice's: with systemd, the dashes nest it under
+ * `appstack-<stack>.slice` and `appstack.slice`, so one `TasksMax` on the
+ * stack's slice bounds all of its containers (docs/security.md).
+ */
+export const serviceSlice = (stack: string, service: string) => `appstack-${stack}-${service}.slice`;
+
+export interface Hardening {
+  stack: string;
+  service: string;
+  /** Capabilities the process needs, added back after all are dropped. @default none */
+  capabilities?: string[];
+  /** Paths the process writes that are not volumes: tmpfs mounts on the read-only root filesystem. */
+  writable: string[];
+  /** tmpfs options by path, where a path needs other than TMPFS_OPTIONS. */
+  tmpfsOptions?: Record<string, string>;
+  /**
+   * Keep the root filesystem writable: only for a container given files
+   * (`uploads`). The provider copies them into the container through `/`
+   * (`PUT /containers/{id}/archive?path=/`), which Docker refuses for a
+   * read-only root filesystem, even for a file on a volume.
+   */
+  writableRoot?: boolean;
+}
+
+/**
+ * What every container gets: all capabilities dropped (the named ones added
+ * back), no new privileges, a read-only root filesystem with tmpfs where the
+ * process writes (unless `writableRoot`), and its service's cgroup slice.
+ */
+export function hardening(h: Hardening): Pick<docker.ContainerArgs, "capabilities" | "securityOpts" | "readOnly" | "tmpfs" | "cgroupParent"> {
+  return {
+    capabilities: { drops: ["ALL"], adds: h.capabilities ?? [] },
+    securityOpts: [NO_NEW_PRIVILEGES],
+    readOnly: !h.writableRoot,
+    tmpfs: h.writableRoot ? undefined : Object.fromEntries(h.writable.map((p) => [p, h.tmpfsOptions?.[p] ?? TMPFS_OPTIONS])),
+    cgroupParent: serviceSlice(h.stack, h.service),
+  };
+}

@@ -1,7 +1,7 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { EDGE_HEALTH, HEALTH_INTERVAL_SECONDS, imageVersion, SWARM_EDGE_LABEL, swarmServiceName, type ParsedAppConfig } from "../config";
-import { applyTransform, LOG_ROTATION, RESTART_POLICY, secondsString, serviceLabels, type Transform } from "./container-defaults";
+import { applyTransform, hardening, LOG_ROTATION, RESTART_POLICY, secondsString, serviceLabels, type Transform } from "./container-defaults";
 import { Job } from "./job";
 import { createSwarmConfig, monitorSeconds, ROOT_OWNER, rollingUpdate, taskSpec, type SwarmTarget } from "./swarm-service";
 import { caddyHeaderLines, HSTS, SECURITY_HEADERS } from "./security-headers";
@@ -175,6 +175,7 @@ export interface EdgeArgs {
   config: EdgeConfig;
   environment: string;
   stack: string;
+  /** The edge's own network, which it shares with the API containers only: it cannot reach the data stores. */
   network: pulumi.Input<string>;
   domain: string;
   readyPath: string;
@@ -251,6 +252,9 @@ export class Edge extends pulumi.ComponentResource {
         configMount,
       ],
       networksAdvanced: [{ name: args.network }],
+      // Caddy runs as the image's root user, with no capability but binding ports 80 and 443. Its root
+      // filesystem stays writable: the provider uploads the bootstrap Caddyfile through it.
+      ...hardening({ stack: args.stack, service: "edge", capabilities: ["NET_BIND_SERVICE"], writable: [], writableRoot: true }),
       ports: EDGE_PORTS.map((p) => ({ internal: p.internal, external: p.internal, ...(p.protocol === "udp" ? { protocol: p.protocol } : {}) })),
       healthcheck: EDGE_HEALTHCHECK,
       wait: true,
@@ -282,8 +286,8 @@ export class Edge extends pulumi.ComponentResource {
         version: imageVersion(cfg.image),
         command: ["caddy", "reload", "--config", EDGE_CADDYFILE, "--adapter", "caddyfile", "--address", EDGE_ADMIN_ADDRESS],
         // A replaced proxy container gets the config applied again.
-        envs: [pulumi.interpolate`EDGE_CONTAINER=${this.container.id}`],
-        network: args.network,
+        env: { plain: { EDGE_CONTAINER: this.container.id }, secret: {} },
+        // No network: it reaches the proxy through the admin socket in the config volume only.
         memoryMb: 64,
         cpus: "0.25",
         timeoutSeconds: 60,

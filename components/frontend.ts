@@ -2,15 +2,22 @@ import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import * as vercel from "@pulumiverse/vercel";
 import { HEALTH_INTERVAL_SECONDS, vercelOutputDirectory, type ParsedAppConfig } from "../config";
-import { applyTransform, LOG_ROTATION, RESTART_POLICY, secondsString, serviceLabels, type Transform } from "./container-defaults";
+import { applyTransform, hardening, LOG_ROTATION, RESTART_POLICY, secondsString, serviceLabels, type Transform } from "./container-defaults";
 import { resolveImage } from "./image";
 import { SECURITY_HEADERS } from "./security-headers";
 
 export type FrontendConfig = NonNullable<ParsedAppConfig["frontend"]>;
 export type VercelConfig = NonNullable<FrontendConfig["vercel"]>;
 
-/** Vercel environments every variable goes to; the staging and production stacks each own their project. */
+/** Vercel environments a plain variable goes to; the staging and production stacks each own their project. */
 export const VERCEL_TARGETS = ["production", "preview"];
+/**
+ * Where a sensitive variable goes: production deployments only. Vercel builds
+ * a preview for any branch of the web repository, so a secret on the preview
+ * target is readable by anyone who can push a branch; `previewSecretEnv` opts
+ * a variable in.
+ */
+export const VERCEL_SECRET_TARGETS = ["production"];
 
 /** The port the dev frontend container serves on. */
 export const FRONTEND_CONTAINER_PORT = 8080;
@@ -110,18 +117,21 @@ export class Frontend extends pulumi.ComponentResource {
     plainEnv: Record<string, string>,
     opts: pulumi.CustomResourceOptions,
   ): void {
-    const add = (key: string, value: pulumi.Input<string>, sensitive: boolean) =>
+    const add = (key: string, value: pulumi.Input<string>, sensitive: boolean, targets: string[]) =>
       this.envVars.push(
         new vercel.ProjectEnvironmentVariable(
           `${name}-env-${key}`,
-          { projectId: this.project!.id, teamId: vc.teamId, key, value, targets: VERCEL_TARGETS, sensitive },
+          { projectId: this.project!.id, teamId: vc.teamId, key, value, targets, sensitive },
           // Vercel refuses a second variable with the same key and target (ENV_ALREADY_EXISTS,
           // pulumiverse/pulumi-vercel#118), so a replaced variable is deleted before it is re-created.
           { ...opts, deleteBeforeReplace: true },
         ),
       );
-    for (const key of Object.keys(plainEnv).sort()) add(key, plainEnv[key], false);
-    for (const key of Object.keys(args.secrets).sort()) add(key, pulumi.secret(args.secrets[key]), true);
+    for (const key of Object.keys(plainEnv).sort()) add(key, plainEnv[key], false, VERCEL_TARGETS);
+    for (const key of Object.keys(args.secrets).sort()) {
+      const targets = args.config.previewSecretEnv.includes(key) ? VERCEL_TARGETS : VERCEL_SECRET_TARGETS;
+      add(key, pulumi.secret(args.secrets[key]), true, targets);
+    }
   }
 
   private createHeadersRoute(name: string, vc: VercelConfig, opts: pulumi.CustomResourceOptions): vercel.ProjectRoute {
@@ -174,6 +184,7 @@ export class Frontend extends pulumi.ComponentResource {
       image,
       envs: Object.entries({ ...plainEnv, PORT: String(FRONTEND_CONTAINER_PORT) }).map(([k, v]) => `${k}=${v}`),
       networksAdvanced: [{ name: args.network }],
+      ...hardening({ stack: args.stack, service: "frontend", writable: ["/tmp"] }),
       ports: [{ internal: FRONTEND_CONTAINER_PORT, external: args.hostPort ?? FRONTEND_CONTAINER_PORT, ip: "127.0.0.1" }],
       healthcheck: {
         tests: [

@@ -7,6 +7,7 @@ import { createDataStoreService, ROOT_OWNER, type SwarmTarget } from "./swarm-se
 import {
   applyTransform,
   DATA_STORE_HEALTH,
+  hardening,
   LOG_ROTATION,
   RESTART_POLICY,
   serviceLabels,
@@ -16,6 +17,10 @@ import {
 export const POSTGRES_PORT = 5432;
 /** The name other containers on the stack network reach Postgres by. */
 export const POSTGRES_ALIAS = "postgres";
+/** The official image's server user (uid 70 in the alpine images, 999 in the Debian ones). */
+export const POSTGRES_USER = "postgres";
+/** Where the server puts its unix socket: the image's default. */
+export const POSTGRES_SOCKET_DIR = "/var/run/postgresql";
 
 /** Where the server keeps its data (the official image's PGDATA). */
 const POSTGRES_DATA = "/var/lib/postgresql/data";
@@ -177,6 +182,18 @@ export class Postgres extends pulumi.ComponentResource {
       ],
       volumes: [{ volumeName: volume.name, containerPath: POSTGRES_DATA }],
       networksAdvanced: [{ name: args.network!, aliases: [POSTGRES_ALIAS] }],
+      // The image's own non-root user from the start: its entrypoint then needs no capability to chown the
+      // data directory and switch user (su-exec), because a new volume takes the image's postgres-owned
+      // data directory and an existing one was initialised by that user.
+      user: POSTGRES_USER,
+      ...hardening({
+        stack: args.stack,
+        service: name,
+        // The server's socket and lock file; and what the entrypoint and libpq may put in /tmp.
+        writable: [POSTGRES_SOCKET_DIR, "/tmp"],
+        tmpfsOptions: { [POSTGRES_SOCKET_DIR]: "rw,nosuid,nodev,noexec,mode=1777,size=1m", "/tmp": "rw,nosuid,nodev,noexec,mode=1777,size=64m" },
+      }),
+      // Over TCP, so the image's init phase (a socket-only temporary server) does not count as healthy.
       healthcheck: {
         tests: postgresHealthTest(cfg),
         ...DATA_STORE_HEALTH,

@@ -7,6 +7,7 @@ import { createDataStoreService, type SwarmTarget } from "./swarm-service";
 import {
   applyTransform,
   DATA_STORE_HEALTH,
+  hardening,
   LOG_ROTATION,
   RESTART_POLICY,
   serviceLabels,
@@ -164,6 +165,8 @@ export class Redis extends pulumi.ComponentResource {
       ],
       volumes: [{ volumeName: volume.name, containerPath: "/data" }],
       networksAdvanced: [{ name: args.network!, aliases: [REDIS_ALIAS] }],
+      // redis-server needs no capability as the redis user; /tmp holds the config file the command writes.
+      ...hardening({ stack: args.stack, service: name, writable: ["/tmp"], tmpfsOptions: { "/tmp": "rw,nosuid,nodev,noexec,mode=1777,size=1m" } }),
       healthcheck: { tests: REDIS_HEALTH_TEST, ...DATA_STORE_HEALTH },
       wait: true,
       waitTimeout: cfg.healthTimeoutSeconds,

@@ -1,7 +1,7 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { HEALTH_INTERVAL_SECONDS, HEARTBEAT_ENV, type ParsedAppConfig } from "../config";
-import { applyTransform, LOG_ROTATION, RESTART_POLICY, secondsString, serviceLabels, type Transform } from "./container-defaults";
+import { applyTransform, hardening, LOG_ROTATION, RESTART_POLICY, secondsString, serviceLabels, type Transform } from "./container-defaults";
 import { toDockerEnvs, type ServiceEnv } from "./env";
 import { serviceImage, type ResolvedImage } from "./image";
 import { DEFAULT_APP_FILE_OWNER, replicatedServiceArgs, type SecretFile, type SwarmTarget } from "./swarm-service";
@@ -137,6 +137,7 @@ export class Worker extends pulumi.ComponentResource {
         command: cfg.command,
         envs,
         networksAdvanced: [{ name: args.network }],
+        ...hardening({ stack: args.stack, service: "worker", writable: cfg.writablePaths }),
         healthcheck: workerHealthcheck(cfg),
         wait: true,
         waitTimeout: workerHealthTimeout(cfg),

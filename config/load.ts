@@ -4,6 +4,7 @@ import { ConfigError, type ConfigProblem } from "./errors";
 import { addressable, NAMESPACE, prompts, renderFix, setValueSteps, type FixStep, type KeyPath } from "./fix";
 import { appConfigSchema, ENVIRONMENTS, hostname, parseAppConfig, type IssueParams, type ParsedAppConfig, type SchemaIssue } from "./schema";
 import { choicesOf, discriminatorOf, keysAt, kindOf, schemaAt, shapeOf, typeName, unionOptions, unwrap } from "./schema-walk";
+import { isUndecrypted } from "./secure-placeholder";
 
 /** The typed model of one stack, with every secret still a secret Output. */
 export type AppConfig = ParsedAppConfig & {
@@ -38,6 +39,8 @@ export function loadConfig(cfg: pulumi.Config = new pulumi.Config()): AppConfig 
   // No prototype: a key named "__proto__" must be an unknown setting, not a prototype swap that hides it.
   const raw: Record<string, unknown> = Object.create(null);
   const secureKeys = new Set<string>();
+  // Decrypted by the engine in a deploy; read only by the rules that must check a secret's form, never printed.
+  const secureValues = new Map<string, string>();
   const problem = (key: string, text: string, fix: FixStep[], note?: string): ConfigProblem => ({ key, problem: text, ...rendered(stack, fix, note) });
 
   for (const [fullKey, value] of Object.entries(runtimeConfig.allConfig())) {
@@ -53,6 +56,7 @@ export function loadConfig(cfg: pulumi.Config = new pulumi.Config()): AppConfig 
     }
     if (isConfigSecret(fullKey)) {
       secureKeys.add(key);
+      secureValues.set(key, value);
       continue;
     }
     raw[key] = parseConfigValue(value);
@@ -68,7 +72,13 @@ export function loadConfig(cfg: pulumi.Config = new pulumi.Config()): AppConfig 
     }
   }
 
-  const parsed = parseAppConfig(raw, { stack });
+  const parsed = parseAppConfig(raw, {
+    stack,
+    secretValue: (key) => {
+      const value = secureKeys.has(key) ? secureValues.get(key) : undefined;
+      return value === undefined || isUndecrypted(value) ? undefined : value;
+    },
+  });
   // A key reported missing next to a misspelling of it is one problem: the misspelling's fix moves the value.
   const meant = new Set(parsed.issues.flatMap((i) => (i.code === "unrecognized_keys" ? i.keys.flatMap((k) => suggestedKey(raw, i.path, k) ?? []) : [])));
   for (const issue of parsed.issues) {

@@ -1,5 +1,7 @@
 import { z } from "zod";
+import { backupRules, interval, RESTIC_IMAGE } from "./backup";
 import { HEALTH_INTERVAL_SECONDS } from "./docker-engine";
+import { DOCKER_TLS_SECRETS, dockerScheme, sshOptionProblems, transportProblem } from "./docker-transport";
 import { replaceListSteps, type FixStep } from "./fix";
 import { SWARM_LABEL_VALUE, swarmRules } from "./swarm";
 import { serviceWiredEnv, wiredNameRules, wiringRules, WIRED_ENV } from "./wiring";
@@ -93,15 +95,28 @@ const dockerSchema = z
   .strictObject({
     /**
      * The Docker engine the stack's containers run on: `unix:///var/run/docker.sock`
-     * locally, `ssh://deploy@host` for a remote engine (its host key must be in
-     * `~/.ssh/known_hosts`; `deploy` checks it before anything changes).
+     * locally (dev only), `ssh://deploy@host` for a remote engine (its host key must be in
+     * `~/.ssh/known_hosts`; `deploy` checks it before anything changes), or
+     * `tcp://host:2376` with `tls: true`. Outside dev it must be one of the last two:
+     * every secret of the stack crosses this connection, and it is root on the host.
      */
     host: z
       .string()
       .regex(/^(unix|ssh|tcp|npipe):\/\/\S+$/, { message: "expected a Docker host URL: unix://, ssh:// or tcp://" })
       .default("unix:///var/run/docker.sock"),
-    /** Extra ssh options for an `ssh://` host, e.g. `["-o", "StrictHostKeyChecking=yes"]`; an error with any other host. */
+    /**
+     * Extra ssh options for an `ssh://` host, as `-o`, `Key=Value` pairs, e.g.
+     * `["-o", "StrictHostKeyChecking=yes"]`. Only known-safe options are
+     * accepted (config/docker-transport.ts), in every environment; never
+     * StrictHostKeyChecking=no. An error with any other host.
+     */
     sshOpts: z.array(z.string()).optional(),
+    /**
+     * A `tcp://` host with TLS: the CA, client certificate and key come from the
+     * secure keys dockerTlsCa, dockerTlsCert and dockerTlsKey. Required for
+     * `tcp://` outside dev.
+     */
+    tls: z.boolean().optional(),
     /**
      * `host`: every container runs on the one engine at `docker.host`.
      * `swarm`: `docker.host` is a Swarm manager; the API, the worker, Postgres,
@@ -274,6 +289,17 @@ export const EDGE_NOTICE_SECONDS = EDGE_HEALTH.intervalSeconds * EDGE_HEALTH.fai
 /** The shortest `api.stopTimeoutSeconds` behind the edge: its notice time, then a few seconds for requests in flight. */
 export const MIN_API_STOP_TIMEOUT_SECONDS = EDGE_NOTICE_SECONDS + 4;
 
+/**
+ * Paths the service writes that are not volumes. The root filesystem is
+ * read-only; each of these is a tmpfs (in memory, counted against `memoryMb`,
+ * empty at every start). Add the directories your image writes to, e.g. a
+ * cache; a path outside them fails with "Read-only file system".
+ */
+const writablePaths = z
+  .array(z.string().regex(/^\/[^\s:,]*$/, { message: "expected an absolute path (no spaces, colons or commas)" }))
+  .min(1)
+  .default(["/tmp"]);
+
 const apiSchema = z.strictObject({
   /** The API image; production needs a digest or a version tag. Changing it replaces the containers, new before old. */
   image: imageReference.optional(),
@@ -332,6 +358,8 @@ const apiSchema = z.strictObject({
    * Outside dev at least 10.
    */
   stopTimeoutSeconds: seconds(30),
+  /** Paths the API (and its migrations) write that are not volumes: tmpfs on the read-only root filesystem. */
+  writablePaths,
   /** How long `pulumi up` waits for a new API container to turn healthy. */
   healthTimeoutSeconds: seconds(180),
   /** Swarm mode: the owner of the API's secret files (`/run/secrets/<NAME>`, mode 0400): the user the image runs as. */
@@ -416,6 +444,8 @@ const workerSchema = z.strictObject({
   healthTimeoutSeconds: z.number().int().min(1).max(86_400).optional(),
   /** Seconds between SIGTERM and SIGKILL, for the current job to finish. */
   stopGracePeriodSeconds: seconds(60),
+  /** Paths the worker writes that are not volumes (the heartbeat file's folder among them): tmpfs on the read-only root filesystem. */
+  writablePaths,
   /** Plain settings such as feature flags. Never secrets: use `secretEnv`. */
   env: plainEnv,
   /**
@@ -465,8 +495,17 @@ const frontendSchema = z.strictObject({
   apiUrlEnv: envName.default("VITE_API_URL"),
   /** Plain build variables, e.g. `VITE_FEATURE_X: true`. */
   env: plainEnv,
-  /** Vercel: secrets the frontend build receives, as sensitive variables. An error for a container frontend, whose image would keep them. */
+  /**
+   * Vercel: secrets the frontend build receives, as sensitive variables of the production target only.
+   * An error for a container frontend, whose image would keep them.
+   */
   secretEnv,
+  /**
+   * Vercel: names from `secretEnv` that preview deployments get too. Vercel
+   * builds a preview for every branch of the web repository, so a secret
+   * there is readable by anyone who can push one: opt in per variable, knowingly.
+   */
+  previewSecretEnv: z.array(envName).default([]),
   /** The Vercel project (vercel mode); an error for a container frontend. */
   vercel: z
     .strictObject({
@@ -523,6 +562,99 @@ const edgeSchema = z.strictObject({
   cpus: cpus.default("0.5"),
 });
 
+/** The name of a top-level secure key (`pulumi config set --secret NAME`). */
+const secretKeyName = z.string().regex(/^[A-Za-z][A-Za-z0-9_]{0,63}$/, { message: "expected the name of a secure key: letters, digits and _" });
+
+/** What the restore drill runs in the throwaway database by default: the number of tables. */
+export const DEFAULT_DRILL_QUERY = "SELECT count(*) FROM information_schema.tables WHERE table_schema NOT IN ('pg_catalog', 'information_schema')";
+
+const offsiteSchema = z.strictObject({
+  /**
+   * The restic image that ships each dump to the repository; production needs
+   * a digest or a version tag.
+   */
+  image: imageReference.default(RESTIC_IMAGE),
+  /**
+   * The secure key that holds the restic repository: `s3:<host>/<bucket>/<path>`,
+   * `b2:<bucket>:<path>`, `sftp:<user>@<host>:<path>` or `rest:https://...`.
+   * A secret because a REST URL carries its credentials. `pulumi up` checks
+   * that restic supports it; `validate` cannot (it never decrypts).
+   */
+  repositorySecret: secretKeyName.default("resticRepository"),
+  /**
+   * The secure key that holds the repository password. restic encrypts every
+   * copy with it: without it the copies cannot be read, so keep it outside
+   * this host too (a password manager).
+   */
+  passwordSecret: secretKeyName.default("resticPassword"),
+  /**
+   * Names of secrets the backend reads from the environment, each a top-level
+   * secure key of the same name: `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY`
+   * for S3, `B2_ACCOUNT_ID` and `B2_ACCOUNT_KEY` for B2.
+   */
+  secretEnv,
+  /** Plain settings for the backend, e.g. `AWS_DEFAULT_REGION: eu-west-1`. Never secrets: use `secretEnv`. */
+  env: plainEnv,
+  /** sftp: the secure key that holds the private ssh key the copy logs in with (a key for the backups only). */
+  sshKeySecret: secretKeyName.optional(),
+  /** sftp: the server's host keys as known_hosts lines (`ssh-keyscan -t ed25519 host`); no other server is accepted. */
+  knownHosts: z.array(z.string().regex(/^\S+ (?:ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(?:256|384|521)|sk-\S+) [A-Za-z0-9+/]+=*(?: .*)?$/, { message: "expected a known_hosts line: host key-type base64-key" })).optional(),
+  /** Daily snapshots `restic forget` keeps (the newest of each day). At least 1. */
+  keepDaily: z.number().int().min(1).max(3650).default(7),
+  /** Weekly snapshots kept besides the daily ones; 0 keeps none. */
+  keepWeekly: z.number().int().min(0).max(520).default(4),
+  /** Monthly snapshots kept besides those; 0 keeps none. */
+  keepMonthly: z.number().int().min(0).max(1200).default(12),
+  /** How often `restic forget --prune` applies the retention: an interval, 1h to 30d. */
+  pruneSchedule: interval("1h", "30d").default("24h"),
+  /** How often `restic check` verifies the repository, 1h to 90d; a check that finds errors turns the container unhealthy. */
+  checkSchedule: interval("1h", "90d").default("7d"),
+  /** Share of the repository's data `restic check` reads back each time (`--read-data-subset`), in percent; 0 checks the structure only. */
+  checkReadDataPercent: z.number().int().min(0).max(100).default(5),
+  /** Memory limit of the container in MiB. */
+  memoryMb: memoryMb.default(256),
+  /** CPU limit of the container, e.g. 2 or "0.5". */
+  cpus: cpus.default("0.5"),
+});
+
+export const backupSchema = z.strictObject({
+  /**
+   * How often the scheduled dump runs: an interval from 5m to 30d, a whole
+   * number and a unit (`30m`, `6h`, `24h`, `7d`; not cron syntax). The first
+   * runs when the container starts without a dump younger than this. A
+   * backup older than twice the schedule turns its container unhealthy and
+   * fails `status` and the deploy's smoke check.
+   */
+  schedule: interval("5m", "30d").default("24h"),
+  /** Scheduled dumps kept in the backup volume; older ones are deleted after each new dump. */
+  keep: z.number().int().min(1).max(1000).default(7),
+  /** Memory limit of the scheduled-dump container in MiB. */
+  memoryMb: memoryMb.default(256),
+  /** CPU limit of the scheduled-dump container, e.g. 2 or "0.5". */
+  cpus: cpus.default("1"),
+  /** Seconds `pulumi up` waits for the first scheduled dump (and its off-host copy) of a new container. */
+  healthTimeoutSeconds: z.number().int().min(30).max(86_400).default(1800),
+  /**
+   * Encrypted copies of every dump off the host, with restic. Required in
+   * production by the policy pack: a dump on the database's own disk dies
+   * with it.
+   */
+  offsite: offsiteSchema.optional(),
+  /** `npm run restore -- --drill`: what it checks in the restored copy. */
+  drill: z
+    .strictObject({
+      /** A query whose one value the drill prints, run in the throwaway database (the default counts the tables). */
+      checkQuery: z.string().min(1).default(DEFAULT_DRILL_QUERY),
+    })
+    .default({ checkQuery: DEFAULT_DRILL_QUERY }),
+});
+
+export type BackupConfig = z.output<typeof backupSchema>;
+export type OffsiteConfig = z.output<typeof offsiteSchema>;
+
+/** The backup settings of a stack whose Postgres runs in a container: its own, else the defaults. */
+export const backupSettings = (cfg: Pick<ParsedAppConfig, "backup">): BackupConfig => cfg.backup ?? backupSchema.parse({});
+
 export const appConfigSchema = z.strictObject({
   /** `dev`, `staging` or `production`: selects the environment rules (production pins images, protects volumes...). */
   environment: z.enum(ENVIRONMENTS, { message: `expected one of ${ENVIRONMENTS.join(", ")}` }),
@@ -532,6 +664,13 @@ export const appConfigSchema = z.strictObject({
   postgres: postgresSchema,
   /** The cache and job queue: a container on the stack's Docker host, or an external (managed) one. @default a container */
   redis: redisSchema,
+  /**
+   * Scheduled dumps of a Postgres that runs in a container, and their
+   * encrypted copies off the host. On by default (daily, 7 kept); an error
+   * with an external Postgres, which its provider backs up.
+   * @default daily dumps, 7 kept, no off-host copy
+   */
+  backup: backupSchema.optional(),
   /** The release name for labels and outputs. @default the API image tag */
   release: z.string().regex(/^[\w.+-]{1,64}$/, { message: "expected a release name such as 1.4.2 or 2025-10-18.1" }).optional(),
   /**
@@ -564,6 +703,17 @@ export interface ParseResult {
   requiredSecrets: { key: string; usedBy: string }[];
 }
 
+export interface ParseOptions {
+  /** The stack's name, for the fix commands of the rules that print one with `-s`. */
+  stack?: string;
+  /**
+   * A secure key's value where the engine decrypted it, for the rules that
+   * must read one (is the off-host repository one restic supports); undefined
+   * offline, where nothing is decrypted.
+   */
+  secretValue?(key: string): string | undefined;
+}
+
 /** The key paths a schema issue is about (an unknown-keys issue is about each key). */
 function issuePaths(issue: SchemaIssue): PropertyKey[][] {
   return issue.code === "unrecognized_keys" ? issue.keys.map((k) => [...issue.path, k]) : [issue.path];
@@ -582,7 +732,7 @@ const related = (a: PropertyKey[], b: PropertyKey[]) => {
  * it): a domain given as `https://api.x.dev` is one problem, not also
  * "api.domain is required".
  */
-export function parseAppConfig(raw: Record<string, unknown>, opts: { stack?: string } = {}): ParseResult {
+export function parseAppConfig(raw: Record<string, unknown>, opts: ParseOptions = {}): ParseResult {
   const sections: Sections = {};
   for (const [key, schema] of Object.entries(appConfigSchema.shape)) {
     const section = parseLeniently(schema as z.ZodType, raw[key]);
@@ -595,26 +745,59 @@ export function parseAppConfig(raw: Record<string, unknown>, opts: { stack?: str
   const reported = issues.flatMap(issuePaths);
   // A section that is set but broken still counts as there: its own problems are reported, not its absence.
   const present = new Set(Object.keys(raw).filter((k) => raw[k] !== undefined));
-  environmentRules(sections, present, opts.stack, (issue) => {
+  environmentRules(sections, present, { stack: opts.stack, secretValue: opts.secretValue ?? (() => undefined) }, (issue) => {
     if (!reported.some((p) => related(p, issue.path))) issues.push(issue);
   });
   return { data: whole.success && issues.length === 0 ? whole.data : undefined, issues, requiredSecrets };
 }
 
 /**
- * A section with its broken fields dropped (so defaults stand in), for the
- * cross-field rules to run on; the broken fields are reported by the strict parse.
+ * A section with its broken settings dropped (so defaults stand in), for the
+ * cross-field rules to run on; the broken settings are reported by the strict
+ * parse. A nested setting is dropped alone where that suffices (a bad
+ * `backup.offsite.keepDaily` keeps the rest of `backup.offsite`, and the
+ * secrets it names still count as used); else each broken top-level field.
  */
 function parseLeniently(schema: z.ZodType, value: unknown): unknown {
   const first = schema.safeParse(value);
   if (first.success) return first.data;
   if (value === null || typeof value !== "object" || Array.isArray(value)) return undefined;
+  let current: unknown = structuredClone(value);
+  let issues = first.error.issues;
+  for (let round = 0; round < 4; round++) {
+    let removed = false;
+    for (const i of issues) {
+      for (const p of i.code === "unrecognized_keys" ? i.keys.map((k) => [...i.path, k]) : [i.path]) {
+        // The discriminator stays (its problem is reported as it is); a bad list element drops the list.
+        const at = typeof p[p.length - 1] === "number" ? p.slice(0, -1) : p;
+        if (at.length === 0 || (at.length === 1 && at[0] === "mode")) continue;
+        removed = deleteAt(current, at) || removed;
+      }
+    }
+    if (!removed) break;
+    const again = schema.safeParse(current);
+    if (again.success) return again.data;
+    issues = again.error.issues;
+  }
   const broken = new Set(
     first.error.issues.flatMap((i) => (i.code === "unrecognized_keys" ? i.keys : [i.path[0]])).filter((k) => k !== "mode"),
   );
   const rest = Object.fromEntries(Object.entries(value).filter(([k]) => !broken.has(k)));
   const second = schema.safeParse(rest);
   return second.success ? second.data : undefined;
+}
+
+/** Deletes the value at `path` in a plain object tree; whether there was one. */
+function deleteAt(root: unknown, path: PropertyKey[]): boolean {
+  let cur = root;
+  for (const seg of path.slice(0, -1)) {
+    if (cur === null || typeof cur !== "object") return false;
+    cur = (cur as Record<PropertyKey, unknown>)[seg];
+  }
+  const last = path[path.length - 1];
+  if (cur === null || typeof cur !== "object" || !Object.prototype.hasOwnProperty.call(cur, last)) return false;
+  delete (cur as Record<PropertyKey, unknown>)[last];
+  return true;
 }
 
 type ImageSource = { image?: string; build?: unknown };
@@ -775,9 +958,33 @@ function serviceRules(cfg: Sections, env: Environment, present: ReadonlySet<stri
   if (worker) {
     imageRules("worker", worker, env, addIssue, { required: !api, example: "ghcr.io/acme/worker:1.0.0" });
     envRules("worker", worker, cfg, present, addIssue);
+    const h = worker.health;
+    // The root filesystem is read-only: the heartbeat must be written to one of the tmpfs paths.
+    if (h.type === "heartbeat" && !worker.writablePaths.some((p) => h.file.startsWith(`${p.replace(/\/+$/, "")}/`))) {
+      const dir = h.file.slice(0, h.file.lastIndexOf("/")) || "/";
+      addIssue(
+        issue(
+          ["worker", "health", "file"],
+          `${h.file} is not under a writable path (worker.writablePaths: ${worker.writablePaths.join(", ")}); the read-only root filesystem would refuse the heartbeat`,
+          [{ set: ["worker", "health", "file"], value: `${worker.writablePaths[0].replace(/\/+$/, "")}/${h.file.slice(h.file.lastIndexOf("/") + 1) || "heartbeat"}` }],
+          `or keep the file and make its folder writable: add ${dir} to worker.writablePaths`,
+        ),
+      );
+    }
   }
   if (frontend) {
     envRules("frontend", frontend, cfg, present, addIssue);
+    frontend.previewSecretEnv.forEach((name, i) => {
+      if (!frontend.secretEnv.includes(name)) {
+        addIssue(
+          issue(
+            ["frontend", "previewSecretEnv", i],
+            `${name} is not in frontend.secretEnv: only a secret the frontend has can also go to preview deployments`,
+            replaceListSteps(["frontend", "previewSecretEnv"], frontend.previewSecretEnv.filter((n) => frontend.secretEnv.includes(n))),
+          ),
+        );
+      }
+    });
     if (mode === "container") {
       if (env !== "dev") {
         addIssue(issue(["frontend", "mode"], `a container frontend is for dev; ${env} serves the frontend from Vercel`, [{ set: ["frontend", "mode"], value: "vercel" }]));
@@ -806,9 +1013,64 @@ function serviceRules(cfg: Sections, env: Environment, present: ReadonlySet<stri
   wiringRules(cfg, env, present, mode, addIssue);
 }
 
-function environmentRules(cfg: Sections, present: ReadonlySet<string>, stack: string | undefined, addIssue: AddIssue): void {
+/** How the stack reaches its Docker engine: authenticated both ways outside dev; only known-safe ssh options anywhere. */
+function transportRules(docker: NonNullable<Sections["docker"]>, env: Environment, addIssue: AddIssue): void {
+  const scheme = dockerScheme(docker.host);
+  const problem = env === "dev" ? undefined : transportProblem(docker.host, docker.tls === true);
+  if (problem) {
+    addIssue(
+      issue(
+        ["docker", "host"],
+        `${problem} (this stack is ${env})`,
+        [{ set: ["docker", "host"] }],
+        scheme === "tcp"
+          ? "Pulumi asks for the host, e.g. ssh://deploy@prod.example.com; or keep tcp:// with TLS: " +
+              `pulumi config set --path docker.tls true, then set ${DOCKER_TLS_SECRETS.ca}, ${DOCKER_TLS_SECRETS.cert} and ${DOCKER_TLS_SECRETS.key} ` +
+              "with pulumi config set --secret <key> < <file>.pem"
+          : "Pulumi asks for the host, e.g. ssh://deploy@prod.example.com",
+      ),
+    );
+  }
+  const problems = sshOptionProblems(docker.sshOpts ?? []);
+  if (problems.length > 0) {
+    const fix = replaceListSteps(["docker", "sshOpts"], safeSshOpts(docker.sshOpts ?? []));
+    const note = "ssh settings this list does not allow belong in ~/.ssh/config, and the host's key, checked out of band, in ~/.ssh/known_hosts";
+    for (const p of problems) addIssue(issue(["docker", "sshOpts", p.index], p.message, fix, note));
+  }
+}
+
+/** The allowed `-o` options of a list, StrictHostKeyChecking turned to yes, as `-o`, `Key=Value` pairs. */
+function safeSshOpts(opts: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < opts.length; i++) {
+    const option = opts[i] === "-o" ? opts[++i] : opts[i].startsWith("-o") ? opts[i].slice(2) : undefined;
+    if (option === undefined) continue;
+    const fixed = /^\s*StrictHostKeyChecking\b/i.test(option) ? "StrictHostKeyChecking=yes" : option;
+    if (sshOptionProblems(["-o", fixed]).length === 0) out.push("-o", fixed);
+  }
+  return out;
+}
+
+function environmentRules(
+  cfg: Sections,
+  present: ReadonlySet<string>,
+  { stack, secretValue }: { stack: string | undefined; secretValue: (key: string) => string | undefined },
+  addIssue: AddIssue,
+): void {
   const env = cfg.environment;
   if (!env) return;
+  if (cfg.docker) transportRules(cfg.docker, env, addIssue);
+  backupRules(cfg, present, secretValue, addIssue);
+  const offsiteImage = cfg.postgres?.mode === "container" ? cfg.backup?.offsite?.image : undefined;
+  if (offsiteImage && env === "production" && !isPinnedImage(offsiteImage)) {
+    addIssue(
+      issue(
+        ["backup", "offsite", "image"],
+        "production needs an immutable image: a digest (@sha256:...) or a version tag with major.minor",
+        [{ set: ["backup", "offsite", "image"], value: RESTIC_IMAGE }],
+      ),
+    );
+  }
   for (const [service, store] of [
     ["postgres", cfg.postgres],
     ["redis", cfg.redis],
@@ -855,15 +1117,25 @@ export type DockerConfig = ParsedAppConfig["docker"];
 export function requiredSecretKeys(cfg: Sections): { key: string; usedBy: string }[] {
   const keys: { key: string; usedBy: string }[] = [];
   const users = new Map<string, string[]>();
+  const offsite = cfg.postgres?.mode === "container" ? cfg.backup?.offsite : undefined;
   for (const service of ["api", "worker", "frontend"] as const) {
     // A wired name (DATABASE_URL) in secretEnv is an error of its own; asking for its secret too would mislead.
     for (const name of cfg[service]?.secretEnv ?? []) {
       if (!(WIRED_ENV as readonly string[]).includes(name)) users.set(name, [...(users.get(name) ?? []), `${service}.secretEnv`]);
     }
   }
+  for (const name of offsite?.secretEnv ?? []) users.set(name, [...(users.get(name) ?? []), "backup.offsite.secretEnv"]);
   for (const [key, by] of users) keys.push({ key, usedBy: by.join(" and ") });
   if (cfg.frontend && cfg.environment && frontendMode({ environment: cfg.environment, frontend: cfg.frontend }) === "vercel") {
     keys.push({ key: "vercelApiToken", usedBy: "the Vercel frontend (a Vercel access token)" });
+  }
+  if (cfg.docker?.tls) {
+    for (const [part, key] of Object.entries(DOCKER_TLS_SECRETS)) keys.push({ key, usedBy: `docker.tls (the ${part === "ca" ? "CA certificate" : part === "cert" ? "client certificate" : "client key"}, PEM)` });
+  }
+  if (offsite) {
+    keys.push({ key: offsite.repositorySecret, usedBy: "backup.offsite (the restic repository)" });
+    keys.push({ key: offsite.passwordSecret, usedBy: "backup.offsite (the restic repository's password)" });
+    if (offsite.sshKeySecret) keys.push({ key: offsite.sshKeySecret, usedBy: "backup.offsite (the sftp login's private key)" });
   }
   if (cfg.postgres?.mode === "external") keys.push({ key: cfg.postgres.urlSecret, usedBy: "postgres (external mode)" });
   if (cfg.redis?.mode === "external") keys.push({ key: cfg.redis.urlSecret, usedBy: "redis (external mode)" });

@@ -94,6 +94,7 @@ function ignoredSettingRules(cfg: Sections, env: Environment, present: ReadonlyS
   const { api, frontend, edge, docker } = cfg;
 
   if (docker?.sshOpts?.length && !docker.host.startsWith("ssh://")) ignored("docker.sshOpts", `applies to an ssh:// Docker host only (docker.host is ${docker.host})`);
+  if (docker?.tls !== undefined && !docker.host.startsWith("tcp://")) ignored("docker.tls", `applies to a tcp:// Docker host only (docker.host is ${docker.host})`);
   if (api?.domain && env === "dev") ignored("api.domain", "has no effect in dev: the API is published on http://localhost (api.hostPort), without the edge proxy");
   if (edge && !present.has("api") && env !== "dev") ignored("edge", "has no effect without an api: the edge proxy serves the API");
   if ((cfg.generatedSecrets ?? []).length > 0 && !present.has("api") && !present.has("worker")) {
@@ -106,6 +107,7 @@ function ignoredSettingRules(cfg: Sections, env: Environment, present: ReadonlyS
     if (frontend.secretEnv.length > 0) {
       ignored("frontend.secretEnv", "a container frontend gets no secrets: its image is built with frontend.env as build args, and a secret there would stay in the image");
     }
+    if (frontend.previewSecretEnv.length > 0) ignored("frontend.previewSecretEnv", "is for a Vercel frontend's preview deployments; a container frontend gets no secrets");
   } else {
     for (const key of ["image", "build", "hostPort"] as const) {
       if (frontend[key] !== undefined) ignored(`frontend.${key}`, "is for a container frontend; this stack's frontend is on Vercel (frontend.mode)");

@@ -295,7 +295,7 @@ export function env(r: ResourceView, name: string): EnvEntry | undefined {
   return envEntries(r).entries.find((e) => e.name === name);
 }
 
-/** The text of a file a container uploads (the edge's and the dev frontend's Caddyfile), if known. */
+/** The text of a file a container uploads (the edge's Caddyfiles), if known. */
 export function uploaded(r: ResourceView, file: string): string | undefined {
   const uploads = r.props.uploads;
   if (!Array.isArray(uploads)) return undefined;
@@ -303,6 +303,7 @@ export function uploaded(r: ResourceView, file: string): string | undefined {
   return typeof u?.content === "string" ? u.content : undefined;
 }
 
+/** The edge proxy's bootstrap Caddyfile (components/edge.ts EDGE_BOOTSTRAP_CADDYFILE). */
 export const CADDYFILE = "/etc/caddy/Caddyfile";
 /** The config the edge-config job applies to the running edge proxy (the proxy itself uploads only its bootstrap). */
 export const APPLIED_CADDYFILE = "/etc/caddy/Caddyfile.applied";

@@ -4,7 +4,7 @@ import * as pulumi from "@pulumi/pulumi";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { AppStack } from "../components/app-stack";
-import { ConfigError, HEARTBEAT_ENV, imageReference, loadConfig, WIRED_ENV, type ConfigProblem } from "../config";
+import { backupSchema, ConfigError, HEARTBEAT_ENV, imageReference, loadConfig, OFFSITE_BACKENDS, WIRED_ENV, type ConfigProblem } from "../config";
 import { waitForRegistrations } from "../ops/offline/offline-runtime";
 import { PROJECT_ROOT } from "./helpers/declared-stack";
 import { parseFix, type ConfigCommand } from "./helpers/pulumi-config-cli";
@@ -20,7 +20,7 @@ import { mockStack } from "./helpers/pulumi";
 
 const INVALID_RUNS = 1200;
 /** The ways a config is broken below, each a `kind`; docs/verification.md quotes the count. */
-const BROKEN_KINDS = 30;
+const BROKEN_KINDS = 37;
 const VALID_RUNS = 300;
 const PROGRAM_SAMPLE = 15;
 
@@ -102,17 +102,18 @@ function redisSection(env: Env) {
   return fc.oneof(container, external);
 }
 
-const dockerSection = fc.oneof(
-  fc.record({ host: fc.constantFrom("unix:///var/run/docker.sock", "tcp://10.0.0.5:2376") }, { requiredKeys: [] }),
-  // ssh options apply to an ssh:// host only.
-  fc.record(
-    {
-      host: fc.constant("ssh://deploy@host.example.com"),
-      sshOpts: fc.array(fc.constantFrom("-o", "StrictHostKeyChecking=yes", "ServerAliveInterval=30"), { maxLength: 4 }),
-    },
-    { requiredKeys: ["host"] },
-  ),
-);
+/** Safe ssh options, as `-o`, `Key=Value` pairs. */
+const sshOpts = fc
+  .subarray(["StrictHostKeyChecking=yes", "ServerAliveInterval=30", "ConnectTimeout=10", "IdentitiesOnly=yes"])
+  .map((opts) => opts.flatMap((o) => ["-o", o]));
+
+/** How a stack reaches its engine: anything in dev; ssh, or tcp with TLS, elsewhere. */
+function dockerSection(env: Env) {
+  const ssh = fc.record({ host: fc.constant("ssh://deploy@host.example.com"), sshOpts }, { requiredKeys: ["host"] });
+  const tls = fc.constant({ host: "tcp://10.0.0.5:2376", tls: true });
+  if (env !== "dev") return fc.oneof(ssh, tls);
+  return fc.oneof(fc.constant({}), fc.constant({ host: "unix:///var/run/docker.sock" }), fc.constant({ host: "tcp://127.0.0.1:2375" }), ssh, tls);
+}
 
 /** Drops keys whose generated value is undefined (an absent optional setting). */
 function compact<T extends Record<string, unknown>>(o: T): T {
@@ -175,7 +176,12 @@ function workerSection(env: Env, hasApi: boolean) {
         { requiredKeys: ["command"] },
       ),
     )
-    .map(([img, rest]) => compact({ ...img, ...rest }));
+    .map(([img, rest]) => {
+      // The root filesystem is read-only: a heartbeat outside /tmp needs its folder writable.
+      const file = (rest.health as { file?: string } | undefined)?.file;
+      const writable = file?.startsWith("/var/run/worker/") ? { writablePaths: ["/tmp", "/var/run/worker"] } : {};
+      return compact({ ...img, ...rest, ...writable });
+    });
 }
 
 function frontendSection(env: Env) {
@@ -196,9 +202,62 @@ function frontendSection(env: Env) {
   );
 }
 
+const interval = (units: string, max: number) => fc.tuple(fc.integer({ min: 1, max }), fc.constantFrom(...units)).map(([n, u]) => `${n}${u}`);
+
+/** Scheduled dumps, and (sometimes) off-host copies to one of the backends restic supports. */
+function backupSection() {
+  const offsite = fc.constantFrom<keyof typeof OFFSITE_BACKENDS>("s3", "b2", "sftp", "rest").chain((backend) =>
+    fc.record(
+      {
+        secretEnv: fc.constant([...OFFSITE_BACKENDS[backend].env]),
+        env: backend === "s3" ? fc.constant({ AWS_DEFAULT_REGION: "eu-west-1" }) : fc.constant(undefined),
+        sshKeySecret: backend === "sftp" ? fc.constantFrom("resticSshKey", "backupKey") : fc.constant(undefined),
+        knownHosts: backend === "sftp" ? fc.constant(["backup.example.com ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJ2xZ7C2o3z0x1y2z3a4b5c6d7e8f9g0h1i2j3k4l5m6"]) : fc.constant(undefined),
+        repositorySecret: fc.constantFrom("resticRepository", "offsiteRepo"),
+        keepDaily: fc.integer({ min: 1, max: 60 }),
+        keepWeekly: fc.integer({ min: 0, max: 52 }),
+        keepMonthly: fc.integer({ min: 0, max: 120 }),
+        pruneSchedule: interval("hd", 30),
+        checkSchedule: interval("d", 90),
+        checkReadDataPercent: fc.integer({ min: 0, max: 100 }),
+      },
+      { requiredKeys: backend === "sftp" ? ["secretEnv", "sshKeySecret", "knownHosts"] : ["secretEnv"] },
+    ).map(compact),
+  );
+  return fc
+    .record(
+      {
+        schedule: fc.oneof(interval("h", 720), interval("d", 30), fc.integer({ min: 5, max: 1440 }).map((m) => `${m}m`)),
+        keep: fc.integer({ min: 1, max: 100 }),
+        offsite,
+        drill: fc.record({ checkQuery: fc.constantFrom("SELECT count(*) FROM jobs", "SELECT 1") }),
+      },
+      { requiredKeys: [] },
+    )
+    .map(compact);
+}
+
+/** A repository of the backend a generated offsite section is for. */
+function repositoryFor(offsite: { secretEnv?: string[]; sshKeySecret?: string }): string {
+  if (offsite.sshKeySecret) return "sftp:backup@backup.example.com:/srv/restic/app";
+  if (offsite.secretEnv?.includes("AWS_ACCESS_KEY_ID")) return "s3:s3.amazonaws.com/acme-backups/app";
+  if (offsite.secretEnv?.includes("B2_ACCOUNT_ID")) return "b2:acme-backups:app";
+  return "rest:https://backup:pw@backup.example.com:8000/app";
+}
+
 /** The secure keys a generated config needs, each with a value. */
 function neededSecrets(config: Record<string, unknown>): Record<string, string> {
   const secrets: Record<string, string> = {};
+  if ((config.docker as { tls?: boolean } | undefined)?.tls) {
+    for (const key of ["dockerTlsCa", "dockerTlsCert", "dockerTlsKey"]) secrets[key] = `-----BEGIN PEM-----\n${key}\n-----END PEM-----`;
+  }
+  const offsite = (config.backup as { offsite?: { secretEnv?: string[]; sshKeySecret?: string; repositorySecret?: string; passwordSecret?: string } } | undefined)?.offsite;
+  if (offsite && (config.postgres as { mode?: string } | undefined)?.mode !== "external") {
+    secrets[offsite.repositorySecret ?? "resticRepository"] = repositoryFor(offsite);
+    secrets[offsite.passwordSecret ?? "resticPassword"] = "a-repository-password";
+    for (const name of offsite.secretEnv ?? []) secrets[name] = "a-backend-credential";
+    if (offsite.sshKeySecret) secrets[offsite.sshKeySecret] = "-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n-----END OPENSSH PRIVATE KEY-----\n";
+  }
   for (const [section, fallback] of [["postgres", "postgresUrl"], ["redis", "redisUrl"]] as const) {
     const s = config[section] as { mode?: string; urlSecret?: string } | undefined;
     if (s?.mode === "external") secrets[s.urlSecret ?? fallback] = `${section}://u:p@${section}.example.com/0`;
@@ -216,22 +275,27 @@ const validCase: fc.Arbitrary<Case & { environment: Env }> = fc
     fc
       .record(
         {
-          docker: dockerSection,
+          docker: dockerSection(environment),
           postgres: postgresSection(environment).map(compact),
           redis: redisSection(environment).map(compact),
           generatedSecrets: fc.subarray(GENERATED),
           api: apiSection(environment),
           frontend: frontendSection(environment),
         },
-        { requiredKeys: [] },
+        // Outside dev the Docker host must be said: the default, the local socket, is for dev.
+        { requiredKeys: environment === "dev" ? [] : ["docker"] },
       )
       .chain((settings) =>
-        fc.option(workerSection(environment, settings.api !== undefined), { nil: undefined }).map((worker) => {
+        fc.tuple(
+          fc.option(workerSection(environment, settings.api !== undefined), { nil: undefined }),
+          // Backups are for a Postgres that appstack runs; with an external one the section is an error.
+          (settings.postgres as { mode?: string } | undefined)?.mode === "external" ? fc.constant(undefined) : fc.option(backupSection(), { nil: undefined }),
+        ).map(([worker, backup]) => {
           // Outside dev an API needs the edge proxy; in dev the edge is an error.
           const edge = settings.api && environment !== "dev" ? { acmeEmail: "ops@example.com" } : undefined;
           // Generated secrets go to the API and the worker; a stack with neither has no use for them.
           const generatedSecrets = settings.api || worker ? settings.generatedSecrets : undefined;
-          return compact({ environment, ...settings, worker, edge, generatedSecrets }) as Record<string, unknown>;
+          return compact({ environment, ...settings, worker, edge, generatedSecrets, backup }) as Record<string, unknown>;
         }),
       )
       .chain((config) =>
@@ -368,8 +432,8 @@ function withContainerSetting(config: Record<string, unknown>, section: string, 
 }
 
 function secretsFor(config: Record<string, unknown>, secrets: Record<string, string>): Record<string, string> {
-  // A section turned into container mode no longer uses its URL secret.
-  const used = new Set<string>();
+  // A section turned into container mode no longer uses its URL secret; the backups' secrets stay what they were.
+  const used = new Set<string>(Object.keys(neededSecrets({ backup: config.backup, postgres: config.postgres })));
   for (const [section, fallback] of [["postgres", "postgresUrl"], ["redis", "redisUrl"]] as const) {
     const s = config[section] as { mode?: string; urlSecret?: string } | undefined;
     if (s?.mode === "external") used.add(s.urlSecret ?? fallback);
@@ -503,6 +567,22 @@ const serviceRule = fc
   })
   .map((c) => ({ ...c, config: JSON.parse(JSON.stringify(c.config)) as Record<string, unknown> }));
 
+/** A Docker transport that does not authenticate both ends: plain tcp:// or a local socket outside dev, an unsafe ssh option anywhere. */
+const insecureTransport = fc
+  .tuple(validCase, fc.constantFrom<Env>("staging", "production"))
+  .chain(([{ config }, deployed]): fc.Arbitrary<BrokenCase> =>
+    fc.oneof(
+      fc.constantFrom("tcp://10.0.0.5:2375", "unix:///var/run/docker.sock").map((host) => ({ environment: deployed, docker: { host }, expect: "docker.host" })),
+      fc
+        .constantFrom(["-o", "StrictHostKeyChecking=no"], ["-o", "ProxyCommand=nc %h %p"], ["-o", "UserKnownHostsFile=/dev/null"], ["-oStrictHostKeyChecking=accept-new"], ["-v"])
+        .chain((bad) => fc.constantFrom<Env>("dev", deployed).map((environment) => ({ environment, docker: { host: "ssh://deploy@host.example.com", sshOpts: bad }, expect: "docker.sshOpts" }))),
+    ).map(({ environment, docker, expect }) => {
+      const broken: Record<string, unknown> = compact({ ...config, environment, docker, edge: environment === "dev" ? undefined : config.api ? { acmeEmail: "ops@example.com" } : undefined });
+      if (environment === "dev" && broken.api) delete (broken.api as Record<string, unknown>).domain;
+      return { kind: "insecure Docker transport", config: broken, secrets: neededSecrets(broken), expect };
+    }),
+  );
+
 /**
  * A name appstack wires, in the `env` or `secretEnv` of any service: the API's
  * wiring, the worker's concurrency variable and heartbeat file, the frontend's
@@ -577,8 +657,63 @@ const swarmRule = fc
     }
   });
 
+
+/**
+ * What issue 13 names as bad input for the backups: an invalid schedule, a
+ * retention of zero, a repository restic does not support (or a backend
+ * without its credentials), a repository password in plain text, and backup
+ * settings on an external Postgres.
+ */
+const backupRule = fc
+  .tuple(validCase, fc.constantFrom("bad backup schedule", "backup retention of zero", "unsupported off-host repository", "off-host backend without its credentials", "repository password in plain text", "backup on an external Postgres"))
+  .chain(([{ config }, kind]): fc.Arbitrary<BrokenCase> => {
+    const container = { ...config, postgres: { mode: "container" } };
+    const withBackup = (backup: Record<string, unknown>) => ({ ...container, backup });
+    const cased = (c: Record<string, unknown>, expect: string, secrets = neededSecrets(c)): BrokenCase => ({ kind, config: c, secrets, expect });
+    const s3 = { secretEnv: ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"] };
+    switch (kind) {
+      case "bad backup schedule":
+        return fc
+          .oneof(fc.constantFrom("daily", "0h", "30s", "4m", "31d", "24H", "5 m", "1.5h", "0 3 * * *", "", "-1h"), fc.string({ maxLength: 6 }))
+          .filter((v) => !backupSchema.shape.schedule.safeParse(v).success)
+          .map((schedule) => cased(withBackup({ schedule }), "backup.schedule"));
+      case "backup retention of zero":
+        return fc.oneof(
+          fc.integer({ min: -3, max: 0 }).map((keep) => cased(withBackup({ keep }), "backup.keep")),
+          fc.integer({ min: -3, max: 0 }).map((keepDaily) => cased(withBackup({ offsite: { ...s3, keepDaily } }), "backup.offsite.keepDaily")),
+        );
+      case "unsupported off-host repository":
+        return fc
+          .constantFrom("/srv/backups/app", "local:/srv/backups", "ftp://backup.example.com/app", "rest:http://backup.example.com:8000/app", "azure:container:/app", "rclone:remote:app", "s3:", "b2:", "sftp:", "not a repository")
+          .map((repo) => {
+            const c = withBackup({ offsite: s3 });
+            return cased(c, "resticRepository", { ...neededSecrets(c), resticRepository: repo });
+          });
+      case "off-host backend without its credentials":
+        return fc.constantFrom<[string, string]>(
+          ["s3:s3.amazonaws.com/acme/app", "backup.offsite.secretEnv"],
+          ["b2:acme:app", "backup.offsite.secretEnv"],
+          ["sftp:backup@backup.example.com:/srv/app", "backup.offsite.sshKeySecret"],
+        ).map(([repo, expect]) => {
+          const c = withBackup({ offsite: {} });
+          return cased(c, expect, { ...neededSecrets(c), resticRepository: repo });
+        });
+      case "repository password in plain text": {
+        const c = withBackup({ offsite: s3 });
+        const secrets = neededSecrets(c);
+        delete secrets.resticPassword;
+        return fc.constant(cased({ ...c, resticPassword: "correct horse battery staple" }, "resticPassword", secrets));
+      }
+      default: {
+        const c = { ...config, postgres: { mode: "external" }, backup: { schedule: "6h" } };
+        return fc.constant(cased(c, "backup", { ...neededSecrets({ ...c, backup: undefined }), postgresUrl: "postgresql://u:p@db.example.com/app" }));
+      }
+    }
+  })
+  .map((c) => ({ ...c, config: JSON.parse(JSON.stringify(c.config)) as Record<string, unknown> }));
+
 const brokenCase: fc.Arbitrary<BrokenCase> = fc.oneof(
-  wrongType, unknownKey, prototypeKey, missingKey, outOfRange, badImage, environmentRule, secretRule, foreignNamespace, serviceRule, wiredNameInEnv, swarmRule,
+  wrongType, unknownKey, prototypeKey, missingKey, outOfRange, badImage, environmentRule, secretRule, foreignNamespace, serviceRule, wiredNameInEnv, insecureTransport, backupRule, swarmRule,
 );
 
 // --- checks ----------------------------------------------------------------

@@ -7,6 +7,8 @@ import { problemsOf } from "./helpers/config-problems";
 import { mockStack, isSecret, promise } from "./helpers/pulumi";
 
 const keys = (ps: ConfigProblem[]) => ps.map((p) => p.key).sort();
+/** How staging and production reach their Docker host. */
+const SSH = { host: "ssh://deploy@prod.example.com" };
 
 describe("config: the one schema", () => {
   it("accepts a minimal dev stack and fills defaults", async () => {
@@ -42,7 +44,7 @@ describe("config: the one schema", () => {
 
   it("reports every problem at once, each with key, value, problem and fix", async () => {
     const ps = await problemsOf("production", {
-      environment: "production",
+      environment: "production", docker: SSH,
       postgres: { mode: "container", image: "postgres:latest", memoryMb: "lots" },
       redis: { mode: "container", hostPort: 6379 },
     });
@@ -56,7 +58,7 @@ describe("config: the one schema", () => {
 
   it("production rejects an image without a digest or a major.minor version tag", async () => {
     for (const image of ["postgres", "postgres:latest", "postgres:17", "postgres:alpine"]) {
-      const ps = await problemsOf("production", { environment: "production", postgres: { mode: "container", image } });
+      const ps = await problemsOf("production", { environment: "production", docker: SSH, postgres: { mode: "container", image } });
       expect(ps.map((p) => p.key)).toEqual(["appstack:postgres.image"]);
       expect(ps[0].problem).toMatch(/immutable image/);
     }
@@ -65,7 +67,7 @@ describe("config: the one schema", () => {
   it("production accepts a version tag or a digest", async () => {
     const digest = `postgres@sha256:${"a".repeat(64)}`;
     for (const image of ["postgres:17.6", "postgres:17.6-alpine", "registry.example.com:5000/team/pg:v1.2.3", digest]) {
-      await mockStack("production", { environment: "production", postgres: { mode: "container", image } });
+      await mockStack("production", { environment: "production", docker: SSH, postgres: { mode: "container", image } });
       expect(() => loadConfig(new pulumi.Config("appstack"))).not.toThrow();
     }
     expect(isPinnedImage("ghcr.io/acme/api:latest")).toBe(false);
@@ -83,12 +85,12 @@ describe("config: the one schema", () => {
   });
 
   it("production volumes cannot be unprotected", async () => {
-    const ps = await problemsOf("production", { environment: "production", redis: { mode: "container", protectVolume: false } });
+    const ps = await problemsOf("production", { environment: "production", docker: SSH, redis: { mode: "container", protectVolume: false } });
     expect(ps[0]).toMatchObject({ key: "appstack:redis.protectVolume", fix: "pulumi config rm -s production --path redis.protectVolume" });
   });
 
   it("data stores publish no host port outside dev", async () => {
-    const ps = await problemsOf("staging", { environment: "staging", postgres: { mode: "container", hostPort: 5432 } });
+    const ps = await problemsOf("staging", { environment: "staging", docker: SSH, postgres: { mode: "container", hostPort: 5432 } });
     expect(ps[0].key).toBe("appstack:postgres.hostPort");
     expect(ps[0].problem).toContain("outside dev");
   });
@@ -100,7 +102,7 @@ describe("config: the one schema", () => {
       health: { path: "/live" },
       stopTimeoutSeconds,
     });
-    const staging = (s: number) => ({ environment: "staging", api: api(s), edge: { acmeEmail: "ops@example.com" } });
+    const staging = (s: number) => ({ environment: "staging", docker: SSH, api: api(s), edge: { acmeEmail: "ops@example.com" } });
     const [p] = await problemsOf("staging", staging(5));
     expect(p.key).toBe("appstack:api.stopTimeoutSeconds");
     expect(p.problem).toContain("shorter than the 10 s");
@@ -127,7 +129,7 @@ describe("config: the one schema", () => {
 
 describe("config: secrets", () => {
   it("external mode needs its URL as a secret, with the exact set command", async () => {
-    const ps = await problemsOf("staging", { environment: "staging", postgres: { mode: "external" } });
+    const ps = await problemsOf("staging", { environment: "staging", docker: SSH, postgres: { mode: "external" } });
     expect(ps).toEqual([
       {
         key: "appstack:postgresUrl",
@@ -140,7 +142,7 @@ describe("config: secrets", () => {
 
   it("a secret stored in plain text is an error, and its value is never printed", async () => {
     const ps = await problemsOf("staging", {
-      environment: "staging",
+      environment: "staging", docker: SSH,
       redis: { mode: "external" },
       redisUrl: "redis://default:hunter2hunter2@cache.example.com:6379",
     });
@@ -164,7 +166,7 @@ describe("config: secrets", () => {
   });
 
   it("secure values stay secret Outputs", async () => {
-    await mockStack("staging", { environment: "staging", postgres: { mode: "external" } }, { postgresUrl: "postgresql://u:p@db.example.com:5432/app" });
+    await mockStack("staging", { environment: "staging", docker: SSH, postgres: { mode: "external" } }, { postgresUrl: "postgresql://u:p@db.example.com:5432/app" });
     const cfg = loadConfig(new pulumi.Config("appstack"));
     expect(await isSecret(cfg.secrets.postgresUrl)).toBe(true);
     expect(await promise(cfg.secrets.postgresUrl)).toBe("postgresql://u:p@db.example.com:5432/app");
@@ -181,7 +183,7 @@ describe("config: secrets", () => {
 
 describe("config: what an adopter writes first", () => {
   const staging = (over: Record<string, unknown>) => ({
-    environment: "staging",
+    environment: "staging", docker: SSH,
     api: { image: "ghcr.io/acme/api:1.0.0", health: { path: "/health" }, domain: "api.acme.dev" },
     edge: { acmeEmail: "ops@acme.dev" },
     ...over,
@@ -264,7 +266,7 @@ describe("config: what an adopter writes first", () => {
 
 describe("validate's note on a worker that may have no Node for its default check", () => {
   const staging = (worker: Record<string, unknown>) => ({
-    environment: "staging",
+    environment: "staging", docker: SSH,
     worker: { image: "ghcr.io/acme/worker:1.0.0", ...worker },
   });
   const note = async (worker: Record<string, unknown>) => {
@@ -286,5 +288,84 @@ describe("validate's note on a worker that may have no Node for its default chec
     expect(await note({ command: ["node", "dist/worker.js"] })).toBeUndefined();
     expect(await note({ command: ["/usr/local/bin/npm", "run", "worker"] })).toBeUndefined();
     expect(await note({ command: ["python", "-m", "worker"], health: { type: "process", pattern: "worker" } })).toBeUndefined();
+  });
+});
+
+describe("config: how the stack reaches its Docker engine", () => {
+  const prod = (docker: Record<string, unknown>) => ({ environment: "production", docker });
+  const only = async (config: Record<string, unknown>, secrets: Record<string, string> = {}) => {
+    const ps = await problemsOf("production", config, secrets);
+    return ps.filter((p) => p.key.startsWith("appstack:docker"));
+  };
+  const pem = (what: string) => `-----BEGIN ${what}-----\nMIIB${"A".repeat(40)}\n-----END ${what}-----\n`;
+  const tlsSecrets = { dockerTlsCa: pem("CERTIFICATE"), dockerTlsCert: pem("CERTIFICATE"), dockerTlsKey: pem("PRIVATE KEY") };
+
+  it("production refuses plain tcp://, with the ssh fix and the TLS alternative", async () => {
+    const [p, ...rest] = await only(prod({ host: "tcp://prod.example.com:2375" }));
+    expect(rest).toEqual([]);
+    expect(p.key).toBe("appstack:docker.host");
+    expect(p.problem).toContain("tcp://prod.example.com:2375 is plain TCP");
+    // No placeholder in the command: Pulumi asks for the host; the note names the TLS alternative.
+    expect(p.fix).toBe("pulumi config set -s production --path docker.host");
+    expect(p.note).toContain("e.g. ssh://deploy@prod.example.com");
+    expect(p.note).toContain("pulumi config set --path docker.tls true");
+    expect(p.note).toContain("pulumi config set --secret <key> < <file>.pem");
+  });
+
+  it("outside dev a local socket is refused too; dev may use one, or plain tcp://", async () => {
+    const [p] = await only({ environment: "staging", docker: { host: "unix:///var/run/docker.sock" } });
+    expect(p.problem).toBe("the local Docker engine (unix:///var/run/docker.sock) is for dev; outside dev the Docker host is reached over ssh://, or tcp:// with TLS (this stack is staging)");
+    await mockStack("dev", { environment: "dev", docker: { host: "tcp://127.0.0.1:2375" } });
+    expect(loadConfig(new pulumi.Config("appstack")).docker.host).toBe("tcp://127.0.0.1:2375");
+  });
+
+  it("tcp:// with TLS needs the CA, certificate and key as secrets, and passes them to the provider only", async () => {
+    const missing = await problemsOf("production", prod({ host: "tcp://prod.example.com:2376", tls: true }));
+    expect(keys(missing).filter((k) => k.includes("dockerTls"))).toEqual(["appstack:dockerTlsCa", "appstack:dockerTlsCert", "appstack:dockerTlsKey"]);
+    expect(missing.find((p) => p.key === "appstack:dockerTlsKey")!.fix).toBe("pulumi config set -s production --secret dockerTlsKey");
+    await mockStack("production", prod({ host: "tcp://prod.example.com:2376", tls: true }), tlsSecrets);
+    const cfg = loadConfig(new pulumi.Config("appstack"));
+    expect(cfg.docker.tls).toBe(true);
+    expect(await isSecret(cfg.secrets.dockerTlsKey)).toBe(true);
+  });
+
+  it("docker.tls on a host that is not tcp:// is an error", async () => {
+    const ps = await only(prod({ host: "ssh://deploy@prod.example.com", tls: true }), tlsSecrets);
+    expect(ps.map((p) => [p.key, p.problem, p.fix])).toEqual([
+      ["appstack:docker.tls", "applies to a tcp:// Docker host only (docker.host is ssh://deploy@prod.example.com)", "pulumi config rm -s production --path docker.tls"],
+    ]);
+  });
+
+  it("StrictHostKeyChecking=no and a ProxyCommand are refused, with the commands that rewrite the list safely", async () => {
+    const ps = await only(
+      prod({ host: "ssh://deploy@prod.example.com", sshOpts: ["-o", "StrictHostKeyChecking=no", "-o", "ProxyCommand=nc -x proxy %h %p", "-o", "ServerAliveInterval=30"] }),
+    );
+    expect(ps.map((p) => p.key)).toEqual(["appstack:docker.sshOpts[1]", "appstack:docker.sshOpts[3]"]);
+    expect(ps[0].problem).toContain('only "yes" is allowed');
+    expect(ps[1].problem).toContain("ssh option ProxyCommand is not allowed");
+    expect(ps[0].fix).toBe(
+      "pulumi config rm -s production --path docker.sshOpts" +
+        " && pulumi config set -s production --path -- 'docker.sshOpts[0]' -o" +
+        " && pulumi config set -s production --path 'docker.sshOpts[1]' StrictHostKeyChecking=yes" +
+        " && pulumi config set -s production --path -- 'docker.sshOpts[2]' -o" +
+        " && pulumi config set -s production --path 'docker.sshOpts[3]' ServerAliveInterval=30",
+    );
+    expect(ps[1].fix).toBe(ps[0].fix);
+    expect(ps[0].note).toBe("ssh settings this list does not allow belong in ~/.ssh/config, and the host's key, checked out of band, in ~/.ssh/known_hosts");
+  });
+
+  it("the allow-list holds in every environment, dev included, and in every spelling", async () => {
+    for (const sshOpts of [["-oStrictHostKeyChecking=no"], ["-o", "stricthostkeychecking no"], ["-o", "UserKnownHostsFile=/dev/null"], ["-o", "LocalCommand=id"], ["-F", "/tmp/cfg"]]) {
+      const ps = await problemsOf("dev", { environment: "dev", docker: { host: "ssh://me@devbox", sshOpts } });
+      expect(ps.length, sshOpts.join(" ")).toBeGreaterThan(0);
+      expect(ps.every((p) => p.key.startsWith("appstack:docker.sshOpts[")), sshOpts.join(" ")).toBe(true);
+    }
+    await mockStack("production", prod({ host: "ssh://deploy@prod.example.com", sshOpts: ["-o", "StrictHostKeyChecking=yes", "-oServerAliveInterval=30", "-o", "IdentityFile=~/.ssh/deploy"] }));
+    expect(loadConfig(new pulumi.Config("appstack")).docker.sshOpts).toHaveLength(5);
+  });
+
+  it("sshOpts on a host that is not ssh:// is an error", async () => {
+    const ps = await only(prod({ host: "tcp://prod.example.com:2376", tls: true, sshOpts: ["-o", "StrictHostKeyChecking=yes"] }), tlsSecrets);
+    expect(ps.map((p) => p.key)).toEqual(["appstack:docker.sshOpts"]);
   });
 });

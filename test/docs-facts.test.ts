@@ -2,9 +2,9 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import { GENERATED_SECRET_LENGTH } from "../components/app-stack";
-import { DEFAULT_BACKUP_KEEP } from "../components/backup";
+import { DEFAULT_BACKUP_KEEP, OFFSITE_RETRY_SECONDS, retrySeconds, SHIP_POLL_SECONDS } from "../components/backup";
 import { JOB_LOG_LINES } from "../components/job";
-import { appConfigSchema, MIN_DOCKER_ENGINE } from "../config";
+import { appConfigSchema, backupSchema, backupSettings, intervalSeconds, MIN_DOCKER_ENGINE } from "../config";
 import { BENCH_COMMANDS, benchFigures, renderBenchTable, type BenchCommand, type BenchFigure } from "../ops/cli/bench";
 import { DEFAULT_LOCK_TIMEOUT_SECONDS } from "../ops/cli/cli";
 import { DEFAULT_SMOKE } from "../ops/operations/deploy";
@@ -40,7 +40,7 @@ const EXIT_CODE_SENTENCES: Record<string, string[]> = {
     `runs the deploy's Docker preflight on \`docker.host\` (exit ${EXIT.dockerHost} with what to do, ssh included)`,
     `A service the stack does not run is exit ${EXIT.usage}, with why`,
     `What fails before the command runs has its own code: ${EXIT.usage} (unknown service or replica, a one-shot job as the service, no command), ${EXIT.dockerHost} (Docker host), ${EXIT.notDeployed} (never deployed, no running replica of the deployed image), and ${EXIT.oneOffFailed} when the engine cannot create or start the container`,
-    `exit ${EXIT.unhealthy} if any is unhealthy`,
+    `exit ${EXIT.unhealthy} if a service is unhealthy or a backup overdue`,
     `exit ${EXIT.drift} when resources changed outside Pulumi`,
     `then stop with exit code ${EXIT.locked} and the way out`,
     `$ echo $? ${EXIT.unhealthy}`,
@@ -57,6 +57,11 @@ const EXIT_CODE_SENTENCES: Record<string, string[]> = {
   "docs/releases.md": [
     `if the schema refuses it (production needs a digest or a version tag), the file is put back as it was and the command exits ${EXIT.invalidConfig}.`,
     `Where no registry answers, it says so, changes nothing and exits ${EXIT.registry}:`,
+  ],
+  "docs/backups.md": [
+    `fail \`status\` (exit ${EXIT.unhealthy})`,
+    `with restic's own reason (exit ${EXIT.backup})`,
+    `Exit ${EXIT.ok}, or ${EXIT.backup} with the reason`,
   ],
   "docs/readiness.md": [
     `# exit ${EXIT.ok} ready, ${EXIT.policy} not ready`,
@@ -75,6 +80,8 @@ const OTHER_EXIT_STATUSES: Record<string, string[]> = {
   "docs/verification.md": ["(exit 1, `probe: blocked`)"],
   "docs/docker-engine.md": ["every job exits 0", "exit 0 after"],
   "docs/swarm.md": ["exit 0 after"],
+  // restic's own exit statuses, by version.
+  "docs/backups.md": ["from 0.17, a missing repository exits 10 and (0.17.1) a wrong password 12, where 0.14 exits 1"],
 };
 
 /** A text without its example blocks: `npm run docs` writes them from real runs, and the tests that run those commands compare them. */
@@ -116,8 +123,21 @@ describe("exit codes in the README and docs/", () => {
   });
 });
 
+/** The benchmark's figures for the random-filler database, as docs/backups.md quotes `npm run bench:backup`. */
+function backupBench() {
+  const block = read("docs/backups.md").split("--filler random -->")[1];
+  const db = /: a (\d+) MB database/.exec(block)![1];
+  const seconds = (step: string) => Number(new RegExp(`^\\| ${step} \\| .+ \\| (\\d+\\.\\d) s`, "m").exec(block)![1]);
+  const dump = /\| dump \|.*\(a (\d+) MB dump\)/.exec(block)![1];
+  const drill = Number(/; ([\d.]+) s in all\./.exec(block)![1]);
+  return { db, dump, dumpSeconds: seconds("dump"), shipSeconds: seconds("ship"), drill };
+}
+
 /** Figures stated in prose, each built from the constant or the rendered config it comes from. */
 function figureSentences(): Record<string, string[]> {
+  const bench = backupBench();
+  const backup = backupSettings({});
+  const offsite = backupSchema.shape.offsite.unwrap().parse({});
   const workerSchema = appConfigSchema.shape.worker.unwrap();
   const byDefault = workerSchema.parse({ command: ["node", "worker.js"] }).health;
   const heartbeat = workerSchema.parse({ command: ["node", "worker.js"], health: { type: "heartbeat" } }).health;
@@ -135,6 +155,19 @@ function figureSentences(): Record<string, string[]> {
       `Node.js ${oldestNode} or later with npm`,
       `Docker Engine ${MIN_DOCKER_ENGINE.version} or newer`,
       `which must then be ${oldestNode} or later`,
+      `measured by the drill here for a ${bench.db} MB database (a ${bench.dump} MB dump): about ${Math.round(bench.drill)} s`,
+    ],
+    "docs/backups.md": [
+      `24 h plus, for the database below, ${Math.round(bench.dumpSeconds)} s of dump, up to ${SHIP_POLL_SECONDS} s until the shipper looks and ${Math.round(bench.shipSeconds)} s of copy`,
+      `about ${Math.round(bench.drill)} s for that database, a ${bench.db} MB one whose dump is ${bench.dump} MB`,
+      `each new dump (pre-deploy or scheduled) within ${SHIP_POLL_SECONDS} s`,
+      `(\`wait: true\`, \`backup.healthTimeoutSeconds\`, default ${backup.healthTimeoutSeconds.toLocaleString("en-US")} s)`,
+      `a tenth of the schedule (${retrySeconds(0)} s to ${retrySeconds(Infinity) / 60} min)`,
+      `the newest \`backup.keep\` scheduled dumps (default ${backup.keep}) and the newest ${DEFAULT_BACKUP_KEEP} pre-deploy dumps`,
+      `(${offsite.keepDaily}, ${offsite.keepWeekly} and ${offsite.keepMonthly} by default)`,
+      `\`checkReadDataPercent\` of the data (default ${offsite.checkReadDataPercent} %)`,
+      `retries every ${OFFSITE_RETRY_SECONDS / 60} minutes`,
+      `(default ${intervalSeconds(offsite.checkSchedule) / 86_400} days)`,
     ],
     "docs/operations.md": [
       `retried every ${DEFAULT_SMOKE.intervalMs / 1000} s for up to \`--smoke-timeout\` (default ${DEFAULT_SMOKE.budgetMs / 1000} s)`,

@@ -166,3 +166,12 @@ describe("deploy preflight: an ssh:// host's key", () => {
     expect(err.message).toMatch(/Connection refused/);
   });
 });
+
+describe("deploy preflight: a tcp:// host with TLS", () => {
+  it("is not dialled in plain text; the line says the provider checks it with the stack's TLS material", async () => {
+    // Port 1 on 127.0.0.1: a plain dial would fail with ECONNREFUSED, so reaching it would throw.
+    const r = await dockerPreflight({ host: "tcp://127.0.0.1:1", tls: true }, { stack: "production" });
+    expect(r.engine).toBeUndefined();
+    expect(r.line).toBe("Docker engine at tcp://127.0.0.1:1 (TLS): not checked before the update; the Docker provider connects with the stack's TLS material.");
+  });
+});

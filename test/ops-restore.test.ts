@@ -44,6 +44,7 @@ describe("restore command construction", () => {
       stack: "staging",
       dockerHost: "ssh://deploy@staging.example.com",
       sshOpts: undefined,
+      tls: false,
       image: "postgres:17.6-alpine",
       network: "appstack-staging",
       volume: "appstack-staging-backup-data",
@@ -110,12 +111,21 @@ describe("restore confirmation", () => {
     const { ctx } = setup();
     const docker = new FakeDocker();
     expect(await restore(ctx, docker, { stack: "staging", backup: BACKUP.replace(/\.dump$/, ""), yes: true })).toBe(EXIT.ok);
-    expect(docker.verbs()).toEqual(["run inspect", "ps", "ps", "stop", "run pg_restore", "start"]);
+    expect(docker.verbs()).toEqual(["run inspect", "ps", "ps", "stop", "run pg_restore", "start", "exec", "restart"]);
     expect(docker.runs[3].args).toEqual(["stop", "c0ffee01", "c0ffee02", "beef0001"]);
     const pgRestore = docker.runs[4];
     expect(pgRestore.env).toEqual({ DOCKER_HOST: "ssh://deploy@staging.example.com", PGPASSWORD: PASSWORD });
     for (const r of docker.runs) expect(r.args.join(" ")).not.toContain("w/rd");
     expect(docker.runs.filter((r) => r !== pgRestore).every((r) => !("PGPASSWORD" in r.env))).toBe(true);
+  });
+
+  it("a stack without a scheduled-dump container is restored all the same, and told when its data is dumped", async () => {
+    const { ctx } = setup();
+    const docker = new FakeDocker();
+    const original = docker.run.bind(docker);
+    docker.run = async (args, env) => (args[0] === "exec" ? { code: 1, stdout: "", stderr: "Error: No such container: appstack-staging-backup-schedule" } : original(args, env));
+    expect(await restore(ctx, docker, { stack: "staging", backup: BACKUP, yes: true })).toBe(EXIT.ok);
+    expect(ctx.lines.join("\n")).toContain("note: could not restart appstack-staging-backup-schedule (Error: No such container: appstack-staging-backup-schedule)");
   });
 
   it("a failed pg_restore still starts the API and worker again", async () => {
@@ -145,6 +155,14 @@ describe("restore confirmation", () => {
     const err = await restore(ctx, new FakeDocker(), { stack: "staging", yes: false }).catch((e) => e);
     expect(err.message).toContain("Name the backup to restore: --backup <name>");
     expect(err.message).toContain(BACKUP);
+  });
+
+  it("a scheduled dump is restored by its name under scheduled/, as the listing shows it", async () => {
+    const { ctx } = setup();
+    const scheduled = "scheduled/staging_scheduled_20250603T060000Z.dump";
+    const docker = new FakeDocker({ [scheduled]: "99 1748930400" });
+    expect(await restore(ctx, docker, { stack: "staging", backup: scheduled, yes: true })).toBe(EXIT.ok);
+    expect(docker.runs.find((r) => r.args.includes("pg_restore"))!.args.at(-1)).toBe(`/backups/${scheduled}`);
   });
 
   it("a path instead of a backup name is refused before anything runs", async () => {

@@ -23,8 +23,10 @@ import {
   vercelSecretEnvSensitive,
 } from "../policy/rules/secrets";
 import { corsMatchesFrontend, frontendApiUrlMatchesApi, rolloutOrder, securityHeaders } from "../policy/rules/stack";
+import { containerDropsCapabilities, containerNoNewPrivileges, containerPidsLimit, containerReadOnlyRootfs, dataStoreNonRoot, edgeIsolatedFromDataStores } from "../policy/rules/privileges";
+import { dockerTransportSecure } from "../policy/rules/transport";
 import { corsRestricted, edgeChecksApiHealth, httpsPublicUrls, nodeEnvProduction } from "../policy/rules/web";
-import { TYPES, UNKNOWN } from "../policy/view";
+import { TYPES, UNKNOWN, type ResourceView } from "../policy/view";
 import { check, checkStack, container, labels, readyApi, resource } from "./helpers/policy";
 
 const urls = { DATABASE_URL: "postgresql://app:pw@postgres:5432/app", REDIS_URL: "redis://default:pw@redis:6379/0" };
@@ -384,5 +386,102 @@ describe("policy rules: the pack", () => {
       expect(r.description).toMatch(/seeds/);
       expect(r.remediationSteps.length).toBeGreaterThan(10);
     }
+  });
+});
+
+describe("policy rules: the Docker transport", () => {
+  const provider = (props: Record<string, unknown>) => resource("pulumi:providers:docker", "appstack-docker", props);
+  const pemProps = { caMaterial: "-----BEGIN CERTIFICATE-----", certMaterial: "-----BEGIN CERTIFICATE-----", keyMaterial: "-----BEGIN PRIVATE KEY-----" };
+
+  it("ssh with safe options, and tcp with all three TLS materials, pass", () => {
+    expect(check(dockerTransportSecure, provider({ host: "ssh://deploy@prod.example.com", sshOpts: '["-o","StrictHostKeyChecking=yes","-o","ServerAliveInterval=30"]' }))).toEqual([]);
+    expect(check(dockerTransportSecure, provider({ host: "ssh://deploy@prod.example.com", sshOpts: ["-o", "StrictHostKeyChecking=yes"] }))).toEqual([]);
+    expect(check(dockerTransportSecure, provider({ host: "tcp://prod.example.com:2376", ...pemProps }))).toEqual([]);
+  });
+
+  it("plain tcp, tcp with part of the TLS material, a local socket, or no host: reported", () => {
+    expect(check(dockerTransportSecure, provider({ host: "tcp://prod.example.com:2375" }))[0]).toContain("plain TCP");
+    expect(check(dockerTransportSecure, provider({ host: "tcp://prod.example.com:2376", caMaterial: pemProps.caMaterial }))[0]).toContain("plain TCP");
+    expect(check(dockerTransportSecure, provider({ host: "unix:///var/run/docker.sock" }))[0]).toContain("local Docker engine");
+    expect(check(dockerTransportSecure, provider({}))[0]).toContain("no host");
+  });
+
+  it("StrictHostKeyChecking=no, a ProxyCommand and an unknown option are each reported, in either list form", () => {
+    const bad = ["-o", "StrictHostKeyChecking=no", "-o", "ProxyCommand=nc %h %p", "-F", "/tmp/x"];
+    for (const sshOpts of [bad, JSON.stringify(bad)]) {
+      const found = check(dockerTransportSecure, provider({ host: "ssh://deploy@prod.example.com", sshOpts }));
+      expect(found).toHaveLength(4);
+      expect(found[0]).toContain("sshOpts[1]: StrictHostKeyChecking=no");
+      expect(found[1]).toContain("sshOpts[3]: ssh option ProxyCommand is not allowed");
+      expect(found[2]).toContain('sshOpts[4]: "-F" is not an ssh option');
+    }
+  });
+
+  it("a value only a deploy knows is not judged; other providers and resources are left alone", () => {
+    expect(check(dockerTransportSecure, provider({ host: UNKNOWN }))).toEqual([]);
+    expect(check(dockerTransportSecure, resource("pulumi:providers:vercel", "v", { host: "tcp://x:2375" }))).toEqual([]);
+    expect(check(dockerTransportSecure, postgres())).toEqual([]);
+  });
+});
+
+describe("policy rules: what a container may do on its host", () => {
+  const hardened = (service: string, more: Record<string, unknown> = {}) => ({
+    capabilities: { drops: ["ALL"], adds: [] },
+    securityOpts: ["no-new-privileges:true"],
+    readOnly: true,
+    tmpfs: { "/tmp": "rw,nosuid,nodev,mode=1777" },
+    cgroupParent: `appstack-production-${service}.slice`,
+    ...more,
+  });
+  const rules = [containerDropsCapabilities, containerNoNewPrivileges, containerReadOnlyRootfs, containerPidsLimit, dataStoreNonRoot];
+
+  it("hardened containers pass: the edge may add NET_BIND_SERVICE, the data stores run as their users", () => {
+    const ok = [
+      readyApi({ props: hardened("api") }),
+      migrate(hardened("migrate")),
+      postgres(hardened("postgres", { user: "postgres" })),
+      container("edge-proxy", "edge", "service", { props: hardened("edge", { capabilities: { drops: ["ALL"], adds: ["NET_BIND_SERVICE"] } }) }),
+    ];
+    for (const c of ok) for (const rule of rules) expect(check(rule, c), `${rule.name} on ${c.name}`).toEqual([]);
+  });
+
+  it("capabilities: all must be dropped, and only an allowed one added, by a service and never by a job", () => {
+    expect(check(containerDropsCapabilities, readyApi({ props: hardened("api", { capabilities: undefined }) }))[0]).toContain('does not hold "ALL"');
+    expect(check(containerDropsCapabilities, readyApi({ props: hardened("api", { capabilities: { drops: ["NET_RAW"] } }) }))[0]).toContain('does not hold "ALL"');
+    expect(check(containerDropsCapabilities, readyApi({ props: hardened("api", { capabilities: { drops: ["ALL"], adds: ["NET_BIND_SERVICE"] } }) }))[0]).toBe(
+      "adds NET_BIND_SERVICE, which api does not need (allowed: none)",
+    );
+    const job = container("edge-config-run", "edge", "job", { props: hardened("edge", { capabilities: { drops: ["all"], adds: ["CAP_NET_BIND_SERVICE"] } }) });
+    expect(check(containerDropsCapabilities, job)).toEqual(["adds CAP_NET_BIND_SERVICE, which edge does not need (allowed: none)"]);
+    // The policy config may allow more, per service.
+    const api = readyApi({ props: hardened("api", { capabilities: { drops: ["ALL"], adds: ["NET_BIND_SERVICE"] } }) });
+    expect(check(containerDropsCapabilities, api, { allow: { api: ["NET_BIND_SERVICE"] } })).toEqual([]);
+  });
+
+  it("no-new-privileges, a read-only root filesystem (unless exempt), the service's slice, a non-root data store", () => {
+    expect(check(containerNoNewPrivileges, worker(hardened("worker", { securityOpts: ["seccomp=unconfined"] })))).toHaveLength(1);
+    expect(check(containerNoNewPrivileges, worker(hardened("worker", { securityOpts: ["no-new-privileges"] })))).toEqual([]);
+    expect(check(containerReadOnlyRootfs, worker(hardened("worker", { readOnly: false })))).toHaveLength(1);
+    // The edge is exempt by default (its uploads), and only it.
+    expect(check(containerReadOnlyRootfs, container("edge-proxy", "edge", "service", { props: hardened("edge", { readOnly: false }) }))).toEqual([]);
+    expect(check(containerReadOnlyRootfs, container("edge-proxy", "edge", "service", { props: hardened("edge", { readOnly: false }) }), { exempt: [] })).toHaveLength(1);
+    expect(check(containerReadOnlyRootfs, worker(hardened("worker", { readOnly: false })), { exempt: ["worker"] })).toEqual([]);
+    expect(check(containerPidsLimit, worker(hardened("worker", { cgroupParent: "appstack-production-api.slice" })))[0]).toContain("not appstack-production-worker.slice");
+    for (const user of [undefined, "root", "0", "0:0"]) expect(check(dataStoreNonRoot, postgres(hardened("postgres", { user }))), String(user)).toHaveLength(1);
+    expect(check(dataStoreNonRoot, worker(hardened("worker")))).toEqual([]);
+  });
+
+  it("the edge shares no network with a data store, and its config job joins none; unknown network names are not judged", () => {
+    const withNets = (c: ResourceView, names: unknown) => ({ ...c, props: { ...c.props, networksAdvanced: names } });
+    const pg = withNets(postgres(), [{ name: "appstack-production" }]);
+    const edge = (nets: unknown) => withNets(container("edge-proxy", "edge", "service"), nets);
+    const job = (nets: unknown) => withNets(container("edge-config-run", "edge", "job"), nets);
+    const messages = (rs: ResourceView[]) => checkStack(edgeIsolatedFromDataStores, rs).map((v) => v.message);
+    expect(messages([pg, edge([{ name: "appstack-production-edge" }]), job(undefined)])).toEqual([]);
+    expect(messages([pg, edge([{ name: "appstack-production-edge" }, { name: "appstack-production" }]), job(undefined)])).toEqual([
+      "edge-proxy shares network appstack-production with postgres: the edge could reach the data store",
+    ]);
+    expect(messages([pg, edge([{ name: "appstack-production-edge" }]), job([{ name: "appstack-production-edge" }])])[0]).toContain("config job joins");
+    expect(checkStack(edgeIsolatedFromDataStores, [pg, edge([{ name: UNKNOWN }])])).toEqual([]);
   });
 });

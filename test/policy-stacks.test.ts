@@ -76,6 +76,10 @@ describe("the rules over the real production stack", () => {
     ["a published Postgres port", ["data-store-no-host-port"], (n) => void (n("postgres-server").props.ports = [{ internal: 5432, external: 5432 }])],
     ["a published API port", ["only-edge-publishes-ports"], (n) => void (n("api-2").props.ports = [{ internal: 3000, external: 3000 }])],
     ["an unprotected database volume", ["protected-data-volumes"], (n) => void (n("postgres-data").protect = false)],
+    ["dumps that never leave the database's host", ["offsite-backups"], (_, all) => void all.splice(all.findIndex((v) => v.name === "backup-offsite"), 1)],
+    ["no scheduled dumps between deploys", ["offsite-backups"], (_, all) => {
+      for (const name of ["backup-offsite", "backup-schedule"]) all.splice(all.findIndex((v) => v.name === name), 1);
+    }],
     ["a worker without REDIS_URL", ["required-env-wired"], (n) => setEnv(n("worker-1"), "REDIS_URL", undefined)],
     ["an API key in plain text", ["secret-env-is-secret"], (n) => setEnv(n("api-1"), "OPENAI_API_KEY", "sk-test", false)],
     ["a container whose state keeps its credentials readable", ["secret-env-is-secret"], (n) => void (n("worker-2").additionalSecretOutputs = [])],
@@ -96,6 +100,24 @@ describe("the rules over the real production stack", () => {
       const uploads = n("edge-config-run").props.uploads as { content: string }[];
       uploads[0].content = uploads[0].content.replace(/^\s*health_uri .*$/m, "");
     }],
+    ["a worker that keeps Docker's default capabilities", ["container-drops-capabilities"], (n) => void delete n("worker-1").props.capabilities],
+    ["an edge proxy that may chown any file", ["container-drops-capabilities"], (n) => {
+      n("edge-proxy").props.capabilities = { drops: ["ALL"], adds: ["NET_BIND_SERVICE", "CHOWN"] };
+    }],
+    ["a migration a setuid binary could raise to root", ["container-no-new-privileges"], (n) => void (n("api-migrate-run").props.securityOpts = [])],
+    ["an API whose image files can be rewritten", ["container-read-only-rootfs"], (n) => void (n("api-1").props.readOnly = false)],
+    ["a Redis outside its process-limited slice", ["container-pids-limit"], (n) => void delete n("redis-server").props.cgroupParent],
+    ["Postgres as root", ["data-store-non-root"], (n) => void delete n("postgres-server").props.user],
+    ["an edge proxy on the data stores' network", ["edge-isolated-from-data-stores"], (n) => {
+      n("edge-proxy").props.networksAdvanced = [{ name: "appstack-production-edge" }, { name: "appstack-production" }];
+    }],
+    ["an edge config job on a network", ["edge-isolated-from-data-stores"], (n) => {
+      n("edge-config-run").props.networksAdvanced = [{ name: "appstack-production-edge" }];
+    }],
+    ["a Docker host over plain tcp", ["docker-transport-secure"], (n) => void (n("appstack-docker").props.host = "tcp://prod.example.com:2375")],
+    ["ssh that accepts any host key", ["docker-transport-secure"], (n) => {
+      n("appstack-docker").props.sshOpts = JSON.stringify(["-o", "StrictHostKeyChecking=no", "-o", "ProxyCommand=nc %h %p"]);
+    }],
     ["a Vercel project without the headers route", ["security-headers"], (_, all) => {
       all.splice(all.findIndex((v) => v.type === "vercel:index/projectRoute:ProjectRoute"), 1);
     }],
@@ -115,7 +137,9 @@ describe("the rules over the real production stack", () => {
   it("the production stack has what the rules look for (they are not vacuously true)", () => {
     const views = recorded.map(viewFromWire);
     const services = views.filter((v) => v.type === TYPES.container).map((v) => `${label(v, "appstack.service")}/${label(v, "appstack.role")}`);
-    expect(new Set(services)).toEqual(new Set(["postgres/service", "redis/service", "backup/job", "migrate/job", "api/service", "worker/service", "edge/service", "edge/job"]));
+    expect(new Set(services)).toEqual(
+      new Set(["postgres/service", "redis/service", "backup/job", "backup-schedule/service", "backup-offsite/service", "migrate/job", "api/service", "worker/service", "edge/service", "edge/job"]),
+    );
     expect(views.some((v) => v.type === TYPES.vercelEnv)).toBe(true);
     expect(views.some((v) => v.type === "vercel:index/projectRoute:ProjectRoute")).toBe(true);
   });
@@ -189,8 +213,10 @@ describe("npm run policy over the repository's stacks and the unready fixture", 
     expect(r.stderr).toBe("");
     const broken = [
       "data-store-no-host-port",
+      "docker-transport-secure",
       "https-public-urls",
       "node-env-production",
+      "offsite-backups",
       "only-edge-publishes-ports",
       "pinned-images",
       "protected-data-volumes",
@@ -213,6 +239,8 @@ describe("npm run policy over the repository's stacks and the unready fixture", 
         "node-env-production worker-1",
         "node-env-production api-migrate-run",
         "worker-graceful-stop worker-1",
+        "offsite-backups postgres-server",
+        "docker-transport-secure appstack-docker",
       ]),
     );
     expect(r.stdout).toContain(`Not ready to deploy: `);
@@ -231,6 +259,6 @@ describe("npm run policy over the repository's stacks and the unready fixture", 
   it("under its own environment's policy (dev, advisory) the same stack only warns", async () => {
     const views = (await stackResources("dev", path.join(ROOT, UNREADY))).map(viewFromWire);
     const { violations } = evaluateRules(views, RULES, loadPolicyConfig(path.join(ROOT, "policy/config.dev.json"), RULES));
-    expect(violations.map((v) => `${v.level} ${v.rule}`)).toEqual(["advisory worker-graceful-stop"]);
+    expect(violations.map((v) => `${v.level} ${v.rule}`)).toEqual(["advisory worker-graceful-stop", "advisory offsite-backups"]);
   }, 60_000);
 });

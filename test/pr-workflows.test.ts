@@ -1,16 +1,27 @@
-import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { EXIT } from "../ops/shared/errors";
 import { repoStacks, ROOT } from "./helpers/cli";
-import { actionRef, effectivePermissions, events, loadWorkflow, matrixValues, stepsUsing, type Job, type Step, type Workflow } from "./helpers/workflows";
+import {
+  effectivePermissions,
+  environmentsOf,
+  evaluateCondition,
+  events,
+  loadWorkflow,
+  matrixValues,
+  pinsIn,
+  runStep as runScript,
+  stepsUsing,
+  type Job,
+  type Step,
+  type Workflow,
+} from "./helpers/workflows";
 
 /**
  * ci.yml and preview.yml: what they run, for which stacks, with which
- * permissions; and the shell logic of the steps that decide whether a pull
- * request is blocked, executed for real with a stand-in `npm`.
+ * permissions and credentials; and the shell logic of the steps that decide
+ * whether a pull request is blocked, executed for real with a stand-in `npm`.
  */
 
 const ci = loadWorkflow("ci.yml");
@@ -30,44 +41,8 @@ function step(j: Job, predicate: (s: Step) => boolean, what: string): Step {
 
 const runs = (j: Job) => (j.steps ?? []).map((s) => s.run ?? "").join("\n");
 
-const scratch = fs.mkdtempSync(path.join(os.tmpdir(), "appstack-workflow-"));
-afterAll(() => fs.rmSync(scratch, { recursive: true, force: true }));
-
-/**
- * Runs a step's `run:` script with bash, as the runner does (`bash -e`), in a
- * fresh directory with GITHUB_OUTPUT/GITHUB_STEP_SUMMARY files and an `npm`
- * on PATH that prints what the test says and exits with the test's code.
- */
 function runStep(s: Step, env: Record<string, string>, npm?: { stdout?: string; stderr?: string; code: number }) {
-  const dir = fs.mkdtempSync(path.join(scratch, "step-"));
-  const bin = path.join(dir, "bin");
-  fs.mkdirSync(bin);
-  if (npm) {
-    fs.writeFileSync(path.join(dir, "npm.out"), npm.stdout ?? "");
-    fs.writeFileSync(path.join(dir, "npm.err"), npm.stderr ?? "");
-    fs.writeFileSync(
-      path.join(bin, "npm"),
-      `#!/bin/sh\nprintf '%s\\n' "$*" > "${dir}/npm.args"\ncat "${dir}/npm.out"\ncat "${dir}/npm.err" >&2\nexit ${npm.code}\n`,
-      { mode: 0o755 },
-    );
-  }
-  const [output, summary] = [path.join(dir, "output"), path.join(dir, "summary")];
-  fs.writeFileSync(output, "");
-  fs.writeFileSync(summary, "");
-  const r = spawnSync("bash", ["--noprofile", "--norc", "-e", "-o", "pipefail", "-c", s.run ?? ""], {
-    cwd: dir,
-    encoding: "utf8",
-    env: { PATH: `${bin}:${process.env.PATH}`, HOME: dir, GITHUB_OUTPUT: output, GITHUB_STEP_SUMMARY: summary, ...env },
-  });
-  const read = (f: string) => (fs.existsSync(path.join(dir, f)) ? fs.readFileSync(path.join(dir, f), "utf8") : "");
-  return {
-    code: r.status,
-    stdout: r.stdout,
-    outputs: Object.fromEntries(read("output").split("\n").filter(Boolean).map((l) => l.split("=", 2) as [string, string])),
-    summary: read("summary"),
-    comment: read("comment.md"),
-    npmArgs: read("npm.args").trim(),
-  };
+  return runScript(s, env, { npm });
 }
 
 describe("ci.yml", () => {
@@ -96,7 +71,8 @@ describe("preview.yml: pulumi preview per deployed stack", () => {
 
   it("uses pulumi/actions (current major) to preview with diff, refresh, the policy pack and one edited comment per stack", () => {
     expect(pulumi).toHaveLength(1);
-    expect(Number(actionRef(pulumi[0]).replace(/^v/, "").split(".")[0])).toBeGreaterThanOrEqual(7);
+    const pin = pinsIn(fs.readFileSync(path.join(ROOT, ".github/workflows/preview.yml"), "utf8")).find((x) => x.action === "pulumi/actions");
+    expect(Number(pin?.comment.replace(/^v/, "").split(".")[0])).toBeGreaterThanOrEqual(7);
     expect(pulumi[0].with).toMatchObject({
       command: "preview",
       "stack-name": "${{ matrix.stack }}",
@@ -115,31 +91,58 @@ describe("preview.yml: pulumi preview per deployed stack", () => {
 
   it("takes the backend, passphrase and ssh key from the stack's preview environment", () => {
     expect(p.environment).toBe("${{ matrix.stack }}-preview");
+    expect(environmentsOf(preview, p)).toEqual(["production-preview", "staging-preview"]);
     expect(pulumi[0].with?.["cloud-url"]).toBe("${{ vars.PULUMI_BACKEND_URL }}");
     expect(pulumi[0].env?.PULUMI_CONFIG_PASSPHRASE).toBe("${{ secrets.PULUMI_CONFIG_PASSPHRASE }}");
     expect(JSON.stringify(p.steps)).toContain("secrets.DOCKER_SSH_KEY");
   });
 
+  describe("runs only for pull requests from this repository into main", () => {
+    const pr = (over: { action?: string; head?: string; base?: string }) => ({
+      github: {
+        event_name: "pull_request",
+        repository: "acme/appstack",
+        base_ref: over.base ?? "main",
+        event: { action: over.action ?? "synchronize", pull_request: { head: { repo: { full_name: over.head ?? "acme/appstack" } } } },
+      },
+    });
+
+    it("a pull request from a branch of this repository into main: previewed", () => {
+      expect(evaluateCondition(p.if, pr({}))).toBe(true);
+      expect(evaluateCondition(p.if, pr({ action: "opened" }))).toBe(true);
+    });
+
+    it("a fork's pull request: no job (GitHub gives forks no secrets; a waiting approval would be noise)", () => {
+      expect(evaluateCondition(p.if, pr({ head: "mallory/appstack" }))).toBe(false);
+    });
+
+    it("a pull request into another branch, or a label change: no job", () => {
+      expect(evaluateCondition(p.if, pr({ base: "release-1.x" }))).toBe(false);
+      expect(evaluateCondition(p.if, pr({ action: "labeled" }))).toBe(false);
+      expect(evaluateCondition(p.if, pr({ action: "unlabeled" }))).toBe(false);
+    });
+  });
+
   describe("skips cleanly where the secrets are not available", () => {
     const check = step(p, (s) => s.id === "credentials", "credentials");
-    const all = { STACK: "staging", FORK: "false", HAS_BACKEND: "true", HAS_PASSPHRASE: "true", HAS_SSH_KEY: "true", HAS_KNOWN_HOSTS: "true" };
+    const all = { STACK: "staging", HAS_BACKEND: "true", HAS_PASSPHRASE: "true", HAS_SSH_KEY: "true", HAS_KNOWN_HOSTS: "true" };
 
     it("every step after the check runs only when credentials are available", () => {
       const later = (p.steps ?? []).slice((p.steps ?? []).indexOf(check) + 1).filter((s) => s.name !== "Remove the ssh key");
       for (const s of later) expect(s.if, s.name ?? s.uses ?? s.run).toBe("steps.credentials.outputs.available == 'true'");
     });
 
-    it("a fork pull request: skipped, with a note in the job summary", () => {
-      const r = runStep(check, { ...all, FORK: "true" });
-      expect(r.code).toBe(0);
-      expect(r.outputs.available).toBe("false");
-      expect(r.summary).toContain("Pulumi preview of `staging` skipped");
-      expect(r.summary).toContain("from a fork");
+    it("the check reads whether each secret is set, never its value", () => {
+      for (const value of Object.values(check.env ?? {})) {
+        if (value.includes("secrets.")) expect(value).toMatch(/^\$\{\{ secrets\.\w+ != '' \}\}$/);
+      }
     });
 
     it("a missing secret: skipped, naming what to configure", () => {
       const r = runStep(check, { ...all, HAS_PASSPHRASE: "false", HAS_KNOWN_HOSTS: "false" });
+      expect(r.code).toBe(0);
       expect(r.outputs.available).toBe("false");
+      expect(r.summary).toContain("Pulumi preview of `staging` skipped");
       expect(r.summary).toContain("secret PULUMI_CONFIG_PASSPHRASE, variable DOCKER_SSH_KNOWN_HOSTS");
       expect(r.summary).toContain("staging-preview");
     });

@@ -236,7 +236,7 @@ describe("release.yml: the release and pull-request steps, with stand-ins for np
     const { dir, origin } = workspace();
     const r = runStep(open, { ...env, GH_TOKEN: "", BASE: "main" }, { cwd: dir, bin: { gh: "exit 99" } });
     expect(r.code).toBe(1);
-    expect(r.stdout).toContain("::error title=No RELEASE_TOKEN::Add the repository secret RELEASE_TOKEN");
+    expect(r.stdout).toContain("::error title=No RELEASE_TOKEN::Add the secret RELEASE_TOKEN to the release environment");
     expect(git(origin, "branch", "--list", "appstack-release/*")).toBe("");
   });
 });

@@ -10,9 +10,10 @@ import { checkJobExit } from "../components/job";
 import { SECURITY_HEADERS } from "../components/security-headers";
 import { workerHealthTest } from "../components/worker";
 import { ConfigError, loadConfig, parseAppConfig, type ConfigProblem } from "../config";
-import { waitForRegistrations, type MockOutputs, type MockRuntime, type RecordedResource } from "../ops/offline/offline-runtime";
+import { defaultMockOutputs, waitForRegistrations, type MockOutputs, type MockRuntime, type RecordedResource } from "../ops/offline/offline-runtime";
 import { validateStack } from "../ops/offline/validate";
 import { EXIT, UserError } from "../ops/shared/errors";
+import { decodeWire } from "../policy/view";
 import { tempProject } from "./helpers/project";
 import { isSecret, logicalName, masked, mockStack, promise } from "./helpers/pulumi";
 
@@ -102,7 +103,7 @@ describe("API", () => {
       expect(r.inputs.ports).toBeUndefined();
       expect(r.options.deleteBeforeReplace).toBe(false);
     }
-    expect(masked(a.get("api-2")).inputs.networksAdvanced).toEqual([{ name: "appstack-production", aliases: ["api"] }]);
+    expect(masked(a.get("api-2")).inputs.networksAdvanced).toEqual([{ name: "appstack-production", aliases: ["api"] }, { name: "appstack-production-edge" }]);
     // The same settings give the same slot; a new image, a new one; one more replica joins the slot.
     expect(names((await evaluate("production", productionConfig(), productionSecrets)).rt)).toEqual(first);
     const newImage = names((await evaluate("production", productionConfig({ api: { ...(productionConfig().api as object), image: "ghcr.io/acme/api:1.5.0" } }), productionSecrets)).rt);
@@ -152,8 +153,8 @@ describe("API", () => {
 });
 
 describe("migrations gate", () => {
-  const withExit = (exitCode: number): MockOutputs => (type, name) =>
-    name === "api-migrate-run" ? { exitCode, containerLogs: "applying 0007_users\nERROR: column \"email\" already exists" } : {};
+  const withExit = (exitCode: number): MockOutputs => (type, name, inputs) =>
+    name === "api-migrate-run" ? { exitCode, containerLogs: "applying 0007_users\nERROR: column \"email\" already exists" } : defaultMockOutputs(type, name, inputs);
 
   it("runs after the data stores are healthy and before any API container", async () => {
     const { rt, get } = await evaluate("production", productionConfig(), productionSecrets, withExit(0));
@@ -181,11 +182,118 @@ describe("migrations gate", () => {
     expect(String(await firstRejection())).toContain('ERROR: column "email" already exists');
   });
 
-  it("the message keeps the last 40 log lines", () => {
+  it("the message keeps the last 40 log lines and names the command that shows the whole log", () => {
     const logs = Array.from({ length: 100 }, (_, i) => `line ${i + 1}`).join("\n");
-    expect(() => checkJobExit("Backup", 2, logs)).toThrow(/last 40 log lines ---\nline 61\n[\s\S]*line 100$/);
-    expect(() => checkJobExit("Backup", 0, logs)).not.toThrow();
-    expect(() => checkJobExit("Backup", undefined, undefined)).not.toThrow();
+    const outcome = { description: "Backup", logs, container: "backup-dump-run-1a2b3c4", secrets: [] };
+    expect(() => checkJobExit({ ...outcome, exitCode: 2 })).toThrow(/last 40 log lines, secrets masked ---\nline 61\n[\s\S]*line 100$/);
+    expect(() => checkJobExit({ ...outcome, exitCode: 2 })).toThrow("docker logs backup-dump-run-1a2b3c4");
+    expect(() => checkJobExit({ ...outcome, exitCode: 0 })).not.toThrow();
+    expect(() => checkJobExit({ ...outcome, exitCode: undefined, logs: undefined })).not.toThrow();
+  });
+
+  it("a secret too short to mask reliably: no log in the message, only the command that shows it", () => {
+    const outcome = { description: "Database migrations", exitCode: 1, logs: "token=abc123 rejected", container: "api-migrate-run-9f8e7d6", secrets: ["abc123"] };
+    const message = failureMessage(() => checkJobExit(outcome));
+    expect(message).not.toContain("abc123");
+    expect(message).toContain("The log is not shown");
+    expect(message).toContain("docker logs api-migrate-run-9f8e7d6");
+  });
+});
+
+function failureMessage(fn: () => void): string {
+  try {
+    fn();
+  } catch (err) {
+    return String((err as Error).message);
+  }
+  throw new Error("expected a failure");
+}
+
+/**
+ * The job-log canary. A failed job's message goes to `pulumi up`'s output and
+ * into CI logs, where nothing masks the generated passwords. Here each job
+ * really runs, as a local process with exactly the env its container
+ * declares, a command that prints every variable it has and its connection
+ * URLs the ways ORMs do (whole, the password decoded, in JSON), plus a
+ * credentialed URL that is no secret of ours; then exits non-zero. The
+ * deploy error must hold none of those values.
+ */
+describe("job-log canary: a failed job's error holds none of its secrets", () => {
+  const CANARY = [
+    "for (const [k, v] of Object.entries(process.env)) console.log(`${k}=${v}`);",
+    "const db = new URL(process.env.DATABASE_URL ?? process.env.PGPASSWORD_URL ?? 'postgresql://x:y@h/d');",
+    "console.error(`error: connect ECONNREFUSED ${process.env.DATABASE_URL ?? ''}`);",
+    "console.error(`password authentication failed: ${decodeURIComponent(db.password)} / ${process.env.PGPASSWORD ?? ''}`);",
+    "console.error(JSON.stringify({ redis: process.env.REDIS_URL, key: process.env.OPENAI_API_KEY }));",
+    // Built at run time, so no line of this file is a credentialed URL.
+    "console.error('fetching https://' + ['deploy', 'hunter2-not-ours'].join(':') + '@registry.example.com/v2/');",
+    "process.exit(3);",
+  ].join("\n");
+  // Generated values as strong as the real ones, URL-special characters included, so every spelling differs.
+  const generated = (name: string) =>
+    name === "postgres-password" ? "Ab3#%&*()-_=+[]{}:?@/xYz9!pQ7rS2" : `${name.replace(/\W/g, "")}-${"k".repeat(24)}-Zq81`;
+  const runJobs = (jobs: Record<string, number>, command?: (name: string, declared: string[]) => string[]): MockOutputs => {
+    return (type, name, inputs) => {
+      if (type === "random:index/randomPassword:RandomPassword") return { result: generated(name), bcryptHash: "mock" };
+      if (!(name in jobs)) return {};
+      const env = Object.fromEntries((decodeWire(inputs.envs).value as string[]).map((e) => [e.slice(0, e.indexOf("=")), e.slice(e.indexOf("=") + 1)]));
+      const [cmd, ...args] = command ? command(name, inputs.command as string[]) : (inputs.command as string[]);
+      const r = spawnSync(cmd, args, { env: { ...env, PATH: process.env.PATH }, encoding: "utf8", timeout: 20_000 });
+      logsOf.set(name, `${r.stdout}${r.stderr}`);
+      return { exitCode: jobs[name] === 0 ? 0 : r.status, containerLogs: `${r.stdout}${r.stderr}` };
+    };
+  };
+  const logsOf = new Map<string, string>();
+  const canaryConfig = () =>
+    productionConfig({ api: { ...(productionConfig().api as object), migrations: { command: [process.execPath, "-e", CANARY] } } });
+
+  function secretsOfStack(): string[] {
+    const pgPassword = generated("postgres-password");
+    return [
+      pgPassword,
+      encodeURIComponent(pgPassword),
+      `postgresql://app:${encodeURIComponent(pgPassword)}@postgres:5432/app`,
+      generated("redis-password"),
+      `redis://default:${generated("redis-password")}@redis:6379/0`,
+      generated("appstack-secret-jwt-secret"),
+      productionSecrets.OPENAI_API_KEY,
+      "hunter2-not-ours",
+    ];
+  }
+
+  it("migrations that print their whole env and connection URLs, then fail", async () => {
+    const { app } = await evaluate("production", canaryConfig(), productionSecrets, runJobs({ "backup-dump-run": 0, "api-migrate-run": 3 }, (n, c) => (n === "backup-dump-run" ? ["true"] : c)));
+    const message = String(await promise(app.api!.migrations!.completed).then(() => "no failure", (e: Error) => e.message));
+    const logs = logsOf.get("api-migrate-run") ?? "";
+    const secrets = secretsOfStack();
+    // The canary is not vacuous: the job really printed every one of them.
+    for (const s of secrets) expect(logs, s).toContain(s);
+    expect(message).toContain("Database migrations failed with exit code 3");
+    expect(message).toMatch(/docker logs api-migrate-run-\w+/);
+    for (const s of secrets) expect(message, `the message holds ${s}`).not.toContain(s);
+    expect(message).toContain("DATABASE_URL=[secret]");
+    expect(message).toContain("https://[secret]@registry.example.com/v2/");
+    // What helps stays: the plain settings and the shape of the error.
+    expect(message).toContain("MEMORY_SYSTEM_ENABLED=true");
+    expect(message).toContain("error: connect ECONNREFUSED [secret]");
+    // Every registration that waited on the migrations fails with the same, masked, message.
+    expect(String(await firstRejection())).toContain("Database migrations failed with exit code 3");
+    for (const r of rejections) for (const s of secrets) expect(String(r)).not.toContain(s);
+  });
+
+  it("a pre-deploy backup that prints its whole env, then fails", async () => {
+    const { app, get } = await evaluate("production", canaryConfig(), productionSecrets, runJobs({ "backup-dump-run": 4 }, () => [process.execPath, "-e", CANARY]));
+    const message = String(await promise(app.backup!.completed!).then(() => "no failure", (e: Error) => e.message));
+    const logs = logsOf.get("backup-dump-run") ?? "";
+    const pgPassword = generated("postgres-password");
+    expect(logs).toContain(`PGPASSWORD=${pgPassword}`);
+    expect(message).toContain("The pre-deploy database backup failed with exit code 3");
+    // (The canary's own source, with its stranger's URL, is in this job's env as the migrations trigger: plain text, not a secret.)
+    for (const s of [pgPassword, encodeURIComponent(pgPassword)]) expect(message, s).not.toContain(s);
+    expect(message).toContain("PGPASSWORD=[secret]");
+    expect(get("backup-dump-run").type).toBe("docker:index/container:Container");
+    expect(String(await firstRejection())).toContain("The pre-deploy database backup failed");
+    for (const r of rejections) expect(String(r)).not.toContain(pgPassword);
   });
 });
 
@@ -226,7 +334,7 @@ describe("worker", () => {
   });
 
   it("the heartbeat health check passes on a fresh file and fails on a stale or missing one, saying why", () => {
-    const cfg = parseAppConfig({ environment: "dev", worker: { image: "w:1", command: ["w"], health: { type: "heartbeat", file: "/x", maxAgeSeconds: 2 } } }).data!.worker!;
+    const cfg = parseAppConfig({ environment: "dev", worker: { image: "w:1", command: ["w"], health: { type: "heartbeat", file: "/tmp/x", maxAgeSeconds: 2 } } }).data!.worker!;
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "hb-"));
     const file = path.join(dir, "beat");
     const run = () => {
@@ -326,6 +434,21 @@ describe("frontend on Vercel", () => {
     expect(masked(get("frontend-env-VITE_FEATURE_X")).inputs.sensitive).toBe(false);
     expect(masked(get("frontend-vercel")).inputs.apiToken).toBe("[secret]");
   });
+
+  it("secret variables go to production deployments only; plain ones to preview as well", async () => {
+    const { get } = await evaluate("production", productionConfig(), productionSecrets);
+    expect(get("frontend-env-SENTRY_AUTH_TOKEN").inputs.targets).toEqual(["production"]);
+    expect(get("frontend-env-VITE_FEATURE_X").inputs.targets).toEqual(["production", "preview"]);
+    expect(get("frontend-env-VITE_API_URL").inputs.targets).toEqual(["production", "preview"]);
+  });
+
+  it("a stack opts a secret into preview deployments by name, one variable at a time", async () => {
+    const frontend = { domains: ["app.example.com"], vercel: VERCEL, secretEnv: ["SENTRY_AUTH_TOKEN", "POSTHOG_KEY"], previewSecretEnv: ["POSTHOG_KEY"] };
+    const { get } = await evaluate("production", productionConfig({ frontend }), { ...productionSecrets, POSTHOG_KEY: "phc-test-value" });
+    expect(get("frontend-env-POSTHOG_KEY").inputs.targets).toEqual(["production", "preview"]);
+    expect(get("frontend-env-SENTRY_AUTH_TOKEN").inputs.targets).toEqual(["production"]);
+  });
+
 });
 
 describe("frontend in dev", () => {
@@ -397,11 +520,18 @@ describe("config errors for the services name the key and register nothing", () 
   it("a local build outside dev, a wired env name, and a Vercel frontend without its project", async () => {
     const ps = await problems({
       environment: "staging",
+      docker: { host: "ssh://deploy@staging.example.com" },
       api: { build: { context: "examples/app/api" }, health: { path: "/h" }, domain: "api.example.com", env: { DATABASE_URL: "postgres://x" } },
       edge: { acmeEmail: "ops@example.com" },
       frontend: {},
     }, { vercelApiToken: PLACEHOLDER });
     expect(ps.map((p) => p.key).sort()).toEqual(["appstack:api.build", "appstack:api.env.DATABASE_URL", "appstack:frontend.vercel"]);
+  });
+
+  it("a Vercel secret opted into preview deployments that the frontend does not have is a config error", async () => {
+    const frontend = { domains: ["app.example.com"], vercel: VERCEL, secretEnv: ["SENTRY_AUTH_TOKEN"], previewSecretEnv: ["SENTRY_AUTH_TOKN"] };
+    const ps = await problems(productionConfig({ frontend }), productionSecrets);
+    expect(ps.map((p) => [p.key, p.fix])).toEqual([["appstack:frontend.previewSecretEnv[0]", "pulumi config rm -s production --path frontend.previewSecretEnv"]]);
   });
 });
 
@@ -493,13 +623,14 @@ describe("a setting appstack would override or ignore is an error, never dropped
     for (const p of dev) expect(p.fix).toBe(`pulumi config rm -s dev --path ${p.key.slice("appstack:".length)}`);
     const vercel = await problems(productionConfig({ frontend: { ...frontend, image: "web:1.0", hostPort: 8080 } }), productionSecrets);
     expect(vercel.map((p) => p.key)).toEqual(["appstack:frontend.image", "appstack:frontend.hostPort"]);
-    const noServices = await problems({ environment: "staging", generatedSecrets: ["JWT_SECRET"], edge: { acmeEmail: "ops@example.com" } });
+    const noServices = await problems({ environment: "staging", docker: { host: "ssh://deploy@staging.example.com" }, generatedSecrets: ["JWT_SECRET"], edge: { acmeEmail: "ops@example.com" } });
     expect(noServices.map((p) => p.key)).toEqual(["appstack:edge", "appstack:generatedSecrets"]);
   });
 
   it("a broken api section is reported as broken, not as missing: no noise about what it would have served", async () => {
     const ps = await problems({
       environment: "staging",
+      docker: { host: "ssh://deploy@staging.example.com" },
       generatedSecrets: ["JWT_SECRET"],
       api: { image: "ghcr.io/acme/api:1.0.0", domain: "api.example.com" },
       edge: { acmeEmail: "ops@example.com" },
@@ -552,5 +683,70 @@ describe("swarm mode", () => {
     expect(api.updateConfig.order).toBe("stop-first");
     expect((masked(get("postgres-service")).inputs.taskSpec as { placement: unknown }).placement).toEqual({ constraints: ["node.role==manager"] });
     expect(masked(get("frontend-server")).inputs.networksAdvanced).toEqual([{ name: "appstack-dev-overlay" }]);
+  });
+});
+
+describe("container privileges in the production plan", () => {
+  it("every container drops all capabilities, gains no privileges, runs in its service's slice, read-only unless given files", async () => {
+    const { rt } = await evaluate("production", productionConfig(), productionSecrets);
+    const containers = rt.resources.filter((r) => r.type === "docker:index/container:Container");
+    expect(containers.map((c) => logicalName(c.name)).sort()).toEqual(
+      ["api-1", "api-2", "api-migrate-run", "backup-dump-run", "backup-schedule", "edge-config-run", "edge-proxy", "postgres-server", "redis-server", "worker-1"].sort(),
+    );
+    for (const c of containers) {
+      const { inputs } = masked(c);
+      const service = (inputs.labels as { label: string; value: string }[]).find((l) => l.label === "appstack.service")!.value;
+      expect(inputs.capabilities, c.name).toEqual({ drops: ["ALL"], adds: c.name === "edge-proxy" ? ["NET_BIND_SERVICE"] : [] });
+      expect(inputs.securityOpts, c.name).toEqual(["no-new-privileges:true"]);
+      const given = ((inputs.uploads as unknown[] | undefined) ?? []).length > 0;
+      expect(inputs.readOnly, c.name).toBe(!given);
+      if (!given) expect(Object.keys(inputs.tmpfs as object).length, c.name).toBeGreaterThan(0);
+      expect(inputs.cgroupParent, c.name).toBe(`appstack-production-${service}.slice`);
+    }
+  });
+
+  it("Postgres and Redis run as their images' non-root users, with tmpfs only where they write", async () => {
+    const { get } = await evaluate("production", productionConfig(), productionSecrets);
+    expect(masked(get("postgres-server")).inputs).toMatchObject({
+      user: "postgres",
+      tmpfs: { "/var/run/postgresql": "rw,nosuid,nodev,noexec,mode=1777,size=1m", "/tmp": "rw,nosuid,nodev,noexec,mode=1777,size=64m" },
+    });
+    expect(masked(get("redis-server")).inputs).toMatchObject({ user: "redis", tmpfs: { "/tmp": "rw,nosuid,nodev,noexec,mode=1777,size=1m" } });
+  });
+
+  it("the edge has a network of its own, shared with the API only; its config job has none; the data stores are not on it", async () => {
+    const { get } = await evaluate("production", productionConfig(), productionSecrets);
+    const nets = (name: string) => ((masked(get(name)).inputs.networksAdvanced as { name: string }[] | undefined) ?? []).map((n) => n.name);
+    expect(nets("edge-proxy")).toEqual(["appstack-production-edge"]);
+    expect(nets("api-1")).toEqual(["appstack-production", "appstack-production-edge"]);
+    for (const name of ["postgres-server", "redis-server", "worker-1", "api-migrate-run", "backup-dump-run"]) expect(nets(name), name).toEqual(["appstack-production"]);
+    expect(nets("edge-config-run")).toEqual([]);
+    expect(masked(get("edge-config-run")).inputs.networkMode).toBe("none");
+    expect(get("appstack-edge-network").inputs.name).toBe("appstack-production-edge");
+  });
+
+  it("only the containers given files (the edge's Caddyfiles, the scheduled dump's password, through the provider's upload) keep a writable root filesystem", async () => {
+    const { rt } = await evaluate("production", productionConfig(), productionSecrets);
+    const writable = rt.resources.filter((r) => r.type === "docker:index/container:Container" && masked(r).inputs.readOnly !== true).map((r) => r.name).sort();
+    expect(writable).toEqual(["backup-schedule", "edge-config-run", "edge-proxy"]);
+    for (const name of writable) expect((masked(rt.resources.find((r) => r.name === name)!).inputs.uploads as unknown[]).length, name).toBeGreaterThan(0);
+  });
+
+  it("api.writablePaths and worker.writablePaths become tmpfs mounts; a heartbeat outside them is a config error", async () => {
+    const api = { ...(productionConfig().api as object), writablePaths: ["/tmp", "/app/.cache"] };
+    const { get } = await evaluate("production", productionConfig({ api }), productionSecrets);
+    expect(Object.keys(masked(get("api-1")).inputs.tmpfs as object).sort()).toEqual(["/app/.cache", "/tmp"]);
+    expect(Object.keys(masked(get("api-migrate-run")).inputs.tmpfs as object).sort()).toEqual(["/app/.cache", "/tmp"]);
+    const worker = { command: ["node", "worker.js"], health: { type: "heartbeat", file: "/var/lib/worker/beat" } };
+    const rt = await mockStack("production", productionConfig({ worker }), productionSecrets);
+    let problems: ConfigProblem[] = [];
+    try {
+      loadConfig(new pulumi.Config("appstack"));
+    } catch (err) {
+      problems = (err as ConfigError).problems;
+    }
+    expect(rt.resources).toEqual([]);
+    expect(problems.map((p) => [p.key, p.fix])).toEqual([["appstack:worker.health.file", "pulumi config set -s production --path worker.health.file /tmp/beat"]]);
+    expect(problems[0].note).toBe("or keep the file and make its folder writable: add /var/lib/worker to worker.writablePaths");
   });
 });

@@ -46,6 +46,8 @@ function expectNoSecretValues(raw: string): void {
  */
 const ROLLOUT_EDGES: Record<string, string> = {
   "backup job -> postgres": "pg_dump needs the server healthy, and nothing else",
+  "backup-schedule -> postgres": "the scheduled dumps need the server healthy, and nothing else",
+  "backup-offsite -> backup-schedule": "the shipper starts with a dump to ship, so its first round turns it healthy",
   "migrate job -> postgres": "the migrations change the schema",
   "migrate job -> redis": "they run with the API's env; an app that connects to Redis as it starts must find it",
   "migrate job -> backup job": "a migration that damages data must have a dump to restore",

@@ -33,9 +33,17 @@ const ops = {
   status: () => load<typeof import("../operations/status")>("../operations/status"),
   drift: () => load<typeof import("../operations/drift")>("../operations/drift"),
   restore: () => load<typeof import("../operations/restore")>("../operations/restore"),
+  offsite: () => load<typeof import("../operations/offsite")>("../operations/offsite"),
+  backupAge: () => load<typeof import("../operations/backup-age")>("../operations/backup-age"),
   logs: () => load<typeof import("../operations/logs")>("../operations/logs"),
   exec: () => load<typeof import("../operations/exec")>("../operations/exec"),
 };
+
+/** Reads a stack's backup ages on its Docker host, for status and the smoke check. */
+async function backupReader(stack: string) {
+  const [{ readBackupAges }, { stackDockerTarget }] = await Promise.all([ops.backupAge(), ops.preflight()]);
+  return (backup: Parameters<typeof readBackupAges>[1]) => readBackupAges(stackDockerTarget(PROJECT_ROOT, stack), backup, Date.now());
+}
 
 /** The checkout this CLI belongs to: Pulumi.yaml and index.ts sit one level up. */
 export const PROJECT_ROOT = path.resolve(__dirname, "../..");
@@ -111,6 +119,7 @@ async function runDeploy(values: Values, dev: boolean): Promise<number> {
       stackSwarmSettings(PROJECT_ROOT, stack)
         ? diagnoseSwarm(stackDockerTarget(PROJECT_ROOT, stack), stack)
         : diagnoseUnhealthy(stackDockerTarget(PROJECT_ROOT, stack), stack, stackSecretNames(PROJECT_ROOT, stack)),
+    backups: await backupReader(stack),
   });
 }
 
@@ -245,11 +254,12 @@ export const COMMANDS: Record<string, Command> = {
     },
   },
   status: {
-    summary: "probe every service's health URL and print one row per service",
+    summary: "probe every service's health URL, and the age of the newest local and off-host backup",
     usage: "status --stack <name> [--timeout <ms>]",
     options: { stack: deployOptions.stack, timeout: { type: "string" } },
     async run(values) {
-      const opts = { stack: requireStack(values), timeoutMs: intOption(values, "timeout", 5000, 1, 600_000)! };
+      const stack = requireStack(values);
+      const opts = { stack, timeoutMs: intOption(values, "timeout", 5000, 1, 600_000)!, backups: await backupReader(stack) };
       return (await ops.status()).status((await ops.context()).defaultContext(PROJECT_ROOT), opts);
     },
   },
@@ -263,13 +273,28 @@ export const COMMANDS: Record<string, Command> = {
     },
   },
   restore: {
-    summary: "restore a pre-deploy Postgres backup (shows what it overwrites; needs --yes)",
-    usage: "restore --stack <name> [--backup <name>] [--yes]",
-    options: { stack: deployOptions.stack, backup: { type: "string" }, yes: deployOptions.yes },
+    summary: "restore a Postgres dump from the backup volume or the off-host repository (shows what it overwrites; needs --yes), or run the restore drill",
+    usage: "restore --stack <name> [--backup <name> | --offsite [--snapshot <id>|latest] | --drill] [--yes]",
+    options: {
+      stack: deployOptions.stack,
+      backup: { type: "string" },
+      offsite: { type: "boolean" },
+      snapshot: { type: "string" },
+      drill: { type: "boolean" },
+      yes: deployOptions.yes,
+    },
     async run(values) {
-      const opts = { stack: requireStack(values), backup: values.backup as string | undefined, yes: values.yes === true };
-      const { localDocker, restore } = await ops.restore();
-      return restore((await ops.context()).defaultContext(PROJECT_ROOT), localDocker, opts);
+      const stack = requireStack(values);
+      const chosen = (["backup", "offsite", "drill"] as const).filter((k) => values[k] !== undefined);
+      if (chosen.length > 1) throw new UserError(`Choose one of --backup, --offsite and --drill (got --${chosen.join(" and --")}).`);
+      if (values.snapshot !== undefined && values.offsite !== true) throw new UserError("--snapshot names an off-host snapshot: use it with --offsite.");
+      const [{ localDocker, restore }, { defaultContext }] = await Promise.all([ops.restore(), ops.context()]);
+      const ctx = defaultContext(PROJECT_ROOT);
+      if (values.drill === true) return (await ops.offsite()).drill(ctx, localDocker, { stack });
+      if (values.offsite === true) {
+        return (await ops.offsite()).restoreOffsite(ctx, localDocker, { stack, snapshot: values.snapshot as string | undefined, yes: values.yes === true });
+      }
+      return restore(ctx, localDocker, { stack, backup: values.backup as string | undefined, yes: values.yes === true });
     },
   },
   release: {

@@ -1,6 +1,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { parseDocument } from "yaml";
+import { SECURE_PLACEHOLDER } from "../../config/secure-placeholder";
 import { UserError } from "../shared/errors";
 
 /** The project this checkout deploys, read from its Pulumi.yaml. */
@@ -28,12 +29,8 @@ export interface StackConfig {
  */
 export const REPOSITORY_PLACEHOLDER = "v1:YXBwc3RhY2stcGxhY2Vob2xkZXI=:cmVwbGFjZSB3aXRoIHB1bHVtaSBjb25maWcgc2V0IC0tc2VjcmV0";
 
-/**
- * Stands in for every secure value: plan never decrypts anything. URL-shaped,
- * because some secrets are URLs the program parses; it is a secret, so it
- * prints as [secret].
- */
-export const SECURE_PLACEHOLDER = "placeholder://not-decrypted@secure-value.invalid:1/placeholder";
+/** Stands in for every secure value: plan never decrypts anything (defined with the rules that must recognise it). */
+export { SECURE_PLACEHOLDER };
 
 export function readProject(root: string): Project {
   const file = path.join(root, "Pulumi.yaml");

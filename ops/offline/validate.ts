@@ -17,6 +17,13 @@ export async function validateStack(opts: { root: string; stack?: string; stackF
       const name = key.slice(key.indexOf(":") + 1);
       lines.push(`  not yet deployable: ${key} holds the repository's placeholder; set it: pulumi config set -s ${sc.stack} --secret ${name}`);
     }
+    const offsite = cfg.postgres.mode === "container" ? cfg.backup?.offsite : undefined;
+    if (offsite) {
+      lines.push(
+        `  note: ${offsite.repositorySecret} is a secret, which validate never decrypts: that it names a repository restic can ship to (S3, B2, sftp, REST) ` +
+          `is checked by pulumi preview and pulumi up, before anything is registered.`,
+      );
+    }
     const health = workerHealthNote(cfg, sc.config[`${project}:worker`]);
     if (health) lines.push(health);
     return lines.join("\n");

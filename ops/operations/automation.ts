@@ -34,6 +34,11 @@ export interface StackHandle {
   outputs(): Promise<OutputMap>;
   /** Plain (non-secret) config values, written to this workspace's stack file. */
   setAllConfig(config: ConfigMap): Promise<void>;
+  /**
+   * The values of config keys of the project's namespace, secure ones decrypted
+   * (`pulumi config get`): kept in memory, handed to a child on stdin only.
+   */
+  configValues(keys: string[]): Promise<Record<string, string>>;
   preview(opts: { onOutput(out: string): void }): Promise<{ changeSummary: OpMap }>;
   up(opts: { onOutput(out: string): void; message: string }): Promise<{ outputs: OutputMap; summary: UpdateSummary }>;
   /** `refresh --preview-only`: what a refresh would change, state untouched. */
@@ -217,6 +222,11 @@ function wrapStack(stack: Stack): StackHandle {
     history: () => stack.history(undefined, undefined, false),
     outputs: () => stack.outputs(),
     setAllConfig: (config) => stack.setAllConfig(config),
+    async configValues(keys) {
+      const out: Record<string, string> = {};
+      for (const key of keys) out[key] = (await stack.getConfig(key)).value;
+      return out;
+    },
     async preview({ onOutput }) {
       const r = await stack.preview({ onOutput, diff: true, color: "never" });
       return { changeSummary: r.changeSummary };

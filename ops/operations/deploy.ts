@@ -2,10 +2,12 @@ import * as path from "node:path";
 import { commandErrorText, step } from "./automation";
 import type { OpsContext } from "./context";
 import { EXIT, UserError } from "../shared/errors";
+import { backupFromOutputs, type BackupAge, type BackupOutput } from "./backup-age";
 import { endpointsFromOutputs, renderStatusTable, smokeCheck } from "./health";
 import { withLockWait } from "./lock-wait";
 import { rollback } from "./rollback";
 import { stackEnv } from "./stack-env";
+import { backupCheck } from "./status";
 import { writeStateBackup } from "./state-backup";
 
 export interface SmokeSettings {
@@ -34,6 +36,8 @@ export interface DeployOptions {
   preflight(): Promise<string>;
   /** After a failed update: why the stack's containers are unhealthy (diagnoseUnhealthy from ./unhealthy.ts), or "". */
   diagnose?(): Promise<string>;
+  /** The smoke check's backup ages (readBackupAges on the stack's Docker host). */
+  backups?(backup: BackupOutput): Promise<BackupAge[]>;
 }
 
 /**
@@ -96,7 +100,17 @@ export async function deploy(ctx: OpsContext, opts: DeployOptions): Promise<numb
   ctx.log(renderStatusTable(results, found.version));
   const failing = results.filter((r) => !r.healthy);
   if (failing.length === 0) {
-    ctx.log(`Deployed stack "${opts.stack}" (version ${version}); every service is healthy.`);
+    const backup = backupFromOutputs(result.outputs);
+    const stale = await backupCheck(ctx, opts, backup);
+    if (stale.length > 0) {
+      // The release is not at fault: rolling it back would not bring a backup back.
+      throw new UserError(
+        `Deployed stack "${opts.stack}" (version ${version}) and every service is healthy, but its backups are overdue: ` +
+          `${stale.map((a) => `${a.kind} (${a.detail})`).join("; ")}. Not rolled back: the release is not at fault. See docs/backups.md ("When a backup is overdue").`,
+        EXIT.unhealthy,
+      );
+    }
+    ctx.log(`Deployed stack "${opts.stack}" (version ${version}); every service is healthy${backup && opts.backups ? ", and its backups are recent" : ""}.`);
     return EXIT.ok;
   }
   const names = failing.map((r) => `${r.service} (${r.status ?? r.error})`).join(", ");

@@ -16,6 +16,8 @@ export interface DockerTarget {
   host: string;
   /** Extra ssh options (`docker.sshOpts`). */
   sshOpts?: string[];
+  /** A `tcp://` host that speaks TLS (`docker.tls`); its material is in the stack's secure config. */
+  tls?: boolean;
 }
 
 export interface EngineOptions {

@@ -50,7 +50,7 @@ export function stackSecretNames(root: string, stack: string): (name: string) =>
 export function stackDockerTarget(root: string, stack: string): DockerTarget {
   const docker = appConfigSchema.shape.docker.safeParse(stackSettings(root, stack).docker);
   if (!docker.success) throw new UserError(`The docker settings of stack "${stack}" do not validate; run: npm run validate -- --stack ${stack}`, EXIT.invalidConfig);
-  return { host: docker.data.host, sshOpts: docker.data.sshOpts };
+  return { host: docker.data.host, sshOpts: docker.data.sshOpts, ...(docker.data.tls ? { tls: true } : {}) };
 }
 
 /** The stack's swarm settings (docker.mode swarm), or undefined in host mode. */
@@ -129,7 +129,11 @@ export interface PreflightOptions extends EngineOptions {
 }
 
 /** Runs the preflight; the line to print on success, a UserError (EXIT.dockerHost) otherwise. */
-export async function dockerPreflight(target: DockerTarget, opts: PreflightOptions): Promise<{ engine: EngineVersion; line: string }> {
+export async function dockerPreflight(target: DockerTarget, opts: PreflightOptions): Promise<{ engine?: EngineVersion; line: string }> {
+  if (target.tls) {
+    // The client certificate and key are secure config, decrypted only inside the deploy; the provider connects with them.
+    return { line: `Docker engine at ${target.host} (TLS): not checked before the update; the Docker provider connects with the stack's TLS material.` };
+  }
   const notes: string[] = [];
   if (target.host.startsWith("ssh://")) {
     const key = sshHostKey(target);

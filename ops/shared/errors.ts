@@ -22,7 +22,7 @@ export const EXIT_CODES = {
   invalidConfig: { code: 1, meaning: "the stack's configuration does not validate (every problem is listed, each with its fix)" },
   usage: { code: 2, meaning: "bad arguments, an unknown stack, an unreadable stack file" },
   programError: { code: 3, meaning: "the program failed while it was evaluated" },
-  unhealthy: { code: 4, meaning: "a service failed its health probe (`status`, the deploy's smoke check)" },
+  unhealthy: { code: 4, meaning: "a service failed its health probe, or the newest local or off-host backup is older than twice `backup.schedule` (`status`, the deploy's smoke check)" },
   updateFailed: { code: 5, meaning: "the engine reported a failed update or preview (`pulumi up`, `preview`)" },
   locked: { code: 6, meaning: "another update still held the stack's lock when `--lock-timeout` ran out" },
   prerequisite: { code: 7, meaning: "something the command needs is missing: the Pulumi CLI, git, docker, a passphrase, a clean working tree, the recorded commit" },
@@ -37,8 +37,9 @@ export const EXIT_CODES = {
   engineTooOld: { code: 16, meaning: "`deploy`'s preflight: the Docker engine at `docker.host` is older than Docker 20.10 (Engine API 1.41), the oldest appstack supports; nothing was changed" },
   notDeployed: { code: 17, meaning: "`logs`, `exec`: the stack was never deployed (the backend has no such stack, or no update of it succeeded), or the service has no running container on the Docker host" },
   registry: { code: 18, meaning: "`release --tag`: no registry answered for the image, or it does not know the tag; the stack file was not changed" },
+  backup: { code: 19, meaning: "`restore --offsite` or `--drill`: the off-host repository could not be read (restic's reason is printed), or a snapshot did not restore (the drill's throwaway database is dropped either way)" },
   swarm: {
-    code: 19,
+    code: 20,
     meaning:
       "`deploy`'s preflight (`docker.mode: swarm`): `docker.host` is not a swarm manager, a node label the stack places a service by is on no node (a data store's must be on the node at `docker.host` alone), or a host-mode data store or edge of the stack still runs; nothing was changed",
   },

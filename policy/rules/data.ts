@@ -1,8 +1,8 @@
 import { isPinnedImage } from "../../config/schema";
-import { defineResourceRule } from "../rule";
-import { at, DATA_STORES, envEntries, isAppstackContainer, isAppstackService, isAppstackWorkload, isKnown, label, serviceOf, TYPES, workload, type ResourceView } from "../view";
+import { defineResourceRule, defineStackRule } from "../rule";
+import { at, DATA_STORES, envEntries, isAppstackContainer, isAppstackService, isAppstackWorkload, isKnown, label, roleOf, serviceOf, TYPES, workload, type ResourceView } from "../view";
 
-/** Rules about what is deployed (images) and what must survive a deploy (data). */
+/** Rules about what is deployed (images) and what must survive a deploy or the host (data and its backups). */
 
 /** The image references a resource shows: a pull's name, a container's image label, or a literal image input. */
 function imageReferences(r: ResourceView): { where: string; ref: string }[] {
@@ -119,4 +119,28 @@ export const requiredEnvWired = defineResourceRule({
   },
 });
 
-export const DATA_RULES = [pinnedImages, dataStoreNoHostPort, onlyEdgePublishesPorts, protectedDataVolumes, requiredEnvWired];
+/** The stack's running containers of a service; swarm mode: its Swarm service. */
+const runs = (resources: ResourceView[], service: string) =>
+  resources.filter((r) => isAppstackWorkload(r) && serviceOf(r) === service && roleOf(r) === "service");
+
+export const offsiteBackups = defineStackRule({
+  name: "offsite-backups",
+  description:
+    "A Postgres that the stack runs is dumped on a schedule and every dump is copied off the host, encrypted (restic): the seeds' 'Backup & recovery strategy', " +
+    "'database backup automation' and 'backup storage'. A pre-deploy dump alone leaves a week without a deploy a week without a backup, and a dump on the " +
+    "database's own disk dies with it.",
+  remediationSteps:
+    "Keep backup.schedule, and set backup.offsite: the restic repository and its password as secure keys (docs/backups.md). An external Postgres is backed up by its provider.",
+  severity: "critical",
+  check(resources, ctx) {
+    for (const pg of runs(resources, "postgres")) {
+      if (runs(resources, "backup-schedule").length === 0) {
+        ctx.report(`${pg.name} has no scheduled dumps (a backup-schedule container): between deploys nothing backs it up`, pg.urn);
+      } else if (runs(resources, "backup-offsite").length === 0) {
+        ctx.report(`${pg.name} has no off-host copy of its dumps (a backup-offsite container, backup.offsite): they live on its own disk and die with it`, pg.urn);
+      }
+    }
+  },
+});
+
+export const DATA_RULES = [pinnedImages, dataStoreNoHostPort, onlyEdgePublishesPorts, protectedDataVolumes, requiredEnvWired, offsiteBackups];

@@ -128,8 +128,8 @@ describe("contract: the declared pre-deploy backup and the restore", () => {
     expect(r.code).not.toBe(0);
     expect(r.stderr).toMatch(/password authentication failed/);
     expect(dumps()).toEqual(before);
-    expect(() => checkJobExit("The pre-deploy database backup", r.code ?? 1, r.stderr)).toThrow(
-      /The pre-deploy database backup failed with exit code \d+; the deploy stopped before any service was replaced/,
-    );
+    const outcome = { description: "The pre-deploy database backup", exitCode: r.code ?? 1, logs: r.stderr, container: "backup-dump-run-0", secrets: [jobEnv.PGPASSWORD] };
+    expect(() => checkJobExit(outcome)).toThrow(/The pre-deploy database backup failed with exit code \d+; the deploy stopped before any service was replaced/);
+    expect(() => checkJobExit(outcome)).toThrow(/password authentication failed/);
   });
 });

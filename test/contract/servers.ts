@@ -37,6 +37,8 @@ export function run(cmd: string, args: string[], opts: SpawnOptions & { input?: 
       clearTimeout(timer);
       resolve({ code, stdout, stderr });
     });
+    // A program that exits without reading its stdin closes the pipe first: not an error of the run.
+    child.stdin!.on("error", () => undefined);
     child.stdin!.end(opts.input ?? "");
   });
 }
@@ -314,8 +316,13 @@ export interface ServiceProcess {
 
 /** Starts a Node program of the example app with exactly `env` (plus PATH), as its container would. */
 export function startNodeService(script: string, env: Record<string, string>, cwd: string): ServiceProcess {
+  return startProgram([process.execPath, script], { ...env, PATH: process.env.PATH ?? "" }, cwd);
+}
+
+/** Starts a long-running program with exactly `env`, collecting what it prints. */
+export function startProgram(argv: string[], env: Record<string, string>, cwd?: string): ServiceProcess {
   const chunks: string[] = [];
-  const child = spawn(process.execPath, [script], { cwd, env: { ...env, PATH: process.env.PATH }, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(argv[0], argv.slice(1), { cwd, env, stdio: ["ignore", "pipe", "pipe"] });
   child.stdout!.on("data", (d) => chunks.push(String(d)));
   child.stderr!.on("data", (d) => chunks.push(String(d)));
   return {
@@ -336,4 +343,115 @@ export function dockerfileHealthcheck(dockerfile: string): string[] {
   const cmd = /\sCMD\s+(.*)$/i.exec(line)?.[1]?.trim();
   if (!cmd) throw new Error(`${dockerfile}: HEALTHCHECK without CMD`);
   return cmd.startsWith("[") ? ["CMD", ...(JSON.parse(cmd) as string[])] : ["CMD-SHELL", cmd];
+}
+
+export interface SftpServer {
+  port: number;
+  /** The account the repository is written as (this process's). */
+  user: string;
+  /** A directory the account may write: repositories go below it. */
+  root: string;
+  /** The server's host key as a known_hosts line for 127.0.0.1:<port>. */
+  knownHostsLine: string;
+  /** A throwaway private key the server accepts (OpenSSH format). */
+  clientKey: string;
+  stop(): Promise<void>;
+  /** Stops the server and removes its files, repositories included. */
+  destroy(): Promise<void>;
+}
+
+/**
+ * An sftp server for the off-host backup tests: Debian's sshd (openssh-server,
+ * installed by .ci/run) run by the test itself on a free port of 127.0.0.1,
+ * with its own config, a throwaway host key and one throwaway client key;
+ * never the system's sshd. As root, sshd needs its privilege-separation
+ * directory (/run/sshd), which it creates at boot when installed as a service.
+ */
+export async function startSftpServer(): Promise<SftpServer> {
+  const sshd = "/usr/sbin/sshd";
+  if (!fs.existsSync(sshd)) throw new Error(`sshd is not installed (${sshd}). Install it with: apt-get install openssh-server (as .ci/run does).`);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "appstack-sftp-"));
+  const keygen = async (file: string) => {
+    const r = await run("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "appstack-test", "-f", file]);
+    if (r.code !== 0) throw new Error(`ssh-keygen failed: ${r.stderr}`);
+  };
+  await keygen(path.join(dir, "host_key"));
+  await keygen(path.join(dir, "client_key"));
+  fs.copyFileSync(path.join(dir, "client_key.pub"), path.join(dir, "authorized_keys"));
+  const root = path.join(dir, "repos");
+  fs.mkdirSync(root);
+  const port = await freePort();
+  const user = os.userInfo().username;
+  fs.writeFileSync(
+    path.join(dir, "sshd_config"),
+    [
+      `Port ${port}`,
+      "ListenAddress 127.0.0.1",
+      `HostKey ${dir}/host_key`,
+      `PidFile ${dir}/sshd.pid`,
+      `AuthorizedKeysFile ${dir}/authorized_keys`,
+      // The key files live under the test's temporary directory, whose parents are not the account's.
+      "StrictModes no",
+      "PasswordAuthentication no",
+      "KbdInteractiveAuthentication no",
+      "UsePAM no",
+      "PermitRootLogin prohibit-password",
+      `AllowUsers ${user}`,
+      "Subsystem sftp internal-sftp",
+      "",
+    ].join("\n"),
+  );
+  if (process.getuid?.() === 0) fs.mkdirSync("/run/sshd", { recursive: true, mode: 0o755 });
+  const log: string[] = [];
+  const child = spawn(sshd, ["-D", "-e", "-f", path.join(dir, "sshd_config")], { stdio: ["ignore", "ignore", "pipe"] });
+  child.stderr!.on("data", (d) => log.push(String(d)));
+  await waitUntil(`sshd on 127.0.0.1:${port}`, async () => {
+    if (child.exitCode !== null) throw new Error(`sshd exited with ${child.exitCode}: ${log.join("")}`);
+    return accepts(port);
+  });
+  const hostKey = fs.readFileSync(path.join(dir, "host_key.pub"), "utf8").trim().split(" ").slice(0, 2).join(" ");
+  const server: SftpServer = {
+    port,
+    user,
+    root,
+    knownHostsLine: `[127.0.0.1]:${port} ${hostKey}`,
+    clientKey: fs.readFileSync(path.join(dir, "client_key"), "utf8"),
+    async stop() {
+      await stopProcess(child, "SIGTERM");
+    },
+    async destroy() {
+      await server.stop();
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  return server;
+}
+
+/** The programs of the Alpine-based images' busybox that the backup scripts use. */
+const BUSYBOX_APPLETS = [
+  "sh", "ls", "find", "xargs", "sed", "grep", "tail", "head", "cut", "date", "wc", "mv", "rm", "mkdir", "cat", "touch",
+  "tr", "sleep", "printf", "chmod", "base64", "sort", "dirname", "env",
+];
+
+/**
+ * A PATH that stands for an Alpine-based image's userland: busybox's applets
+ * (Debian's busybox-static, the same multi-call binary Alpine ships), plus the
+ * image's own programs from this machine (`extra`: pg_dump, restic, ssh...).
+ * The backup scripts run under it with `busybox sh`, as in the containers,
+ * so a GNU-only option or a bash-ism fails here too.
+ */
+export function alpineUserland(extra: Record<string, string>): { dir: string; path: string; destroy(): void } {
+  const busybox = "/bin/busybox";
+  if (!fs.existsSync(busybox)) throw new Error(`busybox is not installed (${busybox}). Install it with: apt-get install busybox-static (as .ci/run does).`);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "appstack-userland-"));
+  for (const applet of BUSYBOX_APPLETS) fs.symlinkSync(busybox, path.join(dir, applet));
+  for (const [name, target] of Object.entries(extra)) fs.symlinkSync(target, path.join(dir, name));
+  return { dir, path: dir, destroy: () => fs.rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** Where a program is on this machine's PATH; an error naming the package when it is not. */
+export function programOnPath(program: string, installHint: string): string {
+  const found = onPath(program);
+  if (!found) throw new Error(`${program} is not installed. ${installHint}`);
+  return found;
 }

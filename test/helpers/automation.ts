@@ -63,6 +63,8 @@ export interface Call {
 export interface FakeStackScript {
   history?: UpdateSummary[];
   outputs?: OutputMap;
+  /** Config values by key, secure ones as `pulumi config get` decrypts them. */
+  config?: Record<string, string>;
   state?: Deployment | Error;
   /** Called for each up(); throw to fail it. */
   up?(attempt: number, workDir: string): { outputs?: OutputMap; version?: number };
@@ -106,6 +108,13 @@ export class FakeAutomation implements Automation {
       },
       setAllConfig: async (config: ConfigMap) => {
         record("setAllConfig", config);
+      },
+      configValues: async (keys: string[]) => {
+        // Which keys, never their values: a test's record of calls must not hold a secret.
+        record("configValues", keys);
+        const missing = keys.filter((k) => s.config?.[k] === undefined);
+        if (missing.length) throw new Error(`error: configuration key '${missing[0]}' not found for stack`);
+        return Object.fromEntries(keys.map((k) => [k, s.config![k]]));
       },
       preview: async ({ onOutput }) => {
         record("preview");

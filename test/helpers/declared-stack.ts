@@ -168,7 +168,12 @@ export async function childMain(): Promise<void> {
       // A connection URL must parse: the canary is its password.
       const value = canary(key);
       secrets.push({ source: `config ${key}`, value });
-      sc.config[key] = /url$/i.test(key) ? `${/redis/i.test(key) ? "redis" : "postgresql"}://canary:${value}@store.example.com:6000/app` : value;
+      // A restic repository must be one restic supports: a REST URL carries the canary as its password.
+      sc.config[key] = /url$/i.test(key)
+        ? `${/redis/i.test(key) ? "redis" : "postgresql"}://canary:${value}@store.example.com:6000/app`
+        : /repository$/i.test(key)
+          ? `rest:https://canary:${value}@backup.example.com/appstack`
+          : value;
       continue;
     }
     // Secure values nested in an object: each placeholder gets its own canary (JSON-safe: letters and digits).

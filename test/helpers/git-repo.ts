@@ -12,10 +12,13 @@ import { ROOT, type CliResult } from "./cli";
  */
 export class ThrowawayRepo {
   readonly dir: string;
+  /** The temporary directory its ops commands use (their TMPDIR): theirs alone, so a test can see what they leave there. */
+  readonly tmpdir: string;
 
   /** `dir`: an empty directory to copy the project into; a new temporary one by default. */
   constructor(dir?: string) {
     this.dir = dir ?? fs.mkdtempSync(path.join(os.tmpdir(), "appstack-repo-"));
+    this.tmpdir = fs.mkdtempSync(path.join(os.tmpdir(), "appstack-repo-tmp-"));
     const files = this.gitIn(ROOT, ["ls-files", "--cached", "--others", "--exclude-standard", "-z"]).split("\0").filter(Boolean);
     for (const rel of files) {
       const from = path.join(ROOT, rel);
@@ -68,6 +71,7 @@ export class ThrowawayRepo {
   ops(args: string[]): CliResult {
     const r = spawnSync(path.join(ROOT, "node_modules", ".bin", "node"), [path.join("ops", "run.js"), ...args], {
       cwd: this.dir,
+      env: { ...process.env, TMPDIR: this.tmpdir },
       encoding: "utf8",
       timeout: 120_000,
     });
@@ -84,5 +88,6 @@ export class ThrowawayRepo {
 
   remove(): void {
     fs.rmSync(this.dir, { recursive: true, force: true });
+    fs.rmSync(this.tmpdir, { recursive: true, force: true });
   }
 }

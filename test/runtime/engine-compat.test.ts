@@ -20,8 +20,9 @@ import { goDurationNs, notStored, providerCreate, providerRequests, type Created
  * Substituted, and nothing else: each image (the plan's references are
  * registry images; appstack-test/* stand in for them, built by
  * test/runtime/setup/images.sh), and what belongs to this host: names of
- * containers, networks and volumes get this run's prefix, published host ports
- * a free port, and the edge-config job's EDGE_CONTAINER the real proxy's ID.
+ * containers, networks, volumes and cgroup slices get this run's prefix, published host ports
+ * a free port, the edge-config job's EDGE_CONTAINER the real proxy's ID, and
+ * the off-host repository a directory in the shipper's own container.
  * The production network is created internal: the edge would otherwise ask an
  * ACME CA for a certificate for the stack's domain (this machine reaches no
  * one), and its published ports 80/443 are accepted but not bound there. The
@@ -37,6 +38,8 @@ import { goDurationNs, notStored, providerCreate, providerRequests, type Created
 const SERVICE_IMAGE: Record<string, keyof typeof TEST_IMAGES> = {
   postgres: "postgres",
   backup: "postgres",
+  "backup-schedule": "postgres",
+  "backup-offsite": "restic",
   redis: "redis",
   api: "exampleApp",
   migrate: "exampleApp",
@@ -44,6 +47,9 @@ const SERVICE_IMAGE: Record<string, keyof typeof TEST_IMAGES> = {
   edge: "caddy",
   frontend: "exampleFrontend",
 };
+
+/** Where the production plan's off-host shipper keeps its repository here: a directory in its own container. */
+const OFFSITE_REPOSITORY = "/tmp/appstack-compat-repository";
 
 const CONTAINER = "docker:index/container:Container";
 const label = (r: DeclaredResource, key: string) => (r.inputs.labels as { label: string; value: string }[] | undefined)?.find((l) => l.label === key)?.value;
@@ -62,7 +68,7 @@ let images: Record<string, string>;
 
 beforeAll(async () => {
   engine = await Engine.connect();
-  images = await requireTestImages(engine, ["postgres", "redis", "exampleApp", "exampleFrontend", "caddy"]);
+  images = await requireTestImages(engine, ["postgres", "redis", "exampleApp", "exampleFrontend", "caddy", "restic"]);
 });
 
 /** Containers in waves: each wave's containers depend only on earlier waves' (the plan's dependsOn). */
@@ -124,6 +130,8 @@ async function deployPlan(stack: string, prefix: string): Promise<PlanRun> {
         else inputs.name = ours(c.name); // the provider's auto-name, with this run's prefix
         for (const net of (inputs.networksAdvanced as { name: string }[] | undefined) ?? []) net.name = ours(net.name);
         for (const vol of (inputs.volumes as { volumeName: string }[] | undefined) ?? []) vol.volumeName = ours(vol.volumeName);
+        // The service's cgroup slice, under this run's name: the engine creates it, removeByPrefix removes it.
+        if (inputs.cgroupParent) inputs.cgroupParent = ours(inputs.cgroupParent as string);
         const ports: Record<number, number> = {};
         for (const p of (inputs.ports as { internal: number; external?: number; protocol?: string }[] | undefined) ?? []) {
           if (p.external === undefined) continue;
@@ -133,6 +141,10 @@ async function deployPlan(stack: string, prefix: string): Promise<PlanRun> {
         run.hostPorts.set(name, ports);
         if (inputs.envs) {
           inputs.envs = (inputs.envs as string[]).map((e) => (e.startsWith("EDGE_CONTAINER=") ? `EDGE_CONTAINER=${run.created.get("edge-proxy")!.id}` : e));
+        }
+        // The off-host repository (a secret file) is a local one in the shipper's container: this machine reaches no S3.
+        for (const u of (inputs.uploads as { file: string; content: string }[] | undefined) ?? []) {
+          if (u.file.endsWith("/RESTIC_REPOSITORY")) u.content = OFFSITE_REPOSITORY;
         }
         const left = unknownPaths(inputs);
         if (left.length) throw new Error(`${name}: inputs known only after a deploy, not substituted: ${left.join(", ")}`);
@@ -206,7 +218,9 @@ describe("Docker Engine compatibility: every declared container on the oldest su
           expect(notStored(config, c.stored.Config, "Config"), c.name).toEqual([]);
           expect(notStored(HostConfig, c.stored.HostConfig, "HostConfig"), c.name).toEqual([]);
           const networks = c.stored.NetworkSettings.Networks;
-          expect(Object.keys(networks).sort(), c.name).toEqual(c.requests.networks.map((n) => n.name).sort());
+          // Without networksAdvanced a container is on its NetworkMode's network ("none" for the edge's config job).
+          const expected = c.requests.networks.length ? c.requests.networks.map((n) => n.name) : [c.requests.create.HostConfig.NetworkMode as string];
+          expect(Object.keys(networks).sort(), c.name).toEqual(expected.sort());
           for (const net of c.requests.networks) {
             expect(networks[net.name].Aliases ?? [], c.name).toEqual(expect.arrayContaining(net.endpointConfig.Aliases ?? []));
           }

@@ -9,6 +9,8 @@
  */
 import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import * as fs from "node:fs";
+import * as path from "node:path";
 import * as http from "node:http";
 
 /** The engine's socket: DOCKER_HOST when it is a unix:// URL, else Docker's default. */
@@ -23,6 +25,7 @@ export const TEST_IMAGES = {
   exampleApp: "appstack-test/example-app:test",
   exampleFrontend: "appstack-test/example-frontend:test",
   caddy: "appstack-test/caddy:test",
+  restic: "appstack-test/restic:test",
 } as const;
 
 /**
@@ -167,8 +170,42 @@ export class Engine {
       await this.request("DELETE", `/volumes/${encodeURIComponent(v.Name)}?force=1`).catch(ignoreNotFound);
       removed.push(`volume ${v.Name}`);
     }
+    removed.push(...removeCgroupsByPrefix(prefix));
     return removed;
   }
+}
+
+/**
+ * The cgroup slices the engine made for containers whose `CgroupParent` had
+ * the prefix (the cgroupfs driver leaves a parent behind when its last
+ * container goes): every controller's folder of that name, deepest first.
+ */
+function removeCgroupsByPrefix(prefix: string): string[] {
+  const removed: string[] = [];
+  const root = "/sys/fs/cgroup";
+  if (!fs.existsSync(root)) return removed;
+  const hierarchies = [root, ...fs.readdirSync(root).map((d) => path.join(root, d))];
+  const rmTree = (dir: string) => {
+    for (const e of fs.readdirSync(dir, { withFileTypes: true })) if (e.isDirectory()) rmTree(path.join(dir, e.name));
+    fs.rmdirSync(dir);
+  };
+  for (const h of hierarchies) {
+    let entries: fs.Dirent[];
+    try {
+      entries = fs.readdirSync(h, { withFileTypes: true });
+    } catch {
+      continue;
+    }
+    for (const e of entries.filter((x) => x.isDirectory() && x.name.startsWith(prefix))) {
+      try {
+        rmTree(path.join(h, e.name));
+        removed.push(`cgroup ${path.join(h, e.name)}`);
+      } catch {
+        // still in use, or not ours to remove: left as it is
+      }
+    }
+  }
+  return removed;
 }
 
 function ignoreNotFound(err: unknown): void {

@@ -69,6 +69,7 @@ export function providerRequests(inputs: Inputs): ProviderRequests {
   const config: Record<string, unknown> = { Image: s("image") };
   if (inputs.envs) config.Env = inputs.envs;
   if (inputs.command) config.Cmd = inputs.command;
+  if (inputs.entrypoints) config.Entrypoint = inputs.entrypoints;
   if (inputs.user) config.User = inputs.user;
   if (inputs.stopSignal) config.StopSignal = inputs.stopSignal;
   if (inputs.stopTimeout !== undefined) config.StopTimeout = inputs.stopTimeout;
@@ -78,7 +79,18 @@ export function providerRequests(inputs: Inputs): ProviderRequests {
     LogConfig: { Type: s("logDriver") ?? "", ...(inputs.logOpts ? { Config: inputs.logOpts } : {}) },
     NetworkMode: s("networkMode") ?? SCHEMA_DEFAULTS.networkMode,
     Init: (inputs.init as boolean | undefined) ?? false,
+    // `read_only` is a plain bool of the schema: always sent.
+    ReadonlyRootfs: (inputs.readOnly as boolean | undefined) ?? false,
   };
+  if (inputs.tmpfs) hostConfig.Tmpfs = inputs.tmpfs;
+  const caps = inputs.capabilities as { adds?: string[]; drops?: string[] } | undefined;
+  if (caps) {
+    hostConfig.CapAdd = caps.adds ?? [];
+    hostConfig.CapDrop = caps.drops ?? [];
+  }
+  if (inputs.securityOpts) hostConfig.SecurityOpt = inputs.securityOpts;
+  // cgroup_parent reaches HostConfig since kreuzwerker/terraform-provider-docker#609 (its typo fixed in #746).
+  if (inputs.cgroupParent) hostConfig.CgroupParent = inputs.cgroupParent;
 
   const ports = (inputs.ports as { internal: number; external?: number; ip?: string; protocol?: string }[] | undefined) ?? [];
   if (ports.length) {
@@ -121,10 +133,11 @@ export function providerRequests(inputs: Inputs): ProviderRequests {
     name: net.name,
     endpointConfig: { ...(net.aliases?.length ? { Aliases: net.aliases } : {}), IPAMConfig: {} as Record<string, never> },
   }));
-  const uploads = ((inputs.uploads as { file: string; content: string; executable?: boolean }[] | undefined) ?? []).map((u) => ({
+  // `permissions` (an octal string) has precedence over `executable`, as in the provider.
+  const uploads = ((inputs.uploads as { file: string; content: string; executable?: boolean; permissions?: string }[] | undefined) ?? []).map((u) => ({
     file: u.file,
     content: u.content,
-    mode: u.executable ? 0o744 : 0o644,
+    mode: u.permissions ? Number.parseInt(u.permissions, 8) : u.executable ? 0o744 : 0o644,
   }));
   const wait = (inputs.wait as boolean | undefined) ?? SCHEMA_DEFAULTS.wait;
   return {

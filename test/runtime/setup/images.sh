@@ -11,6 +11,7 @@
 #   appstack-test/example-app       examples/app (API, migrations, worker) with its production node_modules
 #   appstack-test/example-frontend  examples/app/frontend, built by its own Dockerfile FROM appstack-test/node
 #   appstack-test/caddy             the Caddy that caddy.sh built, as caddy:<v>-alpine lays it out
+#   appstack-test/restic            the restic that restic.sh built, as restic/restic:<v> lays it out
 #
 # Docker Hub names have no hyphen, so appstack-test/* can never be a real image.
 # Every image carries the label appstack-test.key, a digest of what it is built
@@ -107,16 +108,21 @@ build_image postgres "$(digest "$base_key" "$IMAGES/postgres/Dockerfile" "$IMAGE
 build_image redis "$(digest "$base_key" "$IMAGES/redis/Dockerfile" "$IMAGES/redis/docker-entrypoint.sh")" \
   "$IMAGES/redis" --build-arg "BASE_IMAGE=$base"
 
-bash "$ROOT/test/runtime/setup/caddy.sh"
-caddy="$(readlink -f "$CACHE/bin/caddy")"
-caddy_key="$(digest "$base_key" "$IMAGES/caddy/Dockerfile" "$caddy")"
-caddy_ctx="$WORK/context-caddy"
-if [ "$(label_of "appstack-test/caddy:$TAG")" != "$caddy_key" ]; then
-  rm -rf "$caddy_ctx" && mkdir -p "$caddy_ctx"
-  cp "$IMAGES/caddy/Dockerfile" "$caddy_ctx/" && cp "$caddy" "$caddy_ctx/caddy"
-fi
-build_image caddy "$caddy_key" "$caddy_ctx" --build-arg "BASE_IMAGE=$base"
-rm -rf "$caddy_ctx"
+# binary_image NAME: the program that setup/NAME.sh builds from its Go module, in the image of test/runtime/images/NAME.
+binary_image() {
+  local name="$1" binary key ctx="$WORK/context-$1"
+  bash "$ROOT/test/runtime/setup/$name.sh"
+  binary="$(readlink -f "$CACHE/bin/$name")"
+  key="$(digest "$base_key" "$IMAGES/$name/Dockerfile" "$binary")"
+  if [ "$(label_of "appstack-test/$name:$TAG")" != "$key" ]; then
+    rm -rf "$ctx" && mkdir -p "$ctx"
+    cp "$IMAGES/$name/Dockerfile" "$ctx/" && cp "$binary" "$ctx/$name"
+  fi
+  build_image "$name" "$key" "$ctx" --build-arg "BASE_IMAGE=$base"
+  rm -rf "$ctx"
+}
+binary_image caddy
+binary_image restic
 
 # --- node, and the example app ----------------------------------------------------
 node_bin="$ROOT/node_modules/node/bin/node"

@@ -67,3 +67,9 @@ go_build_cached() {
   ln -sf "$name-$version" "$CACHE/bin/$name"
   log "$name $(built "$bin") at $CACHE/bin/$name"
 }
+
+# The restic version of the off-host shipper's image (config/backup.ts), so the
+# runtime tests also run the restic the stack deploys.
+offsite_restic_version() {
+  sed -n 's/^export const RESTIC_IMAGE = "restic\/restic:\([0-9.]*\)";.*/\1/p' "$ROOT/config/backup.ts" | head -1
+}
