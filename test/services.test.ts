@@ -647,7 +647,9 @@ describe("swarm mode", () => {
       redis: { mode: "container", image: "redis:7.4.6-alpine", node: "data-1" },
       ...over,
     });
-  const migrationFails: MockOutputs = (type, name) => (name === "api-migrate-run" ? { exitCode: 1, containerLogs: "ERROR: relation \"jobs\" already exists" } : {});
+  // The job's error waits for every secret it masks: the generated passwords keep their default mock outputs.
+  const migrationFails: MockOutputs = (type, name, inputs) =>
+    name === "api-migrate-run" ? { exitCode: 1, containerLogs: "ERROR: relation \"jobs\" already exists" } : defaultMockOutputs(type, name, inputs);
 
   it("a failed migration stops the rollout before any service is created or updated: no API, worker or edge service, no frontend deployment", async () => {
     const { rt, app } = await evaluate("production", swarmConfig(), productionSecrets, migrationFails);

@@ -55,6 +55,7 @@ describe("swarm mode config", () => {
   it("swarm settings in host mode are errors naming each key", async () => {
     const ps = await problemsWithFixes("staging", {
       environment: "staging",
+      docker: { host: "ssh://deploy@staging.example.com" },
       postgres: { mode: "container", node: "data-1" },
       redis: { mode: "container", node: "data-1" },
       api: { ...API, secretFiles: { uid: 1000, gid: 1000 } },
