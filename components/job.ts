@@ -1,6 +1,5 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
-import { SECRETS_DIR } from "../config";
 import { applyTransform, hardening, LOG_ROTATION, serviceLabels, type Transform } from "./container-defaults";
 import { toDockerEnvs, toFileEnvs, type ServiceEnv } from "./env";
 import { maskSecrets, MIN_MASKABLE_SECRET } from "./log-mask";
@@ -32,10 +31,9 @@ export interface JobArgs {
   /** Files written into the container before it starts; its root filesystem then stays writable (hardening's writableRoot). */
   uploads?: pulumi.Input<docker.types.input.ContainerUpload>[];
   /**
-   * Swarm mode: each secret as a file in `/run/secrets/` (an anonymous
-   * volume), written into the container before it starts (a plain container
-   * cannot mount Swarm secrets); its env holds `<NAME>_FILE` only, as a
-   * service's does.
+   * Swarm mode: each secret as a file in `/run/secrets/`, written into the
+   * container before it starts (a plain container cannot mount Swarm
+   * secrets); its env holds `<NAME>_FILE` only, as a service's does.
    */
   secretsAsFiles?: boolean;
   /** What must be up before the job starts (healthy data stores). */
@@ -99,16 +97,13 @@ export class Job extends pulumi.ComponentResource {
     super("appstack:components:Job", name, {}, opts);
     const asFiles = args.secretsAsFiles ? toFileEnvs(args.env) : undefined;
     const uploads = asFiles ? [...(args.uploads ?? []), ...asFiles.files] : args.uploads;
-    // The secret files go into an anonymous volume at SECRETS_DIR: Docker lets the provider upload into a volume
-    // while the root filesystem stays read-only, and the volume is removed with the container.
-    const volumes = asFiles ? [...(args.volumes ?? []), { containerPath: SECRETS_DIR }] : args.volumes;
     const containerArgs: docker.ContainerArgs = {
       image: args.image,
       command: args.command,
       envs: asFiles ? asFiles.envs : toDockerEnvs(args.env),
       ...(args.network ? { networksAdvanced: [{ name: args.network }] } : { networkMode: "none" }),
-      ...hardening({ stack: args.stack, service: args.service, writable: args.writable ?? ["/tmp"], writableRoot: (args.uploads?.length ?? 0) > 0 }),
-      volumes,
+      ...hardening({ stack: args.stack, service: args.service, writable: args.writable ?? ["/tmp"], writableRoot: (uploads?.length ?? 0) > 0 }),
+      volumes: args.volumes,
       uploads,
       // Run once: the provider waits for the exit (attach) and keeps the output (logs).
       restart: "no",
