@@ -4,8 +4,9 @@ import * as pulumi from "@pulumi/pulumi";
 import type { ParsedAppConfig } from "../config";
 import { applyTransform, hardening, LOG_ROTATION, RESTART_POLICY, secondsString, serviceLabels, type Transform } from "./container-defaults";
 import { toDockerEnvs, type ServiceEnv } from "./env";
-import type { ResolvedImage } from "./image";
+import { serviceImage, type ResolvedImage } from "./image";
 import { Job } from "./job";
+import { DEFAULT_APP_FILE_OWNER, replicatedServiceArgs, type SecretFile, type SwarmTarget } from "./swarm-service";
 
 export type ApiConfig = NonNullable<ParsedAppConfig["api"]>;
 
@@ -33,6 +34,17 @@ export function apiHealthTest(cfg: ApiConfig): string[] {
   ];
 }
 
+/** The API's health check, the same for a container and a service's task. */
+export function apiHealthcheck(cfg: ApiConfig) {
+  return {
+    tests: apiHealthTest(cfg),
+    interval: secondsString(cfg.health.intervalSeconds),
+    timeout: secondsString(cfg.health.timeoutSeconds),
+    retries: cfg.health.retries,
+    startPeriod: secondsString(cfg.health.startPeriodSeconds),
+  };
+}
+
 export interface ApiArgs {
   config: ApiConfig;
   stack: string;
@@ -47,7 +59,9 @@ export interface ApiArgs {
   hostPort?: number;
   /** What must be healthy before migrations (and the API) start: the data stores. */
   dependsOn: pulumi.Input<pulumi.Resource>[];
-  transform?: { container?: Transform<docker.ContainerArgs>; migrations?: Transform<docker.ContainerArgs> };
+  /** Swarm mode: the API is one service on the overlay network, its secrets mounted as files. */
+  swarm?: SwarmTarget & { secrets: SecretFile[] };
+  transform?: { container?: Transform<docker.ContainerArgs>; migrations?: Transform<docker.ContainerArgs>; service?: Transform<docker.ServiceArgs> };
 }
 
 /**
@@ -79,8 +93,11 @@ export function releaseSlot(cfg: ApiConfig, imageReference: string, env: Service
  * a replica is replaced in place, delete-first.
  */
 export class Api extends pulumi.ComponentResource {
+  /** Host mode: the release's containers. */
   public readonly containers: docker.Container[];
-  /** The containers' Docker names, which the edge dials one by one. */
+  /** Swarm mode: the service whose tasks replace each other start-first. */
+  public readonly service?: docker.Service;
+  /** Host mode: the containers' Docker names, which the edge dials one by one. */
   public readonly upstreams: pulumi.Output<string>[];
   /** Outside dev: the release slot in the containers' resource names. */
   public readonly slot?: string;
@@ -94,6 +111,15 @@ export class Api extends pulumi.ComponentResource {
     this.image = args.image.reference;
     const envs = toDockerEnvs(args.env);
 
+    if (args.swarm) {
+      this.migrations = cfg.migrations ? this.createMigrations(name, args) : undefined;
+      // A failed migration rejects `completed`, so the service is neither created nor updated.
+      this.service = this.createService(name, args, args.swarm, this.migrations ? [this.migrations.completed] : args.dependsOn);
+      this.containers = [];
+      this.upstreams = [];
+      this.registerOutputs({});
+      return;
+    }
     this.migrations = cfg.migrations ? this.createMigrations(name, args) : undefined;
     // A failed migration rejects `completed`, so no API container is created or replaced.
     const gate: pulumi.Input<pulumi.Resource>[] = this.migrations ? [this.migrations.completed] : args.dependsOn;
@@ -102,6 +128,43 @@ export class Api extends pulumi.ComponentResource {
     this.upstreams = this.containers.map((c) => pulumi.interpolate`${c.name}:${cfg.port}`);
 
     this.registerOutputs({});
+  }
+
+  /** What the next steps wait for: the release's containers, or the service once it converged. */
+  public get ready(): pulumi.Resource[] {
+    return this.service ? [this.service] : this.containers;
+  }
+
+  /**
+   * Swarm mode: `replicas` tasks of one service, replaced one at a time,
+   * start-first (the old task stops once the new one is healthy), rolled back
+   * by Swarm when a new task fails within the monitor window. In dev the API
+   * publishes its port on the node, so a task is replaced stop-first.
+   */
+  private createService(name: string, args: ApiArgs, target: SwarmTarget & { secrets: SecretFile[] }, dependsOn: pulumi.Input<pulumi.Resource>[]): docker.Service {
+    const cfg = args.config;
+    const published = args.hostPort !== undefined;
+    const serviceArgs = replicatedServiceArgs({
+      identity: { stack: args.stack, service: "api", version: args.release, role: "service", image: args.image.reference },
+      replicas: cfg.replicas,
+      task: {
+        image: serviceImage(args.image),
+        env: args.env.plain,
+        secrets: target.secrets,
+        owner: cfg.secretFiles ?? DEFAULT_APP_FILE_OWNER,
+        healthcheck: apiHealthcheck(cfg),
+        memoryMb: cfg.memoryMb,
+        cpus: cfg.cpus,
+        stopGracePeriodSeconds: cfg.stopTimeoutSeconds,
+        target,
+        aliases: [API_ALIAS],
+      },
+      order: published ? "stop-first" : "start-first",
+      health: cfg.health,
+      healthTimeoutSeconds: cfg.healthTimeoutSeconds,
+      ports: published ? [{ targetPort: cfg.port, publishedPort: args.hostPort, publishMode: "host" }] : undefined,
+    });
+    return new docker.Service(`${name}-service`, applyTransform(serviceArgs, args.transform?.service), { parent: this, dependsOn });
   }
 
   private createMigrations(name: string, args: ApiArgs): Job {
@@ -122,6 +185,7 @@ export class Api extends pulumi.ComponentResource {
         memoryMb: cfg.memoryMb,
         cpus: cfg.cpus,
         timeoutSeconds: cfg.migrations!.timeoutSeconds,
+        secretsAsFiles: args.swarm !== undefined,
         dependsOn: args.dependsOn,
         transform: { container: args.transform?.migrations },
       },
@@ -144,13 +208,7 @@ export class Api extends pulumi.ComponentResource {
       // The data network (with the alias, for one-off tools), and the edge's network, where the edge dials each container by name.
       networksAdvanced: [{ name: args.network, aliases: [API_ALIAS] }, ...(args.edgeNetwork ? [{ name: args.edgeNetwork }] : [])],
       ...hardening({ stack: args.stack, service: "api", writable: cfg.writablePaths }),
-      healthcheck: {
-        tests: apiHealthTest(cfg),
-        interval: secondsString(cfg.health.intervalSeconds),
-        timeout: secondsString(cfg.health.timeoutSeconds),
-        retries: cfg.health.retries,
-        startPeriod: secondsString(cfg.health.startPeriodSeconds),
-      },
+      healthcheck: apiHealthcheck(cfg),
       wait: true,
       waitTimeout: cfg.healthTimeoutSeconds,
       restart: RESTART_POLICY,

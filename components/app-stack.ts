@@ -1,7 +1,7 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
-import { apiHostPort, backupSettings, DOCKER_TLS_SECRETS, frontendMode, publicUrls, releaseOf, type AppConfig } from "../config";
+import { apiHostPort, backupSettings, DOCKER_TLS_SECRETS, frontendMode, overlayNetworkName, publicUrls, releaseOf, swarmServiceName, type AppConfig } from "../config";
 import { Api, readinessPath } from "./api";
 import { PostgresBackup, type BackupStatusOutput } from "./backup";
 import { serviceLabels } from "./container-defaults";
@@ -11,6 +11,7 @@ import { Frontend } from "./frontend";
 import { resolveImage, type ResolvedImage } from "./image";
 import { Postgres, POSTGRES_ALIAS, POSTGRES_PORT } from "./postgres";
 import { Redis } from "./redis";
+import { createSwarmSecret, type SecretFile, type SwarmTarget } from "./swarm-service";
 import { Worker } from "./worker";
 
 /** Characters of each secret named in `generatedSecrets`. */
@@ -72,10 +73,14 @@ export class AppStack extends pulumi.ComponentResource {
     const provider = this.createProvider(name, cfg);
     const childOpts: pulumi.ComponentResourceOptions = { parent: this, providers: { docker: provider } };
 
-    this.network = this.createNetwork(name, cfg, provider);
+    const swarm = cfg.docker.mode === "swarm";
+    this.network = swarm ? this.createOverlay(name, cfg, provider) : this.createNetwork(name, cfg, provider);
     const network = this.network.name;
+    // Services join the overlay by its ID; one-shot jobs and the dev frontend are containers on the manager, attached by name.
+    const target: SwarmTarget | undefined = swarm ? { networkId: this.network.id } : undefined;
     const hasEdge = cfg.edge !== undefined && cfg.api !== undefined && cfg.environment !== "dev";
-    this.edgeNetwork = hasEdge ? this.createNetwork(`${name}-edge`, cfg, provider, "edge") : undefined;
+    // Swarm mode: the edge is a service on the overlay, which a bridge network cannot join.
+    this.edgeNetwork = hasEdge && !swarm ? this.createNetwork(`${name}-edge`, cfg, provider, "edge") : undefined;
     this.postgres = new Postgres(
       "postgres",
       {
@@ -84,6 +89,7 @@ export class AppStack extends pulumi.ComponentResource {
         stack: cfg.stack,
         network,
         externalUrl: cfg.postgres.mode === "external" ? cfg.secrets[cfg.postgres.urlSecret] : undefined,
+        swarm: target,
       },
       childOpts,
     );
@@ -95,10 +101,11 @@ export class AppStack extends pulumi.ComponentResource {
         stack: cfg.stack,
         network,
         externalUrl: cfg.redis.mode === "external" ? cfg.secrets[cfg.redis.urlSecret] : undefined,
+        swarm: target,
       },
       childOpts,
     );
-    const dataStores = [this.postgres.container, this.redis.container].filter((c): c is docker.Container => c !== undefined);
+    const dataStores = [this.postgres.server, this.redis.server].filter((c): c is docker.Container | docker.Service => c !== undefined);
 
     const wired = (extra: Record<string, string>): ServiceEnv["plain"] => ({
       NODE_ENV: cfg.environment === "dev" ? "development" : "production",
@@ -106,6 +113,11 @@ export class AppStack extends pulumi.ComponentResource {
       ...extra,
     });
     const sharedSecrets = { DATABASE_URL: this.postgres.url, REDIS_URL: this.redis.url, ...this.generateSecrets(name, cfg) };
+    const apiSecrets = cfg.api ? { ...pickSecrets(cfg.api.secretEnv, cfg.secrets), ...sharedSecrets } : {};
+    const workerSecrets = cfg.worker ? { ...pickSecrets(cfg.worker.secretEnv, cfg.secrets), ...sharedSecrets } : {};
+    const secretFiles = target ? this.createSecretFiles(name, cfg, { ...apiSecrets, ...workerSecrets }) : undefined;
+    const swarmWith = (secrets: Record<string, unknown>) =>
+      target && secretFiles ? { ...target, secrets: Object.keys(secrets).sort().map((n): SecretFile => ({ name: n, secret: secretFiles[n] })) } : undefined;
 
     let apiImage: ResolvedImage | undefined;
     if (cfg.api) apiImage = resolveImage("api", cfg.api, { stack: cfg.stack, service: "api", root: args.root, parent: this });
@@ -124,9 +136,10 @@ export class AppStack extends pulumi.ComponentResource {
           image: apiImage,
           env: {
             plain: { ...apiCfg.env, ...wired({ PORT: String(apiCfg.port), ...cors }) },
-            secret: { ...pickSecrets(apiCfg.secretEnv, cfg.secrets), ...sharedSecrets },
+            secret: apiSecrets,
           },
           hostPort: apiHostPort(cfg),
+          swarm: swarmWith(apiSecrets),
           // The migrations (and, through them, the replicas) wait for both data stores: they run the API's
           // image with the API's env, and an app that connects to Redis as it starts must find it there.
           // They also wait for the backup: a migration that damages data must have a dump to restore.
@@ -150,28 +163,30 @@ export class AppStack extends pulumi.ComponentResource {
           release,
           network,
           image,
-          env: { plain: { ...w.env, ...wired({}) }, secret: { ...pickSecrets(w.secretEnv, cfg.secrets), ...sharedSecrets } },
+          env: { plain: { ...w.env, ...wired({}) }, secret: workerSecrets },
           // After the API: the new worker code runs only on the migrated schema, and only once the same
           // release's API turned healthy (a failed API rollout leaves the old worker running).
-          dependsOn: this.api?.containers ?? dataStores,
+          dependsOn: this.api?.ready ?? dataStores,
+          swarm: swarmWith(workerSecrets),
         },
         childOpts,
       );
     }
 
-    if (cfg.edge && cfg.api && this.api && this.edgeNetwork) {
+    if (cfg.edge && cfg.api && this.api && hasEdge) {
       this.edge = new Edge(
         "edge",
         {
           config: cfg.edge,
           environment: cfg.environment,
           stack: cfg.stack,
-          network: this.edgeNetwork.name,
+          network: this.edgeNetwork?.name ?? network,
           domain: cfg.api.domain!,
           readyPath: readinessPath(cfg.api),
           upstreams: this.api.upstreams,
           // The config names the new API containers: it is applied once they are healthy, before the old ones stop.
-          dependsOn: this.api.containers,
+          dependsOn: this.api.ready,
+          swarm: target ? { ...target, apiService: swarmServiceName(cfg.stack, "api"), apiPort: cfg.api.port } : undefined,
         },
         childOpts,
       );
@@ -195,7 +210,7 @@ export class AppStack extends pulumi.ComponentResource {
           hostPort: cfg.frontend.hostPort,
           // Last: the new frontend calls the API (through the edge, once it is switched) and may rely on what
           // this release added to the API or the worker, so everything behind it is ready first.
-          dependsOn: [...(this.worker?.containers ?? []), ...(this.edge ? [this.edge.config.completed] : []), ...(this.api?.containers ?? [])],
+          dependsOn: [...(this.worker?.ready ?? []), ...(this.edge?.ready ?? []), ...(this.api?.ready ?? [])],
         },
         childOpts,
       );
@@ -247,7 +262,8 @@ export class AppStack extends pulumi.ComponentResource {
     opts: pulumi.ComponentResourceOptions,
   ): PostgresBackup | undefined {
     const pg = cfg.postgres;
-    if (pg.mode !== "container" || !this.postgres.container) return undefined;
+    const server = this.postgres.server;
+    if (pg.mode !== "container" || !server || !this.postgres.serverImage) return undefined;
     const settings = backupSettings(cfg);
     const offsite = settings.offsite;
     return new PostgresBackup(
@@ -268,7 +284,7 @@ export class AppStack extends pulumi.ComponentResource {
               sshKey: offsite.sshKeySecret ? cfg.secrets[offsite.sshKeySecret] : undefined,
             }
           : undefined,
-        image: this.postgres.container.image,
+        image: this.postgres.serverImage,
         imageReference: pg.image,
         network,
         host: POSTGRES_ALIAS,
@@ -280,9 +296,44 @@ export class AppStack extends pulumi.ComponentResource {
         protect: pg.protectVolume ?? cfg.environment === "production",
         // pg_dump needs the server healthy, and nothing else: waiting for Redis too would add its whole
         // health-check window to every deploy that starts both.
-        dependsOn: [this.postgres.container],
+        dependsOn: [server],
+        // Swarm mode: the password as a file in the job's container, not in its env.
+        passwordAsFile: cfg.docker.mode === "swarm",
       },
       opts,
+    );
+  }
+
+  /**
+   * Swarm mode: every secret a service mounts, once each (the API and the
+   * worker share DATABASE_URL, REDIS_URL and the generated secrets), as a
+   * Swarm secret that changes name with its value.
+   */
+  private createSecretFiles(name: string, cfg: AppConfig, secrets: Record<string, pulumi.Output<string>>): Record<string, docker.Secret> {
+    const out: Record<string, docker.Secret> = {};
+    for (const key of Object.keys(secrets).sort()) {
+      const slug = key.toLowerCase().replace(/_/g, "-");
+      out[key] = createSwarmSecret(this, `${name}-swarm-secret-${slug}`, { stack: cfg.stack, service: "app", name: key, value: secrets[key] });
+    }
+    return out;
+  }
+
+  /**
+   * Swarm mode: an overlay network spanning the nodes, its traffic between
+   * nodes encrypted (IPsec), attachable so the one-shot jobs (containers on
+   * the manager) reach the services by name.
+   */
+  private createOverlay(name: string, cfg: AppConfig, provider: docker.Provider): docker.Network {
+    return new docker.Network(
+      `${name}-overlay`,
+      {
+        name: overlayNetworkName(cfg.stack),
+        driver: "overlay",
+        attachable: true,
+        options: { encrypted: "" },
+        labels: serviceLabels({ stack: cfg.stack, service: "network", version: "1" }),
+      },
+      { parent: this, provider },
     );
   }
 

@@ -24,6 +24,12 @@ export const BACKUP_SCRIPT = [
   'ls -1t "$BACKUP_DIR"/*.dump | tail -n +$((BACKUP_KEEP + 1)) | while read -r old; do rm -f -- "$old"; echo "appstack backup: pruned $old"; done',
 ].join("\n");
 
+/**
+ * Swarm mode's dump script: the same, with PGPASSWORD read from the file the
+ * job's container gets (`PGPASSWORD_FILE`), so the job's env holds no password.
+ */
+export const BACKUP_SCRIPT_PASSWORD_FILE = BACKUP_SCRIPT.replace("set -eu\n", 'set -eu\nPGPASSWORD="$(cat "$PGPASSWORD_FILE")"\nexport PGPASSWORD\n');
+
 /** Dumps a backup volume keeps by default. */
 export const DEFAULT_BACKUP_KEEP = 10;
 
@@ -98,6 +104,8 @@ export interface PostgresBackupArgs {
   protect: boolean;
   /** The server must be healthy before any dump starts. */
   dependsOn: pulumi.Input<pulumi.Resource>[];
+  /** Swarm mode: the password as a file in the job's container (`PGPASSWORD_FILE`), not in its env. */
+  passwordAsFile?: boolean;
   transform?: {
     container?: Transform<docker.ContainerArgs>;
     schedule?: Transform<docker.ContainerArgs>;
@@ -176,7 +184,7 @@ export class PostgresBackup extends pulumi.ComponentResource {
         image: args.image,
         imageReference: args.imageReference,
         version: predeploy.release,
-        command: ["sh", "-c", BACKUP_SCRIPT],
+        command: ["sh", "-c", args.passwordAsFile ? BACKUP_SCRIPT_PASSWORD_FILE : BACKUP_SCRIPT],
         env: {
           plain: {
             ...this.serverEnv(args),
@@ -192,6 +200,7 @@ export class PostgresBackup extends pulumi.ComponentResource {
         cpus: "1",
         timeoutSeconds: predeploy.timeoutSeconds ?? 1800,
         volumes: [{ volumeName: this.volume.name, containerPath: BACKUP_DIR }],
+        secretsAsFiles: args.passwordAsFile,
         dependsOn: args.dependsOn,
         transform: { container: args.transform?.container },
       },

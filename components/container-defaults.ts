@@ -36,12 +36,22 @@ export const LOG_ROTATION = {
 /** Restarted after a crash or a host reboot, but not after an explicit `docker stop`. */
 export const RESTART_POLICY = "unless-stopped";
 
+/** Seconds after a data store's start during which failed probes do not count: Postgres's first start runs initdb. */
+export const DATA_STORE_START_PERIOD_SECONDS = 30;
+
 /** Health-check timings shared by the data stores. */
 export const DATA_STORE_HEALTH = {
   interval: `${HEALTH_INTERVAL_SECONDS}s`,
   timeout: "3s",
   retries: 5,
-  startPeriod: "30s",
+  startPeriod: `${DATA_STORE_START_PERIOD_SECONDS}s`,
+} as const;
+
+/** The same timings as numbers, for a Swarm service's update monitor. */
+export const DATA_STORE_HEALTH_SECONDS = {
+  intervalSeconds: HEALTH_INTERVAL_SECONDS,
+  retries: DATA_STORE_HEALTH.retries,
+  startPeriodSeconds: DATA_STORE_START_PERIOD_SECONDS,
 } as const;
 
 /** A plain function that adjusts a child's args, so a user need not fork the component. */

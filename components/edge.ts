@@ -1,8 +1,9 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
-import { EDGE_HEALTH, HEALTH_INTERVAL_SECONDS, imageVersion, type ParsedAppConfig } from "../config";
+import { EDGE_HEALTH, HEALTH_INTERVAL_SECONDS, imageVersion, SWARM_EDGE_LABEL, swarmServiceName, type ParsedAppConfig } from "../config";
 import { applyTransform, hardening, LOG_ROTATION, RESTART_POLICY, secondsString, serviceLabels, type Transform } from "./container-defaults";
 import { Job } from "./job";
+import { createSwarmConfig, monitorSeconds, ROOT_OWNER, rollingUpdate, taskSpec, type SwarmTarget } from "./swarm-service";
 import { caddyHeaderLines, HSTS, SECURITY_HEADERS } from "./security-headers";
 
 export type EdgeConfig = NonNullable<ParsedAppConfig["edge"]>;
@@ -33,8 +34,8 @@ export interface CaddyfileInput {
   readyPath: string;
 }
 
-function globalOptions(acmeEmail: string): string[] {
-  return ["{", `\temail ${acmeEmail}`, `\tadmin ${EDGE_ADMIN_ADDRESS}`, "}", ""];
+function globalOptions(acmeEmail: string, admin = EDGE_ADMIN_ADDRESS): string[] {
+  return ["{", `\temail ${acmeEmail}`, `\tadmin ${admin}`, "}", ""];
 }
 
 /** The security headers as a snippet: imported by the site and by its error handler, so the edge's own 502/503/504 carry them too. */
@@ -77,25 +78,78 @@ export function caddyfile(c: CaddyfileInput): string {
   return [
     ...globalOptions(c.acmeEmail),
     ...securityHeadersSnippet(),
-    `${c.domain} {`,
+    ...proxySite(c.domain, `\treverse_proxy ${c.upstreams.join(" ")} {`, [], [
+      `\t\thealth_uri ${c.readyPath}`,
+      `\t\thealth_interval ${EDGE_HEALTH.intervalSeconds}s`,
+      `\t\thealth_timeout ${EDGE_HEALTH.timeoutSeconds}s`,
+      "\t\thealth_status 2xx",
+      `\t\thealth_fails ${EDGE_HEALTH.fails}`,
+      `\t\thealth_passes ${EDGE_HEALTH.passes}`,
+    ]),
+    ...internalHealthSite(),
+  ].join("\n");
+}
+
+/**
+ * The API's site: compression, the security headers, a reverse proxy that
+ * balances round robin, retries a request on connection failures for up to
+ * EDGE_TRY_SECONDS, keeps idle upstream connections EDGE_UPSTREAM_IDLE_SECONDS,
+ * and finds its upstreams as its first line (static) or `discovery` (dynamic)
+ * says, checking them as `checks` says; the edge's own errors carry the
+ * headers too.
+ */
+function proxySite(domain: string, reverseProxy: string, discovery: string[], checks: string[]): string[] {
+  return [
+    `${domain} {`,
     "\tencode zstd gzip",
     "\timport security_headers",
-    `\treverse_proxy ${c.upstreams.join(" ")} {`,
+    reverseProxy,
+    ...discovery,
     "\t\tlb_policy round_robin",
     `\t\tlb_try_duration ${EDGE_TRY_SECONDS}s`,
     "\t\tlb_try_interval 250ms",
-    `\t\thealth_uri ${c.readyPath}`,
-    `\t\thealth_interval ${EDGE_HEALTH.intervalSeconds}s`,
-    `\t\thealth_timeout ${EDGE_HEALTH.timeoutSeconds}s`,
-    "\t\thealth_status 2xx",
-    `\t\thealth_fails ${EDGE_HEALTH.fails}`,
-    `\t\thealth_passes ${EDGE_HEALTH.passes}`,
+    ...checks,
     "\t\ttransport http {",
     `\t\t\tkeepalive ${EDGE_UPSTREAM_IDLE_SECONDS}s`,
     "\t\t}",
     "\t}",
     ...errorHandler(),
     "}",
+  ];
+}
+
+/** How often the swarm edge asks Swarm's DNS for the API's tasks: well within the 2 s Swarm waits between taking a task out of DNS and stopping it. */
+export const EDGE_DNS_REFRESH = "1s";
+
+export interface SwarmCaddyfileInput {
+  domain: string;
+  acmeEmail: string;
+  /** The API's service name: the edge asks Swarm's DNS for `tasks.<service>`, one address per healthy task. */
+  apiService: string;
+  apiPort: number;
+}
+
+/**
+ * Swarm mode's edge config. It does not change with a deploy: the upstreams
+ * are the API service's tasks as Swarm's DNS lists them (`dynamic a
+ * tasks.<service>`, refreshed every second). Swarm puts a task in DNS only
+ * once its health check (the readiness probe) passes, and takes it out two
+ * seconds before it stops it (SIGTERM), so DNS is the readiness signal:
+ * Caddy runs no active health checks on dynamic upstreams
+ * (caddyserver/caddy#7036). No admin endpoint: nothing reloads this config,
+ * a new one is a new Swarm config and a new edge task.
+ */
+export function swarmCaddyfile(c: SwarmCaddyfileInput): string {
+  return [
+    ...globalOptions(c.acmeEmail, "off"),
+    ...securityHeadersSnippet(),
+    ...proxySite(c.domain, "\treverse_proxy {", [
+      "\t\tdynamic a {",
+      `\t\t\tname tasks.${c.apiService}`,
+      `\t\t\tport ${c.apiPort}`,
+      `\t\t\trefresh ${EDGE_DNS_REFRESH}`,
+      "\t\t}",
+    ], []),
     ...internalHealthSite(),
   ].join("\n");
 }
@@ -129,8 +183,20 @@ export interface EdgeArgs {
   upstreams: pulumi.Input<string>[];
   /** What the config job waits for besides its upstreams: the API containers (healthy). */
   dependsOn: pulumi.Input<pulumi.Resource>[];
-  transform?: { container?: Transform<docker.ContainerArgs>; config?: Transform<docker.ContainerArgs> };
+  /** Swarm mode: the edge is a global service on the nodes labelled `appstack.edge=true`, routing to the API service's tasks. */
+  swarm?: SwarmTarget & { apiService: string; apiPort: number };
+  transform?: { container?: Transform<docker.ContainerArgs>; config?: Transform<docker.ContainerArgs>; service?: Transform<docker.ServiceArgs> };
 }
+
+/** The edge's ports: HTTP, HTTPS and HTTP/3. */
+const EDGE_PORTS = [
+  { internal: 80, protocol: "tcp" },
+  { internal: 443, protocol: "tcp" },
+  { internal: 443, protocol: "udp" },
+] as const;
+
+/** The edge's own health check, inside the container. */
+const EDGE_HEALTHCHECK = { tests: ["CMD", "wget", "-q", "-O", "/dev/null", EDGE_HEALTH_URL], interval: secondsString(HEALTH_INTERVAL_SECONDS), timeout: "3s", retries: 3, startPeriod: "10s" };
 
 /**
  * The only container that publishes ports outside dev: Caddy on 80/443,
@@ -143,9 +209,12 @@ export interface EdgeArgs {
  * containers are healthy, and before the old ones are stopped.
  */
 export class Edge extends pulumi.ComponentResource {
-  public readonly container: docker.Container;
-  /** The job that applied the current config; later steps wait for it. */
-  public readonly config: Job;
+  /** Host mode: the proxy container. */
+  public readonly container?: docker.Container;
+  /** Host mode: the job that applied the current config; later steps wait for it. */
+  public readonly config?: Job;
+  /** Swarm mode: the proxy service, one task per edge node. */
+  public readonly service?: docker.Service;
   public readonly dataVolume: docker.Volume;
   public readonly image: string;
 
@@ -153,7 +222,7 @@ export class Edge extends pulumi.ComponentResource {
     super("appstack:components:Edge", name, {}, opts);
     const cfg = args.config;
     this.image = cfg.image;
-    const image = new docker.RemoteImage(`${name}-image`, { name: cfg.image, keepLocally: true }, { parent: this });
+    const image = args.swarm ? undefined : new docker.RemoteImage(`${name}-image`, { name: cfg.image, keepLocally: true }, { parent: this });
     const labels = (version: string) => serviceLabels({ stack: args.stack, service: "edge", version });
     // Certificates: losing them means re-issuing against the CA's rate limits.
     this.dataVolume = new docker.Volume(
@@ -168,6 +237,11 @@ export class Edge extends pulumi.ComponentResource {
       { parent: this, protect: true, retainOnDelete: true },
     );
     const configMount = { volumeName: configVolume.name, containerPath: EDGE_CONFIG_DIR };
+    if (!image) {
+      this.service = this.createService(name, args, configVolume, args.swarm!);
+      this.registerOutputs({});
+      return;
+    }
 
     const containerArgs: docker.ContainerArgs = {
       image: image.imageId,
@@ -181,18 +255,8 @@ export class Edge extends pulumi.ComponentResource {
       // Caddy runs as the image's root user, with no capability but binding ports 80 and 443. Its root
       // filesystem stays writable: the provider uploads the bootstrap Caddyfile through it.
       ...hardening({ stack: args.stack, service: "edge", capabilities: ["NET_BIND_SERVICE"], writable: [], writableRoot: true }),
-      ports: [
-        { internal: 80, external: 80 },
-        { internal: 443, external: 443 },
-        { internal: 443, external: 443, protocol: "udp" },
-      ],
-      healthcheck: {
-        tests: ["CMD", "wget", "-q", "-O", "/dev/null", EDGE_HEALTH_URL],
-        interval: secondsString(HEALTH_INTERVAL_SECONDS),
-        timeout: "3s",
-        retries: 3,
-        startPeriod: "10s",
-      },
+      ports: EDGE_PORTS.map((p) => ({ internal: p.internal, external: p.internal, ...(p.protocol === "udp" ? { protocol: p.protocol } : {}) })),
+      healthcheck: EDGE_HEALTHCHECK,
       wait: true,
       waitTimeout: 120,
       restart: RESTART_POLICY,
@@ -235,5 +299,60 @@ export class Edge extends pulumi.ComponentResource {
       { parent: this },
     );
     this.registerOutputs({});
+  }
+
+  /** What the frontend waits for: the config applied to the proxy (host mode), or the proxy service (swarm mode). */
+  public get ready(): pulumi.Input<pulumi.Resource>[] {
+    return this.config ? [this.config.completed] : [this.service!];
+  }
+
+  /**
+   * Swarm mode: a global service on the nodes labelled `appstack.edge=true`,
+   * ports 80/443 published on each of those nodes (host mode: this kernel's
+   * ingress mesh is not needed, and the client's address reaches Caddy). Its
+   * Caddyfile is a Swarm config; a new one replaces the task stop-first (two
+   * tasks cannot hold the node's ports): a few seconds without the edge, on
+   * edge changes only, as in host mode. A global service has no converge
+   * wait (the provider allows it for replicated services only).
+   */
+  private createService(name: string, args: EdgeArgs, configVolume: docker.Volume, target: SwarmTarget & { apiService: string; apiPort: number }): docker.Service {
+    const cfg = args.config;
+    const caddy = createSwarmConfig(this, `${name}-caddyfile`, {
+      stack: args.stack,
+      service: "edge",
+      content: swarmCaddyfile({ domain: args.domain, acmeEmail: cfg.acmeEmail, apiService: target.apiService, apiPort: target.apiPort }),
+    });
+    const identity = { stack: args.stack, service: "edge", version: imageVersion(cfg.image), role: "service" as const, image: cfg.image };
+    const taskSpecArgs = taskSpec({
+      identity,
+      image: cfg.image,
+      args: ["caddy", "run", "--config", EDGE_BOOTSTRAP_CADDYFILE, "--adapter", "caddyfile"],
+      env: {},
+      secrets: [],
+      owner: ROOT_OWNER,
+      healthcheck: EDGE_HEALTHCHECK,
+      memoryMb: cfg.memoryMb,
+      cpus: cfg.cpus,
+      stopGracePeriodSeconds: 30,
+      mounts: [
+        { type: "volume", source: this.dataVolume.name, target: "/data" },
+        { type: "volume", source: configVolume.name, target: EDGE_CONFIG_DIR },
+      ],
+      configs: [{ config: caddy, file: EDGE_BOOTSTRAP_CADDYFILE }],
+      target,
+      constraints: [`node.labels.${SWARM_EDGE_LABEL}==true`],
+    });
+    const serviceArgs: docker.ServiceArgs = {
+      name: swarmServiceName(args.stack, "edge"),
+      labels: serviceLabels(identity),
+      mode: { global: true },
+      taskSpec: taskSpecArgs,
+      ...rollingUpdate("stop-first", monitorSeconds({ startPeriodSeconds: 10, intervalSeconds: HEALTH_INTERVAL_SECONDS, retries: 3 })),
+      endpointSpec: {
+        mode: "dnsrr",
+        ports: EDGE_PORTS.map((p) => ({ targetPort: p.internal, publishedPort: p.internal, protocol: p.protocol, publishMode: "host" })),
+      },
+    };
+    return new docker.Service(`${name}-service`, applyTransform(serviceArgs, args.transform?.service), { parent: this, dependsOn: args.dependsOn });
   }
 }

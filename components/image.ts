@@ -72,3 +72,12 @@ export function resolveImage(
   const remote = new docker.RemoteImage(`${name}-image`, { name: src.image, keepLocally: true }, { parent: opts.parent });
   return { id: remote.imageId, reference: src.image, resource: remote };
 }
+
+/**
+ * What a Swarm service names its image by: the reference, which every node
+ * pulls (the manager's pull serves its one-shot jobs); a local build by its
+ * tag, once built, for a single-node dev swarm.
+ */
+export function serviceImage(image: ResolvedImage): pulumi.Input<string> {
+  return image.resource instanceof docker.Image ? image.id : image.reference;
+}

@@ -1,7 +1,7 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { applyTransform, hardening, LOG_ROTATION, serviceLabels, type Transform } from "./container-defaults";
-import { toDockerEnvs, type ServiceEnv } from "./env";
+import { toDockerEnvs, toFileEnvs, type ServiceEnv } from "./env";
 import { maskSecrets, MIN_MASKABLE_SECRET } from "./log-mask";
 
 export interface JobArgs {
@@ -30,6 +30,12 @@ export interface JobArgs {
   volumes?: docker.types.input.ContainerVolume[];
   /** Files written into the container before it starts; its root filesystem then stays writable (hardening's writableRoot). */
   uploads?: pulumi.Input<docker.types.input.ContainerUpload>[];
+  /**
+   * Swarm mode: each secret as a file in `/run/secrets/`, written into the
+   * container before it starts (a plain container cannot mount Swarm
+   * secrets); its env holds `<NAME>_FILE` only, as a service's does.
+   */
+  secretsAsFiles?: boolean;
   /** What must be up before the job starts (healthy data stores). */
   dependsOn?: pulumi.Input<pulumi.Resource>[];
   transform?: { container?: Transform<docker.ContainerArgs> };
@@ -89,14 +95,16 @@ export class Job extends pulumi.ComponentResource {
 
   constructor(name: string, args: JobArgs, opts: pulumi.ComponentResourceOptions = {}) {
     super("appstack:components:Job", name, {}, opts);
+    const asFiles = args.secretsAsFiles ? toFileEnvs(args.env) : undefined;
+    const uploads = asFiles ? [...(args.uploads ?? []), ...asFiles.files] : args.uploads;
     const containerArgs: docker.ContainerArgs = {
       image: args.image,
       command: args.command,
-      envs: toDockerEnvs(args.env),
+      envs: asFiles ? asFiles.envs : toDockerEnvs(args.env),
       ...(args.network ? { networksAdvanced: [{ name: args.network }] } : { networkMode: "none" }),
-      ...hardening({ stack: args.stack, service: args.service, writable: args.writable ?? ["/tmp"], writableRoot: (args.uploads?.length ?? 0) > 0 }),
+      ...hardening({ stack: args.stack, service: args.service, writable: args.writable ?? ["/tmp"], writableRoot: (uploads?.length ?? 0) > 0 }),
       volumes: args.volumes,
-      uploads: args.uploads,
+      uploads,
       // Run once: the provider waits for the exit (attach) and keeps the output (logs).
       restart: "no",
       mustRun: false,
@@ -111,7 +119,8 @@ export class Job extends pulumi.ComponentResource {
       parent: this,
       dependsOn: args.dependsOn,
       customTimeouts: { create: `${args.timeoutSeconds}s` },
-      additionalSecretOutputs: ["envs", "containerLogs"],
+      // Swarm mode: the secret files are uploads.
+      additionalSecretOutputs: asFiles ? ["envs", "containerLogs", "uploads"] : ["envs", "containerLogs"],
     });
     const container = this.container;
     this.completed = pulumi

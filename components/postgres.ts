@@ -3,6 +3,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import { imageVersion, type Environment, type PostgresConfig } from "../config";
 import { createDataVolume, externalEndpoint } from "./data-store";
+import { createDataStoreService, ROOT_OWNER, type SwarmTarget } from "./swarm-service";
 import {
   applyTransform,
   DATA_STORE_HEALTH,
@@ -21,6 +22,18 @@ export const POSTGRES_USER = "postgres";
 /** Where the server puts its unix socket: the image's default. */
 export const POSTGRES_SOCKET_DIR = "/var/run/postgresql";
 
+/** Where the server keeps its data (the official image's PGDATA). */
+const POSTGRES_DATA = "/var/lib/postgresql/data";
+/** Postgres's fast shutdown checkpoints first; Docker's default 10 s can cut it short. */
+const POSTGRES_STOP_SECONDS = 60;
+/** The container's 64 MiB /dev/shm is too small for parallel queries. */
+const POSTGRES_SHM_MB = 128;
+
+/** Over TCP, so the image's init phase (a socket-only temporary server) does not count as healthy. */
+function postgresHealthTest(cfg: { user: string; database: string }): string[] {
+  return ["CMD", "pg_isready", "-h", "127.0.0.1", "-p", String(POSTGRES_PORT), "-U", cfg.user, "-d", cfg.database];
+}
+
 /** Characters of the generated password besides letters and digits: URL-special on purpose, so encoding is always exercised. */
 export const POSTGRES_PASSWORD_SPECIALS = "!#%&*()-_=+[]{}:?@/";
 
@@ -37,8 +50,10 @@ export interface PostgresArgs {
    * The managed database URL (external mode), a secret Output from secure config.
    */
   externalUrl?: pulumi.Output<string>;
+  /** Swarm mode: the server is a service on the overlay network, pinned to the node with its volume. */
+  swarm?: SwarmTarget;
   /** Adjust a child's args without forking the component. */
-  transform?: { container?: Transform<docker.ContainerArgs>; volume?: Transform<docker.VolumeArgs> };
+  transform?: { container?: Transform<docker.ContainerArgs>; volume?: Transform<docker.VolumeArgs>; service?: Transform<docker.ServiceArgs> };
 }
 
 /**
@@ -53,8 +68,12 @@ export class Postgres extends pulumi.ComponentResource {
   public readonly host: pulumi.Output<string>;
   public readonly port: pulumi.Output<number>;
   public readonly database: pulumi.Output<string>;
-  /** The server container; undefined in external mode. */
+  /** The server container (host mode); undefined in external mode. */
   public readonly container?: docker.Container;
+  /** The server service (swarm mode). */
+  public readonly service?: docker.Service;
+  /** The server image as pulled on docker.host (container mode): what the pre-deploy dump runs. */
+  public readonly serverImage?: pulumi.Output<string>;
   /** The data volume; undefined in external mode. */
   public readonly volume?: docker.Volume;
 
@@ -75,7 +94,13 @@ export class Postgres extends pulumi.ComponentResource {
       const image = this.pullImage(name, cfg.image);
       const password = this.createPassword(name);
       this.volume = createDataVolume(this, name, args.stack, protect, args.transform?.volume);
-      this.container = this.createContainer(name, args, cfg, image, password, this.volume);
+      if (args.swarm) {
+        this.service = this.createService(name, args, cfg, password, this.volume, args.swarm);
+        this.serverImage = image.imageId;
+      } else {
+        this.container = this.createContainer(name, args, cfg, image, password, this.volume);
+        this.serverImage = this.container.image;
+      }
       this.host = pulumi.output(POSTGRES_ALIAS);
       this.port = pulumi.output(POSTGRES_PORT);
       this.database = pulumi.output(cfg.database);
@@ -100,6 +125,45 @@ export class Postgres extends pulumi.ComponentResource {
     );
   }
 
+  /** What the rollout waits for before the dump and the migrations: the server, healthy. */
+  public get server(): docker.Container | docker.Service | undefined {
+    return this.container ?? this.service;
+  }
+
+  /**
+   * Swarm mode: one task on the node labelled with its data, its password a
+   * Swarm secret file (the image's entrypoint reads POSTGRES_PASSWORD_FILE as
+   * root before it drops privileges), replaced stop-first: two servers never
+   * share the data directory.
+   */
+  private createService(
+    name: string,
+    args: PostgresArgs,
+    cfg: Extract<PostgresConfig, { mode: "container" }>,
+    password: random.RandomPassword,
+    volume: docker.Volume,
+    target: SwarmTarget,
+  ): docker.Service {
+    return createDataStoreService(this, name, args.stack, cfg, {
+      password: { name: "POSTGRES_PASSWORD", value: password.result, owner: ROOT_OWNER },
+      task: {
+        env: { POSTGRES_USER: cfg.user, POSTGRES_DB: cfg.database },
+        healthcheck: { tests: postgresHealthTest(cfg), ...DATA_STORE_HEALTH },
+        memoryMb: cfg.memoryMb,
+        cpus: cfg.cpus,
+        stopGracePeriodSeconds: POSTGRES_STOP_SECONDS,
+        mounts: [
+          { type: "volume", source: volume.name, target: POSTGRES_DATA },
+          // The container's 64 MiB /dev/shm is too small for parallel queries: host mode's shmSize.
+          { type: "tmpfs", target: "/dev/shm", tmpfsOptions: { sizeBytes: POSTGRES_SHM_MB * 1024 * 1024 } },
+        ],
+        target,
+        aliases: [POSTGRES_ALIAS],
+      },
+      transform: args.transform?.service,
+    });
+  }
+
   private createContainer(
     name: string,
     args: PostgresArgs,
@@ -116,7 +180,7 @@ export class Postgres extends pulumi.ComponentResource {
         `POSTGRES_DB=${cfg.database}`,
         pulumi.secret(pulumi.interpolate`POSTGRES_PASSWORD=${password.result}`),
       ],
-      volumes: [{ volumeName: volume.name, containerPath: "/var/lib/postgresql/data" }],
+      volumes: [{ volumeName: volume.name, containerPath: POSTGRES_DATA }],
       networksAdvanced: [{ name: args.network!, aliases: [POSTGRES_ALIAS] }],
       // The image's own non-root user from the start: its entrypoint then needs no capability to chown the
       // data directory and switch user (su-exec), because a new volume takes the image's postgres-owned
@@ -131,7 +195,7 @@ export class Postgres extends pulumi.ComponentResource {
       }),
       // Over TCP, so the image's init phase (a socket-only temporary server) does not count as healthy.
       healthcheck: {
-        tests: ["CMD", "pg_isready", "-h", "127.0.0.1", "-p", String(POSTGRES_PORT), "-U", cfg.user, "-d", cfg.database],
+        tests: postgresHealthTest(cfg),
         ...DATA_STORE_HEALTH,
       },
       wait: true,
@@ -139,9 +203,8 @@ export class Postgres extends pulumi.ComponentResource {
       restart: RESTART_POLICY,
       memory: cfg.memoryMb,
       cpus: cfg.cpus,
-      // Postgres's fast shutdown checkpoints first; Docker's default 10 s can cut it short.
-      stopTimeout: 60,
-      shmSize: 128,
+      stopTimeout: POSTGRES_STOP_SECONDS,
+      shmSize: POSTGRES_SHM_MB,
       ...LOG_ROTATION,
       labels: serviceLabels({ stack: args.stack, service: name, version: imageVersion(cfg.image), role: "service", image: cfg.image }),
       ports:

@@ -1,8 +1,9 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
-import { imageVersion, type Environment, type RedisConfig } from "../config";
+import { imageVersion, secretFilePath, type Environment, type RedisConfig } from "../config";
 import { createDataVolume, externalEndpoint } from "./data-store";
+import { createDataStoreService, type SwarmTarget } from "./swarm-service";
 import {
   applyTransform,
   DATA_STORE_HEALTH,
@@ -18,12 +19,19 @@ export const REDIS_ALIAS = "redis";
 
 type RedisContainerConfig = Extract<RedisConfig, { mode: "container" }>;
 
+/** Swarm mode: the password file, readable by the redis user (uid 999 in the official images) only. */
+export const REDIS_PASSWORD_FILE = secretFilePath("REDIS_PASSWORD");
+/** The redis user of the official images (Debian and Alpine alike), which owns the password file in swarm mode. */
+export const REDIS_UID = 999;
+
 /**
  * The server's command. The password reaches redis-server through a config
- * file written by the shell's builtin printf from $REDIS_PASSWORD, so it is in
- * no process's argv (`ps`, `docker inspect` Cmd) and not in the image.
+ * file written by the shell's builtin printf from $REDIS_PASSWORD (host mode)
+ * or from the Swarm secret file (swarm mode), so it is in no process's argv
+ * (`ps`, `docker inspect` Cmd), not in the image and, in swarm mode, not in
+ * the service's spec either.
  */
-export function redisServerCommand(cfg: RedisContainerConfig): string[] {
+export function redisServerCommand(cfg: RedisContainerConfig, password = '"$REDIS_PASSWORD"'): string[] {
   const flags = [
     `--maxmemory ${cfg.maxmemoryMb}mb`,
     `--maxmemory-policy ${cfg.maxmemoryPolicy}`,
@@ -32,14 +40,19 @@ export function redisServerCommand(cfg: RedisContainerConfig): string[] {
   const script = [
     "set -eu",
     'conf="$(mktemp)"',
-    "printf 'requirepass %s\\n' \"$REDIS_PASSWORD\" > \"$conf\"",
+    `printf 'requirepass %s\\n' ${password} > "$conf"`,
     `exec redis-server "$conf" ${flags}`,
   ].join("; ");
   return ["sh", "-c", script];
 }
 
+/** Time to finish an AOF rewrite and save on SIGTERM. */
+const REDIS_STOP_SECONDS = 30;
+
 /** `redis-cli` reads the password from REDISCLI_AUTH, never from argv. */
 export const REDIS_HEALTH_TEST = ["CMD-SHELL", "redis-cli -p 6379 ping | grep -q PONG"];
+/** Swarm mode: REDISCLI_AUTH for redis-cli alone, from the password file. */
+export const REDIS_SWARM_HEALTH_TEST = ["CMD-SHELL", `REDISCLI_AUTH="$(cat ${REDIS_PASSWORD_FILE})" redis-cli -p 6379 ping | grep -q PONG`];
 
 export interface RedisArgs {
   /** Container or external mode, from the stack's `appstack:redis`. */
@@ -50,8 +63,10 @@ export interface RedisArgs {
   network?: pulumi.Input<string>;
   /** The managed Redis URL (external mode), a secret Output from secure config. */
   externalUrl?: pulumi.Output<string>;
+  /** Swarm mode: the server is a service on the overlay network, pinned to the node with its volume. */
+  swarm?: SwarmTarget;
   /** Adjust a child's args without forking the component. */
-  transform?: { container?: Transform<docker.ContainerArgs>; volume?: Transform<docker.VolumeArgs> };
+  transform?: { container?: Transform<docker.ContainerArgs>; volume?: Transform<docker.VolumeArgs>; service?: Transform<docker.ServiceArgs> };
 }
 
 /**
@@ -65,6 +80,8 @@ export class Redis extends pulumi.ComponentResource {
   public readonly host: pulumi.Output<string>;
   public readonly port: pulumi.Output<number>;
   public readonly container?: docker.Container;
+  /** The server service (swarm mode). */
+  public readonly service?: docker.Service;
   public readonly volume?: docker.Volume;
 
   constructor(name: string, args: RedisArgs, opts: pulumi.ComponentResourceOptions = {}) {
@@ -80,17 +97,51 @@ export class Redis extends pulumi.ComponentResource {
     } else {
       if (!args.network) throw new Error(`Redis "${name}": container mode needs a network`);
       const protect = cfg.protectVolume ?? args.environment === "production";
-      const image = new docker.RemoteImage(`${name}-image`, { name: cfg.image, keepLocally: true }, { parent: this });
+      // A swarm service names its image by reference: each node pulls it.
+      const image = args.swarm ? undefined : new docker.RemoteImage(`${name}-image`, { name: cfg.image, keepLocally: true }, { parent: this });
       // Letters and digits only: the value goes into a redis.conf line unquoted.
       const password = new random.RandomPassword(`${name}-password`, { length: 40, special: false }, { parent: this });
       this.volume = createDataVolume(this, name, args.stack, protect, args.transform?.volume);
-      this.container = this.createContainer(name, args, cfg, image, password, this.volume);
+      if (image) this.container = this.createContainer(name, args, cfg, image, password, this.volume);
+      else this.service = this.createService(name, args, cfg, password, this.volume, args.swarm!);
       this.host = pulumi.output(REDIS_ALIAS);
       this.port = pulumi.output(REDIS_PORT);
       this.url = pulumi.secret(pulumi.interpolate`redis://default:${password.result}@${REDIS_ALIAS}:${REDIS_PORT}/0`);
     }
 
     this.registerOutputs({ url: this.url, host: this.host, port: this.port });
+  }
+
+  /** What the rollout waits for before the migrations: the server, healthy. */
+  public get server(): docker.Container | docker.Service | undefined {
+    return this.container ?? this.service;
+  }
+
+  /** Swarm mode: one task on the node labelled with its data, replaced stop-first (one AOF file, one writer). */
+  private createService(
+    name: string,
+    args: RedisArgs,
+    cfg: RedisContainerConfig,
+    password: random.RandomPassword,
+    volume: docker.Volume,
+    target: SwarmTarget,
+  ): docker.Service {
+    return createDataStoreService(this, name, args.stack, cfg, {
+      password: { name: "REDIS_PASSWORD", value: password.result, owner: { uid: REDIS_UID, gid: REDIS_UID } },
+      task: {
+        args: redisServerCommand(cfg, `"$(cat ${REDIS_PASSWORD_FILE})"`),
+        user: "redis",
+        env: {},
+        healthcheck: { tests: REDIS_SWARM_HEALTH_TEST, ...DATA_STORE_HEALTH },
+        memoryMb: cfg.memoryMb,
+        cpus: cfg.cpus,
+        stopGracePeriodSeconds: REDIS_STOP_SECONDS,
+        mounts: [{ type: "volume", source: volume.name, target: "/data" }],
+        target,
+        aliases: [REDIS_ALIAS],
+      },
+      transform: args.transform?.service,
+    });
   }
 
   private createContainer(
@@ -122,8 +173,7 @@ export class Redis extends pulumi.ComponentResource {
       restart: RESTART_POLICY,
       memory: cfg.memoryMb,
       cpus: cfg.cpus,
-      // Time to finish an AOF rewrite and save on SIGTERM.
-      stopTimeout: 30,
+      stopTimeout: REDIS_STOP_SECONDS,
       ...LOG_ROTATION,
       labels: serviceLabels({ stack: args.stack, service: name, version: imageVersion(cfg.image), role: "service", image: cfg.image }),
       ports: cfg.hostPort !== undefined ? [{ internal: REDIS_PORT, external: cfg.hostPort, ip: "127.0.0.1" }] : undefined,

@@ -3,7 +3,8 @@ import * as pulumi from "@pulumi/pulumi";
 import { HEALTH_INTERVAL_SECONDS, HEARTBEAT_ENV, type ParsedAppConfig } from "../config";
 import { applyTransform, hardening, LOG_ROTATION, RESTART_POLICY, secondsString, serviceLabels, type Transform } from "./container-defaults";
 import { toDockerEnvs, type ServiceEnv } from "./env";
-import type { ResolvedImage } from "./image";
+import { serviceImage, type ResolvedImage } from "./image";
+import { DEFAULT_APP_FILE_OWNER, replicatedServiceArgs, type SecretFile, type SwarmTarget } from "./swarm-service";
 
 export type WorkerConfig = NonNullable<ParsedAppConfig["worker"]>;
 
@@ -74,7 +75,28 @@ export interface WorkerArgs {
   env: ServiceEnv;
   /** The worker starts once the API is healthy. */
   dependsOn: pulumi.Input<pulumi.Resource>[];
-  transform?: { container?: Transform<docker.ContainerArgs> };
+  /** Swarm mode: the worker is one service on the overlay network, its secrets mounted as files. */
+  swarm?: SwarmTarget & { secrets: SecretFile[] };
+  transform?: { container?: Transform<docker.ContainerArgs>; service?: Transform<docker.ServiceArgs> };
+}
+
+/** Failed checks in a row before a worker counts as unhealthy. */
+const WORKER_HEALTH_RETRIES = 3;
+
+/** The worker's health check, the same for a container and a service's task. */
+export function workerHealthcheck(cfg: WorkerConfig) {
+  return {
+    tests: workerHealthTest(cfg),
+    interval: secondsString(HEALTH_INTERVAL_SECONDS),
+    timeout: "5s",
+    retries: WORKER_HEALTH_RETRIES,
+    startPeriod: `${workerStartPeriod(cfg)}s`,
+  };
+}
+
+/** Seconds after a worker's start during which failed checks do not count: a first job may take a while before the first heartbeat. */
+export function workerStartPeriod(cfg: WorkerConfig): number {
+  return cfg.health.type === "heartbeat" ? cfg.health.maxAgeSeconds : 30;
 }
 
 /**
@@ -83,7 +105,10 @@ export interface WorkerArgs {
  * current job.
  */
 export class Worker extends pulumi.ComponentResource {
+  /** Host mode: the worker's containers. */
   public readonly containers: docker.Container[];
+  /** Swarm mode: the worker's service. */
+  public readonly service?: docker.Service;
   public readonly image: string;
 
   constructor(name: string, args: WorkerArgs, opts: pulumi.ComponentResourceOptions = {}) {
@@ -98,9 +123,13 @@ export class Worker extends pulumi.ComponentResource {
       },
       secret: args.env.secret,
     };
+    if (args.swarm) {
+      this.service = this.createService(name, args, env, args.swarm);
+      this.containers = [];
+      this.registerOutputs({});
+      return;
+    }
     const envs = toDockerEnvs(env);
-    // A first job may take a while before the first heartbeat.
-    const startPeriod = cfg.health.type === "heartbeat" ? cfg.health.maxAgeSeconds : 30;
 
     this.containers = Array.from({ length: cfg.replicas }, (_, idx) => {
       const containerArgs: docker.ContainerArgs = {
@@ -109,13 +138,7 @@ export class Worker extends pulumi.ComponentResource {
         envs,
         networksAdvanced: [{ name: args.network }],
         ...hardening({ stack: args.stack, service: "worker", writable: cfg.writablePaths }),
-        healthcheck: {
-          tests: workerHealthTest(cfg),
-          interval: secondsString(HEALTH_INTERVAL_SECONDS),
-          timeout: "5s",
-          retries: 3,
-          startPeriod: `${startPeriod}s`,
-        },
+        healthcheck: workerHealthcheck(cfg),
         wait: true,
         waitTimeout: workerHealthTimeout(cfg),
         restart: RESTART_POLICY,
@@ -134,5 +157,35 @@ export class Worker extends pulumi.ComponentResource {
       });
     });
     this.registerOutputs({});
+  }
+
+  /** What the next steps wait for: the containers, or the service once it converged. */
+  public get ready(): pulumi.Resource[] {
+    return this.service ? [this.service] : this.containers;
+  }
+
+  /** Swarm mode: `replicas` tasks, replaced one at a time, start-first, rolled back by Swarm on failure. */
+  private createService(name: string, args: WorkerArgs, env: ServiceEnv, target: SwarmTarget & { secrets: SecretFile[] }): docker.Service {
+    const cfg = args.config;
+    const serviceArgs = replicatedServiceArgs({
+      identity: { stack: args.stack, service: "worker", version: args.release, role: "service", image: args.image.reference },
+      replicas: cfg.replicas,
+      task: {
+        image: serviceImage(args.image),
+        args: cfg.command,
+        env: env.plain,
+        secrets: target.secrets,
+        owner: cfg.secretFiles ?? DEFAULT_APP_FILE_OWNER,
+        healthcheck: workerHealthcheck(cfg),
+        memoryMb: cfg.memoryMb,
+        cpus: cfg.cpus,
+        stopGracePeriodSeconds: cfg.stopGracePeriodSeconds,
+        target,
+      },
+      order: "start-first",
+      health: { startPeriodSeconds: workerStartPeriod(cfg), intervalSeconds: HEALTH_INTERVAL_SECONDS, retries: WORKER_HEALTH_RETRIES },
+      healthTimeoutSeconds: workerHealthTimeout(cfg),
+    });
+    return new docker.Service(`${name}-service`, applyTransform(serviceArgs, args.transform?.service), { parent: this, dependsOn: args.dependsOn });
   }
 }

@@ -152,11 +152,109 @@ export const CONTAINER_INPUT_AUDIT: readonly InputAudit[] = [
   { input: "destroyGraceSeconds", engineField: "`POST /containers/{id}/stop?t=` before the delete", since: "≤ 1.24" },
 ];
 
+/**
+ * Swarm mode: every input the stack's `docker.Service`s, `docker.Secret`s,
+ * `docker.ServiceConfig`s and overlay `docker.Network` set, with the Engine
+ * API field the provider sends it as (`createServiceSpec`,
+ * test/runtime/provider-service.ts) and the oldest API version that has it.
+ * Versions from the Engine API's version history and docker/cli's own
+ * version annotations of `docker service create` flags. Paths are the
+ * plan's, prefixed by the resource kind (`service: updateConfig.order`).
+ * None needs more than API 1.41: the service health check has no
+ * `startInterval` input at all (Swarm's StartInterval is API 1.44).
+ */
+export const SWARM_INPUT_AUDIT: readonly InputAudit[] = [
+  { input: "service: name", engineField: "`POST /services/create`: `Spec.Name`", since: "≤ 1.24" },
+  { input: "service: labels[].label", engineField: "`Spec.Labels` (key)", since: "≤ 1.24" },
+  { input: "service: labels[].value", engineField: "`Spec.Labels` (value)", since: "≤ 1.24" },
+  { input: "service: mode.replicated.replicas", engineField: "`Spec.Mode.Replicated.Replicas`", since: "≤ 1.24" },
+  { input: "service: mode.global", engineField: "`Spec.Mode.Global`", since: "≤ 1.24" },
+  { input: "service: taskSpec.containerSpec.image", engineField: "`TaskTemplate.ContainerSpec.Image`", since: "≤ 1.24" },
+  { input: "service: taskSpec.containerSpec.args", engineField: "`ContainerSpec.Args`", since: "≤ 1.24" },
+  { input: "service: taskSpec.containerSpec.user", engineField: "`ContainerSpec.User`", since: "≤ 1.24" },
+  { input: "service: taskSpec.containerSpec.env", engineField: "`ContainerSpec.Env` (`K=V`)", since: "≤ 1.24" },
+  { input: "service: taskSpec.containerSpec.labels[].label", engineField: "`ContainerSpec.Labels` (key)", since: "≤ 1.24" },
+  { input: "service: taskSpec.containerSpec.labels[].value", engineField: "`ContainerSpec.Labels` (value)", since: "≤ 1.24" },
+  { input: "service: taskSpec.containerSpec.secrets[].secretId", engineField: "`ContainerSpec.Secrets[].SecretID`", since: "1.25" },
+  { input: "service: taskSpec.containerSpec.secrets[].secretName", engineField: "`ContainerSpec.Secrets[].SecretName`", since: "1.25" },
+  { input: "service: taskSpec.containerSpec.secrets[].fileName", engineField: "`ContainerSpec.Secrets[].File.Name`", since: "1.25" },
+  { input: "service: taskSpec.containerSpec.secrets[].fileUid", engineField: "`ContainerSpec.Secrets[].File.UID`", since: "1.25" },
+  { input: "service: taskSpec.containerSpec.secrets[].fileGid", engineField: "`ContainerSpec.Secrets[].File.GID`", since: "1.25" },
+  { input: "service: taskSpec.containerSpec.secrets[].fileMode", engineField: "`ContainerSpec.Secrets[].File.Mode`", since: "1.25" },
+  { input: "service: taskSpec.containerSpec.configs[].configId", engineField: "`ContainerSpec.Configs[].ConfigID`", since: "1.30" },
+  { input: "service: taskSpec.containerSpec.configs[].configName", engineField: "`ContainerSpec.Configs[].ConfigName`", since: "1.30" },
+  { input: "service: taskSpec.containerSpec.configs[].fileName", engineField: "`ContainerSpec.Configs[].File.Name`", since: "1.30" },
+  { input: "service: taskSpec.containerSpec.configs[].fileUid", engineField: "`ContainerSpec.Configs[].File.UID`", since: "1.30" },
+  { input: "service: taskSpec.containerSpec.configs[].fileGid", engineField: "`ContainerSpec.Configs[].File.GID`", since: "1.30" },
+  { input: "service: taskSpec.containerSpec.configs[].fileMode", engineField: "`ContainerSpec.Configs[].File.Mode`", since: "1.30" },
+  { input: "service: taskSpec.containerSpec.healthcheck.tests", engineField: "`ContainerSpec.Healthcheck.Test`", since: "1.25" },
+  { input: "service: taskSpec.containerSpec.healthcheck.interval", engineField: "`ContainerSpec.Healthcheck.Interval` (nanoseconds)", since: "1.25" },
+  { input: "service: taskSpec.containerSpec.healthcheck.timeout", engineField: "`ContainerSpec.Healthcheck.Timeout` (nanoseconds)", since: "1.25" },
+  { input: "service: taskSpec.containerSpec.healthcheck.retries", engineField: "`ContainerSpec.Healthcheck.Retries`", since: "1.25" },
+  { input: "service: taskSpec.containerSpec.healthcheck.startPeriod", engineField: "`ContainerSpec.Healthcheck.StartPeriod` (nanoseconds)", since: "1.29" },
+  { input: "service: taskSpec.containerSpec.stopSignal", engineField: "`ContainerSpec.StopSignal`", since: "1.28" },
+  { input: "service: taskSpec.containerSpec.stopGracePeriod", engineField: "`ContainerSpec.StopGracePeriod` (nanoseconds)", since: "≤ 1.24" },
+  { input: "service: taskSpec.containerSpec.mounts[].type", engineField: "`ContainerSpec.Mounts[].Type`", since: "≤ 1.24" },
+  { input: "service: taskSpec.containerSpec.mounts[].source", engineField: "`ContainerSpec.Mounts[].Source`", since: "≤ 1.24" },
+  { input: "service: taskSpec.containerSpec.mounts[].target", engineField: "`ContainerSpec.Mounts[].Target`", since: "≤ 1.24" },
+  { input: "service: taskSpec.containerSpec.mounts[].tmpfsOptions.sizeBytes", engineField: "`ContainerSpec.Mounts[].TmpfsOptions.SizeBytes`", since: "1.25" },
+  { input: "service: taskSpec.resources.limits.memoryBytes", engineField: "`TaskTemplate.Resources.Limits.MemoryBytes`", since: "≤ 1.24" },
+  { input: "service: taskSpec.resources.limits.nanoCpus", engineField: "`TaskTemplate.Resources.Limits.NanoCPUs`", since: "≤ 1.24" },
+  { input: "service: taskSpec.restartPolicy.condition", engineField: "`TaskTemplate.RestartPolicy.Condition`", since: "≤ 1.24" },
+  { input: "service: taskSpec.restartPolicy.delay", engineField: "`TaskTemplate.RestartPolicy.Delay` (nanoseconds)", since: "≤ 1.24" },
+  { input: "service: taskSpec.logDriver.name", engineField: "`TaskTemplate.LogDriver.Name`", since: "≤ 1.24" },
+  { input: "service: taskSpec.logDriver.options", engineField: "`TaskTemplate.LogDriver.Options`", since: "≤ 1.24" },
+  { input: "service: taskSpec.placement.constraints", engineField: "`TaskTemplate.Placement.Constraints`", since: "≤ 1.24" },
+  { input: "service: taskSpec.networksAdvanceds[].id", engineField: "`TaskTemplate.Networks[].Target`", since: "1.25" },
+  { input: "service: taskSpec.networksAdvanceds[].aliases", engineField: "`TaskTemplate.Networks[].Aliases`", since: "1.25" },
+  { input: "service: updateConfig.parallelism", engineField: "`Spec.UpdateConfig.Parallelism`", since: "≤ 1.24" },
+  { input: "service: updateConfig.delay", engineField: "`Spec.UpdateConfig.Delay` (nanoseconds)", since: "≤ 1.24" },
+  { input: "service: updateConfig.failureAction", engineField: "`Spec.UpdateConfig.FailureAction` (`rollback`: 1.28)", since: "1.28" },
+  { input: "service: updateConfig.monitor", engineField: "`Spec.UpdateConfig.Monitor` (nanoseconds)", since: "1.25" },
+  { input: "service: updateConfig.maxFailureRatio", engineField: "`Spec.UpdateConfig.MaxFailureRatio`", since: "1.25" },
+  { input: "service: updateConfig.order", engineField: "`Spec.UpdateConfig.Order`", since: "1.29" },
+  { input: "service: rollbackConfig.parallelism", engineField: "`Spec.RollbackConfig.Parallelism`", since: "1.28" },
+  { input: "service: rollbackConfig.delay", engineField: "`Spec.RollbackConfig.Delay` (nanoseconds)", since: "1.28" },
+  { input: "service: rollbackConfig.failureAction", engineField: "`Spec.RollbackConfig.FailureAction`", since: "1.28" },
+  { input: "service: rollbackConfig.monitor", engineField: "`Spec.RollbackConfig.Monitor` (nanoseconds)", since: "1.28" },
+  { input: "service: rollbackConfig.maxFailureRatio", engineField: "`Spec.RollbackConfig.MaxFailureRatio`", since: "1.28" },
+  { input: "service: rollbackConfig.order", engineField: "`Spec.RollbackConfig.Order`", since: "1.29" },
+  { input: "service: endpointSpec.mode", engineField: "`Spec.EndpointSpec.Mode` (`dnsrr`)", since: "≤ 1.24" },
+  { input: "service: endpointSpec.ports[].targetPort", engineField: "`EndpointSpec.Ports[].TargetPort`", since: "≤ 1.24" },
+  { input: "service: endpointSpec.ports[].publishedPort", engineField: "`EndpointSpec.Ports[].PublishedPort`", since: "≤ 1.24" },
+  { input: "service: endpointSpec.ports[].protocol", engineField: "`EndpointSpec.Ports[].Protocol`", since: "≤ 1.24" },
+  { input: "service: endpointSpec.ports[].publishMode", engineField: "`EndpointSpec.Ports[].PublishMode` (`host`)", since: "1.25" },
+  { input: "service: convergeConfig.timeout", engineField: "(the provider's own deadline: `GET /tasks` until every replica runs)", since: "—" },
+  { input: "service: convergeConfig.delay", engineField: "(the provider's own first wait before that)", since: "—" },
+  { input: "secret: name", engineField: "`POST /secrets/create`: `Name`", since: "1.25" },
+  { input: "secret: data", engineField: "`Data` (base64)", since: "1.25" },
+  { input: "secret: labels[].label", engineField: "`Labels` (key)", since: "1.25" },
+  { input: "secret: labels[].value", engineField: "`Labels` (value)", since: "1.25" },
+  { input: "config: name", engineField: "`POST /configs/create`: `Name`", since: "1.30" },
+  { input: "config: dataRaw", engineField: "`Data` (the provider encodes it)", since: "1.30" },
+  { input: "config: labels[].label", engineField: "`Labels` (key)", since: "1.30" },
+  { input: "config: labels[].value", engineField: "`Labels` (value)", since: "1.30" },
+  { input: "network: name", engineField: "`POST /networks/create`: `Name`", since: "≤ 1.24" },
+  { input: "network: driver", engineField: "`Driver` (`overlay`)", since: "≤ 1.24" },
+  { input: "network: attachable", engineField: "`Attachable`", since: "1.25" },
+  { input: "network: options", engineField: "`Options` (`encrypted`)", since: "≤ 1.24" },
+  { input: "network: labels[].label", engineField: "`Labels` (key)", since: "≤ 1.24" },
+  { input: "network: labels[].value", engineField: "`Labels` (value)", since: "≤ 1.24" },
+];
+
+/** The kind prefix of SWARM_INPUT_AUDIT's paths, by resource type. */
+export const SWARM_AUDITED_TYPES: Readonly<Record<string, string>> = {
+  "docker:index/service:Service": "service",
+  "docker:index/secret:Secret": "secret",
+  "docker:index/serviceConfig:ServiceConfig": "config",
+  "docker:index/network:Network": "network",
+};
+
 /** Besides what the inputs ask, the provider sends `HostConfig.Init` (false unless `init` is set) with every create. */
 export const PROVIDER_ALWAYS_SENDS = { field: "HostConfig.Init", since: "1.25" } as const;
 
 /** Container inputs whose keys are the user's (a map), not fields of the input. */
-const MAP_INPUTS = new Set(["logOpts", "sysctls", "storageOpts", "tmpfs"]);
+const MAP_INPUTS = new Set(["logOpts", "sysctls", "storageOpts", "tmpfs", "env", "options"]);
 
 const isPlainObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === "object" && !Array.isArray(v);
 

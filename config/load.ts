@@ -73,6 +73,7 @@ export function loadConfig(cfg: pulumi.Config = new pulumi.Config()): AppConfig 
   }
 
   const parsed = parseAppConfig(raw, {
+    stack,
     secretValue: (key) => {
       const value = secureKeys.has(key) ? secureValues.get(key) : undefined;
       return value === undefined || isUndecrypted(value) ? undefined : value;

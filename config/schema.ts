@@ -3,6 +3,7 @@ import { backupRules, interval, RESTIC_IMAGE } from "./backup";
 import { HEALTH_INTERVAL_SECONDS } from "./docker-engine";
 import { DOCKER_TLS_SECRETS, dockerScheme, sshOptionProblems, transportProblem } from "./docker-transport";
 import { replaceListSteps, type FixStep } from "./fix";
+import { SWARM_LABEL_VALUE, swarmRules } from "./swarm";
 import { serviceWiredEnv, wiredNameRules, wiringRules, WIRED_ENV } from "./wiring";
 
 export { HEARTBEAT_ENV, WIRED_ENV } from "./wiring";
@@ -116,8 +117,39 @@ const dockerSchema = z
      * `tcp://` outside dev.
      */
     tls: z.boolean().optional(),
+    /**
+     * `host`: every container runs on the one engine at `docker.host`.
+     * `swarm`: `docker.host` is a Swarm manager; the API, the worker, Postgres,
+     * Redis and the edge become Swarm services (rolling start-first updates,
+     * automatic rollback, secrets as files), spread over the swarm's nodes.
+     * Switching a stack with data: docs/swarm.md.
+     */
+    mode: z.enum(["host", "swarm"], { message: 'expected "host" or "swarm"' }).default("host"),
   })
-  .default({ host: "unix:///var/run/docker.sock" });
+  .default({ host: "unix:///var/run/docker.sock", mode: "host" });
+
+/**
+ * Swarm mode: the value of the node label `appstack.node` on the node that
+ * holds a data store's volume (`docker node update --label-add
+ * appstack.node=<value> <node>`). The store's service runs on that node
+ * only, so it never starts where its data is not. Required outside dev; in
+ * dev the store runs on a manager. An error in host mode.
+ */
+const dataNode = z.string().regex(SWARM_LABEL_VALUE, { message: "expected a node label value such as db-1 (letters, digits, . _ -)" }).optional();
+
+/**
+ * Swarm mode: the owner of the secret files in `/run/secrets/` (mode 0400):
+ * the user the image runs as. An error in host mode.
+ * @default uid 1000 and gid 1000, the `node` user of the official Node images
+ */
+const secretFiles = z
+  .strictObject({
+    /** The numeric user ID the files belong to. */
+    uid: z.number().int().min(0).max(2_147_483_647).default(1000),
+    /** The numeric group ID the files belong to. */
+    gid: z.number().int().min(0).max(2_147_483_647).default(1000),
+  })
+  .optional();
 
 /** What every data-store container shares. */
 const containerCommon = {
@@ -138,6 +170,10 @@ const containerCommon = {
   protectVolume: z.boolean().optional(),
   /** Seconds `pulumi up` waits for the container to turn healthy. */
   healthTimeoutSeconds: z.number().int().min(5).max(3600).default(120),
+  /** Swarm mode: the node label value that pins the store to the node with its data (see `docker.mode`). */
+  node: dataNode,
+  /** Always 1: two servers on one data volume corrupt it. For replicas, use a managed service (`mode: external`). */
+  replicas: z.number().int().min(1).optional(),
 };
 
 const postgresContainer = z.strictObject({
@@ -326,6 +362,8 @@ const apiSchema = z.strictObject({
   writablePaths,
   /** How long `pulumi up` waits for a new API container to turn healthy. */
   healthTimeoutSeconds: seconds(180),
+  /** Swarm mode: the owner of the API's secret files (`/run/secrets/<NAME>`, mode 0400): the user the image runs as. */
+  secretFiles,
 });
 
 /** The worker health check: one of three kinds, by `type` (see `worker.health`). */
@@ -415,6 +453,8 @@ const workerSchema = z.strictObject({
    * key. The worker does not inherit the API's: list here what it uses.
    */
   secretEnv,
+  /** Swarm mode: the owner of the worker's secret files (`/run/secrets/<NAME>`, mode 0400): the user the image runs as. */
+  secretFiles,
 });
 
 /**
@@ -664,6 +704,8 @@ export interface ParseResult {
 }
 
 export interface ParseOptions {
+  /** The stack's name, for the fix commands of the rules that print one with `-s`. */
+  stack?: string;
   /**
    * A secure key's value where the engine decrypted it, for the rules that
    * must read one (is the off-host repository one restic supports); undefined
@@ -703,7 +745,7 @@ export function parseAppConfig(raw: Record<string, unknown>, opts: ParseOptions 
   const reported = issues.flatMap(issuePaths);
   // A section that is set but broken still counts as there: its own problems are reported, not its absence.
   const present = new Set(Object.keys(raw).filter((k) => raw[k] !== undefined));
-  environmentRules(sections, present, opts.secretValue ?? (() => undefined), (issue) => {
+  environmentRules(sections, present, { stack: opts.stack, secretValue: opts.secretValue ?? (() => undefined) }, (issue) => {
     if (!reported.some((p) => related(p, issue.path))) issues.push(issue);
   });
   return { data: whole.success && issues.length === 0 ? whole.data : undefined, issues, requiredSecrets };
@@ -1009,7 +1051,12 @@ function safeSshOpts(opts: readonly string[]): string[] {
   return out;
 }
 
-function environmentRules(cfg: Sections, present: ReadonlySet<string>, secretValue: (key: string) => string | undefined, addIssue: AddIssue): void {
+function environmentRules(
+  cfg: Sections,
+  present: ReadonlySet<string>,
+  { stack, secretValue }: { stack: string | undefined; secretValue: (key: string) => string | undefined },
+  addIssue: AddIssue,
+): void {
   const env = cfg.environment;
   if (!env) return;
   if (cfg.docker) transportRules(cfg.docker, env, addIssue);
@@ -1048,6 +1095,7 @@ function environmentRules(cfg: Sections, present: ReadonlySet<string>, secretVal
     }
   }
   serviceRules(cfg, env, present, addIssue);
+  swarmRules(cfg, env, stack, addIssue);
   const redis = cfg.redis;
   if (redis?.mode === "container" && redis.maxmemoryMb >= redis.memoryMb) {
     addIssue(

@@ -106,6 +106,9 @@ export function viewFromWire(r: WireResource): ResourceView {
 
 export const TYPES = {
   container: "docker:index/container:Container",
+  service: "docker:index/service:Service",
+  serviceConfig: "docker:index/serviceConfig:ServiceConfig",
+  secret: "docker:index/secret:Secret",
   volume: "docker:index/volume:Volume",
   remoteImage: "docker:index/remoteImage:RemoteImage",
   randomPassword: "random:index/randomPassword:RandomPassword",
@@ -137,6 +140,108 @@ export const serviceOf = (r: ResourceView): string | undefined => label(r, "apps
 export const isContainer = (r: ResourceView): boolean => r.type === TYPES.container;
 /** A container this project declares (it carries the appstack labels). */
 export const isAppstackContainer = (r: ResourceView): boolean => isContainer(r) && label(r, "appstack.project") === "appstack";
+/** A Swarm service this project declares (swarm mode). */
+export const isAppstackService = (r: ResourceView): boolean => r.type === TYPES.service && label(r, "appstack.project") === "appstack";
+/** What runs a process of the stack: a container (host mode, and every one-shot job) or a Swarm service. */
+export const isAppstackWorkload = (r: ResourceView): boolean => isAppstackContainer(r) || isAppstackService(r);
+
+/** A known object at a path of the props, or undefined; UNKNOWN when a part of the path is not known yet. */
+export function at(r: ResourceView, path: string[]): unknown {
+  let cur: unknown = r.props;
+  for (const key of path) {
+    if (cur === UNKNOWN) return UNKNOWN;
+    if (cur === null || typeof cur !== "object" || Array.isArray(cur)) return undefined;
+    cur = (cur as Record<string, unknown>)[key];
+  }
+  return cur;
+}
+
+/** Go durations as the provider takes them (`30s`, `1m30s`, `500ms`), in seconds; undefined when not one. */
+export function durationSeconds(value: unknown): number | undefined {
+  if (typeof value !== "string") return undefined;
+  const units: Record<string, number> = { h: 3600, m: 60, s: 1, ms: 1e-3, us: 1e-6, ns: 1e-9 };
+  let total = 0;
+  let rest = value;
+  while (rest) {
+    const m = /^(\d+(?:\.\d+)?)(h|ms|m|s|us|ns)/.exec(rest);
+    if (!m) return undefined;
+    total += Number(m[1]) * units[m[2]];
+    rest = rest.slice(m[0].length);
+  }
+  return value === "" ? undefined : total;
+}
+
+/**
+ * What the rules judge of a container or a Swarm service, in one shape:
+ * each field is the declared value (UNKNOWN when a deploy decides it), and
+ * `field` names where it lives, for messages.
+ */
+export interface Workload {
+  kind: "container" | "service";
+  healthcheck: unknown;
+  /** A container's `wait`; a service's `convergeConfig` (a global service has none: the provider cannot converge one). */
+  waits: unknown;
+  restart: unknown;
+  /** MiB. */
+  memory: unknown;
+  cpus: unknown;
+  logDriver: unknown;
+  logOpts: unknown;
+  /** Seconds between SIGTERM and SIGKILL. */
+  stopSeconds: unknown;
+  stopSignal: unknown;
+  /** Host ports it publishes, as `{ external, internal, ip }`. */
+  ports: unknown;
+  field: { restart: string; memory: string; cpus: string; stop: string; ports: string };
+}
+
+const known = <T>(v: unknown, f: (x: unknown) => T): T | Unknown => (v === UNKNOWN ? UNKNOWN : f(v));
+
+export function workload(r: ResourceView): Workload | undefined {
+  if (isAppstackContainer(r)) {
+    return {
+      kind: "container",
+      healthcheck: r.props.healthcheck,
+      waits: r.props.wait,
+      restart: r.props.restart,
+      memory: r.props.memory,
+      cpus: known(r.props.cpus, (c) => (c === undefined ? undefined : Number(c))),
+      logDriver: r.props.logDriver,
+      logOpts: r.props.logOpts,
+      stopSeconds: r.props.stopTimeout,
+      stopSignal: r.props.stopSignal,
+      ports: r.props.ports,
+      field: { restart: "restart", memory: "memory", cpus: "cpus", stop: "stopTimeout", ports: "ports" },
+    };
+  }
+  if (!isAppstackService(r)) return undefined;
+  const spec = ["taskSpec", "containerSpec"];
+  const limits = ["taskSpec", "resources", "limits"];
+  const log = at(r, ["taskSpec", "logDriver"]);
+  const ports = at(r, ["endpointSpec", "ports"]);
+  return {
+    kind: "service",
+    healthcheck: at(r, [...spec, "healthcheck"]),
+    waits: at(r, ["mode", "global"]) === true ? "global" : known(r.props.convergeConfig, (c) => c !== undefined),
+    restart: at(r, ["taskSpec", "restartPolicy", "condition"]),
+    memory: known(at(r, [...limits, "memoryBytes"]), (b) => (typeof b === "number" ? b / 1024 / 1024 : undefined)),
+    cpus: known(at(r, [...limits, "nanoCpus"]), (n) => (typeof n === "number" ? n / 1e9 : undefined)),
+    logDriver: known(log, (l) => (l as { name?: unknown } | undefined)?.name),
+    logOpts: known(log, (l) => (l as { options?: unknown } | undefined)?.options),
+    stopSeconds: known(at(r, [...spec, "stopGracePeriod"]), (d) => durationSeconds(d)),
+    stopSignal: at(r, [...spec, "stopSignal"]),
+    ports: known(ports, (list) =>
+      Array.isArray(list) ? list.map((p) => ({ external: (p as { publishedPort?: unknown }).publishedPort, internal: (p as { targetPort?: unknown }).targetPort })) : list,
+    ),
+    field: {
+      restart: "taskSpec.restartPolicy.condition",
+      memory: "taskSpec.resources.limits.memoryBytes",
+      cpus: "taskSpec.resources.limits.nanoCpus",
+      stop: "taskSpec.containerSpec.stopGracePeriod",
+      ports: "endpointSpec.ports",
+    },
+  };
+}
 
 export const DATA_STORES = new Set(["postgres", "redis"]);
 
@@ -157,6 +262,7 @@ export interface EnvEntry {
  * readable name and is left out; `unreadable` counts those.
  */
 export function envEntries(r: ResourceView): { entries: EnvEntry[]; unreadable: number } {
+  if (r.type === TYPES.service) return serviceEnvEntries(r);
   const envs = r.props.envs;
   const entries: EnvEntry[] = [];
   let unreadable = 0;
@@ -171,6 +277,18 @@ export function envEntries(r: ResourceView): { entries: EnvEntry[]; unreadable: 
     entries.push({ name: e.slice(0, eq), value: e.slice(eq + 1), path, secret: r.secretPaths ? r.secretPaths.has(path) : undefined });
   });
   return { entries, unreadable };
+}
+
+/** A Swarm service's env: a map under `taskSpec.containerSpec.env`. */
+function serviceEnvEntries(r: ResourceView): { entries: EnvEntry[]; unreadable: number } {
+  const envMap = at(r, ["taskSpec", "containerSpec", "env"]);
+  if (envMap === UNKNOWN) return { entries: [], unreadable: 1 };
+  if (envMap === null || typeof envMap !== "object") return { entries: [], unreadable: 0 };
+  const entries = Object.entries(envMap as Record<string, unknown>).map(([name, value]): EnvEntry => {
+    const path = `taskSpec.containerSpec.env.${name}`;
+    return { name, value: value === UNKNOWN ? UNKNOWN : String(value), path, secret: r.secretPaths ? r.secretPaths.has(path) : undefined };
+  });
+  return { entries, unreadable: 0 };
 }
 
 export function env(r: ResourceView, name: string): EnvEntry | undefined {
@@ -190,7 +308,8 @@ export const CADDYFILE = "/etc/caddy/Caddyfile";
 /** The config the edge-config job applies to the running edge proxy (the proxy itself uploads only its bootstrap). */
 export const APPLIED_CADDYFILE = "/etc/caddy/Caddyfile.applied";
 
-/** The Caddyfile a container carries: the applied edge config, else its own. */
+/** The Caddyfile a resource carries: the applied edge config, else a container's own, or the edge's Swarm config (swarm mode). */
 export function caddyfileOf(r: ResourceView): string | undefined {
+  if (r.type === TYPES.serviceConfig) return label(r, "appstack.service") === "edge" && typeof r.props.dataRaw === "string" ? r.props.dataRaw : undefined;
   return uploaded(r, APPLIED_CADDYFILE) ?? uploaded(r, CADDYFILE);
 }

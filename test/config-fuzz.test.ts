@@ -20,7 +20,7 @@ import { mockStack } from "./helpers/pulumi";
 
 const INVALID_RUNS = 1200;
 /** The ways a config is broken below, each a `kind`; docs/verification.md quotes the count. */
-const BROKEN_KINDS = 32;
+const BROKEN_KINDS = 37;
 const VALID_RUNS = 300;
 const PROGRAM_SAMPLE = 15;
 
@@ -298,13 +298,35 @@ const validCase: fc.Arbitrary<Case & { environment: Env }> = fc
           return compact({ environment, ...settings, worker, edge, generatedSecrets, backup }) as Record<string, unknown>;
         }),
       )
+      .chain((config) =>
+        // A third of the stacks run in swarm mode: each data store in container mode on its labelled node.
+        fc.record({ swarm: fc.integer({ min: 0, max: 2 }), owner: fc.option(fc.record({ uid: fc.nat(65534), gid: fc.nat(65534) }), { nil: undefined }) }).map(({ swarm, owner }) =>
+          swarm === 0 ? toSwarm(config, environment, owner) : config,
+        ),
+      )
       .map((config) => ({ config, secrets: neededSecrets(config), environment })),
   );
+
+/** A valid config in swarm mode: docker.mode swarm, each container-mode data store pinned (outside dev), no API host port. */
+function toSwarm(config: Record<string, unknown>, environment: Env, owner?: { uid: number; gid: number }): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...config, docker: { ...(config.docker as object), mode: "swarm" } };
+  for (const store of ["postgres", "redis"]) {
+    // An absent section is a container (its default).
+    const s = (config[store] as { mode?: string } | undefined) ?? { mode: "container" };
+    if (s.mode === "container" && environment !== "dev") out[store] = { ...s, node: "data-1" };
+  }
+  if (config.api) {
+    const { hostPort: _drop, ...api } = config.api as Record<string, unknown>;
+    out.api = owner ? { ...api, secretFiles: owner } : api;
+  }
+  return out;
+}
 
 // --- broken configs --------------------------------------------------------
 
 const KNOWN_KEYS = new Set(["environment", "docker", "postgres", "redis", "host", "sshOpts", "mode", "image", "database", "user",
-  "memoryMb", "cpus", "hostPort", "protectVolume", "healthTimeoutSeconds", "urlSecret", "maxmemoryMb", "maxmemoryPolicy", "appendonly"]);
+  "memoryMb", "cpus", "hostPort", "protectVolume", "healthTimeoutSeconds", "urlSecret", "maxmemoryMb", "maxmemoryPolicy", "appendonly",
+  "node", "replicas", "secretFiles", "uid", "gid"]);
 
 const unknownKeyName = fc
   .oneof(
@@ -600,6 +622,42 @@ const wiredNameInEnv = fc
     });
   });
 
+/** Swarm mode's rules (config/swarm.ts): what issue 12 names as bad input. */
+const notDev = validCase.filter((c) => c.environment !== "dev");
+const swarmRule = fc
+  .tuple(notDev, storeSection, fc.constantFrom("swarm setting in host mode", "data store without its node", "data store replicas", "api host port in swarm", "secret name Swarm rejects"))
+  .chain(([{ config, environment }, section, rule]): fc.Arbitrary<BrokenCase> => {
+    const api = { image: "ghcr.io/acme/api:1.2.3", health: { path: "/health" }, domain: "api.example.com" };
+    // The store in container mode with a pinned image, and `over` on top (an undefined value removes a key).
+    const store = (c: Record<string, unknown>, over: Record<string, unknown>) => {
+      const base = withContainerSetting(c, section, "image", section === "postgres" ? "postgres:17.6" : "redis:7.4.6");
+      return { ...base, [section]: { ...(base[section] as object), ...over } };
+    };
+    const host = { ...config, docker: { host: "unix:///var/run/docker.sock" } };
+    const swarm = toSwarm({ ...config, docker: { host: "unix:///var/run/docker.sock" } }, environment);
+    const make = (c: Record<string, unknown>, expect: string): BrokenCase => {
+      const cleaned = JSON.parse(JSON.stringify(c)) as Record<string, unknown>;
+      return { kind: rule, config: cleaned, secrets: neededSecrets(cleaned), expect };
+    };
+    switch (rule) {
+      case "swarm setting in host mode":
+        return fc.constantFrom("node", "secretFiles").map((key) =>
+          key === "node" ? make(store(host, { node: "data-1" }), `${section}.node`) : make({ ...host, api: { ...api, secretFiles: { uid: 1000 } }, edge: { acmeEmail: "ops@example.com" } }, "api.secretFiles"),
+        );
+      case "data store without its node":
+        return fc.constant(make(store(swarm, { node: undefined }), `${section}.node`));
+      case "data store replicas":
+        return fc.tuple(fc.integer({ min: 2, max: 9 }), fc.boolean()).map(([n, inSwarm]) => make(store(inSwarm ? swarm : host, { replicas: n }), `${section}.replicas`));
+      case "api host port in swarm":
+        return fc.integer({ min: 1, max: 65535 }).map((port) => make({ ...swarm, api: { ...api, hostPort: port }, edge: { acmeEmail: "ops@example.com" } }, "api.hostPort"));
+      default:
+        return fc.stringMatching(/^[A-Z][A-Z0-9_]{44,60}$/).map((name) =>
+          make({ ...swarm, api: { ...api, secretEnv: ["OPENAI_API_KEY", name] }, edge: { acmeEmail: "ops@example.com" } }, "api.secretEnv[1]"),
+        );
+    }
+  });
+
+
 /**
  * What issue 13 names as bad input for the backups: an invalid schedule, a
  * retention of zero, a repository restic does not support (or a backend
@@ -655,7 +713,7 @@ const backupRule = fc
   .map((c) => ({ ...c, config: JSON.parse(JSON.stringify(c.config)) as Record<string, unknown> }));
 
 const brokenCase: fc.Arbitrary<BrokenCase> = fc.oneof(
-  wrongType, unknownKey, prototypeKey, missingKey, outOfRange, badImage, environmentRule, secretRule, foreignNamespace, serviceRule, wiredNameInEnv, insecureTransport, backupRule,
+  wrongType, unknownKey, prototypeKey, missingKey, outOfRange, badImage, environmentRule, secretRule, foreignNamespace, serviceRule, wiredNameInEnv, insecureTransport, backupRule, swarmRule,
 );
 
 // --- checks ----------------------------------------------------------------

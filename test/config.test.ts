@@ -3,23 +3,8 @@ import { describe, expect, it } from "vitest";
 import { ConfigError, isPinnedImage, loadConfig, vercelOutputDirectory, type ConfigProblem } from "../config";
 import { workerHealthNote } from "../ops/offline/validate";
 import { parseFix } from "./helpers/pulumi-config-cli";
+import { problemsOf } from "./helpers/config-problems";
 import { mockStack, isSecret, promise } from "./helpers/pulumi";
-
-async function problemsOf(
-  stack: string,
-  config: Record<string, unknown>,
-  secrets: Record<string, string> = {},
-): Promise<ConfigProblem[]> {
-  const rt = await mockStack(stack, config, secrets);
-  try {
-    loadConfig(new pulumi.Config("appstack"));
-  } catch (err) {
-    expect(ConfigError.isInstance(err)).toBe(true);
-    expect(rt.resources).toHaveLength(0);
-    return (err as ConfigError).problems;
-  }
-  throw new Error("expected a ConfigError");
-}
 
 const keys = (ps: ConfigProblem[]) => ps.map((p) => p.key).sort();
 /** How staging and production reach their Docker host. */

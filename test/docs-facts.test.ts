@@ -48,6 +48,7 @@ const EXIT_CODE_SENTENCES: Record<string, string[]> = {
     `stops with exit code ${EXIT.prerequisite} until one of the two variables is set`,
     `A failure stops the deploy with exit code ${EXIT.dockerHost} and what to do`,
     `an older one stops the deploy with exit code ${EXIT.engineTooOld}, the version found`,
+    `A failure stops the deploy with exit code ${EXIT.swarm} and the command that fixes it`,
   ],
   "docs/docker-engine.md": [
     `stops the deploy with exit code ${EXIT.engineTooOld}, and nothing was changed`,
@@ -78,6 +79,7 @@ const OTHER_EXIT_STATUSES: Record<string, string[]> = {
   "docs/readiness.md": ["the migration's own success (exit 0)", "the migrations job connecting (exit 0)"],
   "docs/verification.md": ["(exit 1, `probe: blocked`)"],
   "docs/docker-engine.md": ["every job exits 0", "exit 0 after"],
+  "docs/swarm.md": ["exit 0 after"],
   // restic's own exit statuses, by version.
   "docs/backups.md": ["from 0.17, a missing repository exits 10 and (0.17.1) a wrong password 12, where 0.14 exits 1"],
 };

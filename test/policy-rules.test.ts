@@ -466,6 +466,11 @@ describe("policy rules: what a container may do on its host", () => {
     expect(check(containerReadOnlyRootfs, container("edge-proxy", "edge", "service", { props: hardened("edge", { readOnly: false }) }))).toEqual([]);
     expect(check(containerReadOnlyRootfs, container("edge-proxy", "edge", "service", { props: hardened("edge", { readOnly: false }) }), { exempt: [] })).toHaveLength(1);
     expect(check(containerReadOnlyRootfs, worker(hardened("worker", { readOnly: false })), { exempt: ["worker"] })).toEqual([]);
+    // Swarm mode's jobs: writable only for their secret files in /run/secrets (the provider uploads through /).
+    const secretFiles = (files: string[]) => migrate(hardened("migrate", { readOnly: false, uploads: files.map((file) => ({ file, content: "x" })) }));
+    expect(check(containerReadOnlyRootfs, secretFiles(["/run/secrets/DATABASE_URL"]))).toEqual([]);
+    expect(check(containerReadOnlyRootfs, secretFiles(["/run/secrets/DATABASE_URL", "/app/config.json"]))).toHaveLength(1);
+    expect(check(containerReadOnlyRootfs, secretFiles([]))).toHaveLength(1);
     expect(check(containerPidsLimit, worker(hardened("worker", { cgroupParent: "appstack-production-api.slice" })))[0]).toContain("not appstack-production-worker.slice");
     for (const user of [undefined, "root", "0", "0:0"]) expect(check(dataStoreNonRoot, postgres(hardened("postgres", { user }))), String(user)).toHaveLength(1);
     expect(check(dataStoreNonRoot, worker(hardened("worker")))).toEqual([]);

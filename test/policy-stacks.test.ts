@@ -131,8 +131,8 @@ describe("the rules over the real production stack", () => {
     });
   }
 
-  it("every rule is exercised by at least one of these changes", () => {
-    const exercised = new Set(cases.flatMap(([, rules]) => rules));
+  it("every rule is exercised by at least one of these changes (the swarm-only ones below, over the swarm example)", () => {
+    const exercised = new Set([...cases, ...SWARM_CASES].flatMap(([, rules]) => rules));
     expect(RULES.map((r) => r.name).filter((n) => !exercised.has(n))).toEqual([]);
   });
 
@@ -145,6 +145,43 @@ describe("the rules over the real production stack", () => {
     expect(views.some((v) => v.type === TYPES.vercelEnv)).toBe(true);
     expect(views.some((v) => v.type === "vercel:index/projectRoute:ProjectRoute")).toBe(true);
   });
+});
+
+type Mutation = (byName: (n: string) => ResourceView, all: ResourceView[]) => void;
+
+/** Changes to the swarm example's services, and the swarm-only rules that must catch each. */
+const SWARM_CASES: [string, string[], Mutation][] = [
+  ["an API service that stops a task before its successor is healthy", ["service-rolling-update"], (n) => void ((n("api-service").props.updateConfig as { order: string }).order = "stop-first")],
+  ["a worker service that pauses on a failed update", ["service-rollback-on-failure"], (n) => void ((n("worker-service").props.updateConfig as { failureAction: string }).failureAction = "pause")],
+  ["a secret in a service's env", ["service-secrets-as-files"], (n) => {
+    const spec = (n("api-service").props.taskSpec as { containerSpec: { env: Record<string, string> } }).containerSpec;
+    spec.env.OPENAI_API_KEY = "sk-test";
+  }],
+  ["a Postgres service Swarm may move", ["data-store-pinned"], (n) => void ((n("postgres-service").props.taskSpec as { placement: { constraints: string[] } }).placement.constraints = [])],
+];
+
+describe("the swarm-only rules over the swarm example", () => {
+  let recorded: RecordedResource[];
+  beforeAll(async () => {
+    recorded = await stackResources("production", path.join(ROOT, "examples/Pulumi.swarm-example.yaml"));
+  }, 60_000);
+
+  const violatedBy = (mutate: Mutation): string[] => {
+    const views = recorded.map(viewFromWire);
+    const byName = (n: string) => views.find((v) => v.name === n)!;
+    mutate(byName, views);
+    return [...new Set(evaluateRules(views, RULES, production()).violations.map((v) => v.rule))].sort();
+  };
+
+  it("as declared, it breaks no rule", () => {
+    expect(violatedBy(() => {})).toEqual([]);
+  });
+
+  for (const [what, rules, mutate] of SWARM_CASES) {
+    it(`catches ${what}: ${rules.join(", ")}`, () => {
+      expect(violatedBy(mutate)).toEqual(rules);
+    });
+  }
 });
 
 describe("npm run policy over the repository's stacks and the unready fixture", () => {

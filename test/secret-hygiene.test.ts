@@ -50,6 +50,7 @@ function plaintextSecrets(config: Record<string, unknown>): string[] {
 const stackFiles = [
   ...listStacks(PROJECT_ROOT).map((s) => path.join(PROJECT_ROOT, `Pulumi.${s}.yaml`)),
   path.join(PROJECT_ROOT, "test", "fixtures", "Pulumi.external.yaml"),
+  path.join(PROJECT_ROOT, "examples", "Pulumi.swarm-example.yaml"),
 ];
 
 describe("secret hygiene: stack files", () => {
@@ -163,7 +164,7 @@ describe("secret hygiene: no secret value escapes", () => {
         expect(unmarked).toEqual([]);
       });
 
-      it("no container command, entrypoint or health check, and no image build arg, holds one", () => {
+      it("no container command, entrypoint or health check, no image build arg, and no part of a Swarm service's spec holds one", () => {
         const argv = d().resources.flatMap((r) => {
           if (r.type === "docker:index/container:Container") {
             const hc = r.inputs.healthcheck as { tests?: unknown } | undefined;
@@ -174,6 +175,8 @@ describe("secret hygiene: no secret value escapes", () => {
             ];
           }
           if (r.type === "docker:index/image:Image") return leaks(d(), (r.inputs.build as { args?: unknown } | undefined)?.args, `${r.name}.build.args`);
+          // Swarm mode: a service's spec (argv, health check, env, all of it) holds no secret: secrets are Swarm secrets it mounts.
+          if (r.type === "docker:index/service:Service") return leaks(d(), r.inputs, r.name);
           return [];
         });
         expect(argv).toEqual([]);

@@ -650,6 +650,55 @@ describe("a setting appstack would override or ignore is an error, never dropped
   });
 });
 
+describe("swarm mode", () => {
+  const swarmConfig = (over: Record<string, unknown> = {}) =>
+    productionConfig({
+      docker: { host: "ssh://deploy@manager.example.com", mode: "swarm" },
+      postgres: { mode: "container", image: "postgres:17.6-alpine", node: "data-1" },
+      redis: { mode: "container", image: "redis:7.4.6-alpine", node: "data-1" },
+      ...over,
+    });
+  // The job's error waits for every secret it masks: the generated passwords keep their default mock outputs.
+  const migrationFails: MockOutputs = (type, name, inputs) =>
+    name === "api-migrate-run" ? { exitCode: 1, containerLogs: "ERROR: relation \"jobs\" already exists" } : defaultMockOutputs(type, name, inputs);
+
+  it("a failed migration stops the rollout before any service is created or updated: no API, worker or edge service, no frontend deployment", async () => {
+    const { rt, app } = await evaluate("production", swarmConfig(), productionSecrets, migrationFails);
+    await expect(promise(app.api!.migrations!.completed)).rejects.toThrow(/Database migrations failed with exit code 1/);
+    const names = rt.resources.map((r) => r.name);
+    expect(names).toEqual(expect.arrayContaining(["postgres-service", "redis-service", "api-migrate-run"]));
+    expect(names.filter((n) => ["api-service", "worker-service", "edge-service", "frontend-deployment"].includes(n))).toEqual([]);
+    expect(String(await firstRejection())).toContain('ERROR: relation "jobs" already exists');
+  });
+
+  it("an external Postgres stays external: no Postgres service, its URL a Swarm secret like the rest", async () => {
+    const { rt, get } = await evaluate(
+      "production",
+      swarmConfig({ postgres: { mode: "external" } }),
+      { ...productionSecrets, postgresUrl: "postgresql://app:pw@db.example.com:5432/app" },
+    );
+    expect(rt.resources.map((r) => r.name)).not.toContain("postgres-service");
+    expect(rt.resources.map((r) => r.name)).not.toContain("backup-dump-run");
+    const secret = masked(get("appstack-swarm-secret-database-url"));
+    expect(secret.secretPaths).toContain("data");
+    expect((masked(get("api-service")).inputs.taskSpec as { containerSpec: { env: Record<string, string> } }).containerSpec.env.DATABASE_URL_FILE).toBe("/run/secrets/DATABASE_URL");
+  });
+
+  it("a dev swarm: the API publishes its port on the node and updates stop-first, the data stores run on a manager, the frontend container joins the overlay", async () => {
+    const { get } = await evaluate("dev", {
+      environment: "dev",
+      docker: { mode: "swarm" },
+      api: { image: "acme/api:dev", health: { path: "/health" } },
+      frontend: { image: "acme/web:dev" },
+    });
+    const api = masked(get("api-service")).inputs as { endpointSpec: unknown; updateConfig: { order: string } };
+    expect(api.endpointSpec).toEqual({ mode: "dnsrr", ports: [{ targetPort: 3000, publishedPort: 3000, publishMode: "host" }] });
+    expect(api.updateConfig.order).toBe("stop-first");
+    expect((masked(get("postgres-service")).inputs.taskSpec as { placement: unknown }).placement).toEqual({ constraints: ["node.role==manager"] });
+    expect(masked(get("frontend-server")).inputs.networksAdvanced).toEqual([{ name: "appstack-dev-overlay" }]);
+  });
+});
+
 describe("container privileges in the production plan", () => {
   it("every container drops all capabilities, gains no privileges, runs in its service's slice, read-only unless given files", async () => {
     const { rt } = await evaluate("production", productionConfig(), productionSecrets);

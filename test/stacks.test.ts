@@ -6,7 +6,7 @@ import { exampleBlock, exampleById, renderExample } from "../ops/cli/docs";
 import { renderPlanMarkdown, type Plan, type PlanResource } from "../ops/offline/plan";
 import { longestWaitChain, renderWaitChains } from "../ops/offline/rollout-waits";
 import { SECURE_PLACEHOLDER } from "../ops/offline/stack-files";
-import { repoStacks, ROOT, runOps, runOpsInProcess, sharedOps, STACK_TRACE, type CliResult } from "./helpers/cli";
+import { portablePlan, repoStacks, ROOT, runOps, runOpsInProcess, sharedOps, STACK_TRACE, type CliResult } from "./helpers/cli";
 import { SETUP_TIMEOUT_MS } from "./helpers/declared-stack";
 import { logicalName, planInProcess } from "./helpers/pulumi";
 
@@ -106,6 +106,11 @@ describe("every stack file in the repository", () => {
         expect(r.stdout).toContain("configuration is valid");
         // The repository's staging/production files carry placeholders, never real ciphertext; validate names each.
         if (stack !== "dev") expect(r.stdout).toContain(`pulumi config set -s ${stack} --secret OPENAI_API_KEY`);
+      });
+
+      it("its plan is the reviewed one in test/fixtures/plans (after a change on purpose: npx vitest run test/stacks.test.ts -u)", async () => {
+        // Every change to what a stack declares shows up in review as a diff of this file; swarm mode left all three as they were.
+        await expect(portablePlan(raw)).toMatchFileSnapshot(path.join(ROOT, "test", "fixtures", "plans", `${stack}.json`));
       });
 
       it("every long-running container has a health check, restart policy, memory limit, log rotation and waits healthy", () => {

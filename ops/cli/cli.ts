@@ -25,6 +25,7 @@ const ops = {
   deploy: () => load<typeof import("../operations/deploy")>("../operations/deploy"),
   preflight: () => load<typeof import("../operations/preflight")>("../operations/preflight"),
   unhealthy: () => load<typeof import("../operations/unhealthy")>("../operations/unhealthy"),
+  swarm: () => load<typeof import("../operations/swarm")>("../operations/swarm"),
   rollback: () => load<typeof import("../operations/rollback")>("../operations/rollback"),
   status: () => load<typeof import("../operations/status")>("../operations/status"),
   drift: () => load<typeof import("../operations/drift")>("../operations/drift"),
@@ -97,8 +98,8 @@ export const DEFAULT_LOCK_TIMEOUT_SECONDS = 300;
 async function runDeploy(values: Values, dev: boolean): Promise<number> {
   const stack = dev ? "dev" : requireStack(values);
   const lockTimeoutSeconds = intOption(values, "lock-timeout", DEFAULT_LOCK_TIMEOUT_SECONDS, 0, 86_400)!;
-  const [{ defaultContext }, { DEFAULT_SMOKE, deploy }, { validateStack }, { dockerPreflight, stackDockerTarget, stackSecretNames }, { diagnoseUnhealthy }] =
-    await Promise.all([ops.context(), ops.deploy(), validate(), ops.preflight(), ops.unhealthy()]);
+  const [{ defaultContext }, { DEFAULT_SMOKE, deploy }, { validateStack }, { deployPreflight, stackDockerTarget, stackSecretNames, stackSwarmSettings }, { diagnoseUnhealthy }, { diagnoseSwarm }] =
+    await Promise.all([ops.context(), ops.deploy(), validate(), ops.preflight(), ops.unhealthy(), ops.swarm()]);
   const smokeSeconds = intOption(values, "smoke-timeout", DEFAULT_SMOKE.budgetMs / 1000, 0, 3600)!;
   return deploy(defaultContext(PROJECT_ROOT), {
     stack,
@@ -109,8 +110,12 @@ async function runDeploy(values: Values, dev: boolean): Promise<number> {
     lockTimeoutSeconds,
     smoke: { ...DEFAULT_SMOKE, budgetMs: smokeSeconds * 1000 },
     validate: () => validateStack({ root: PROJECT_ROOT, stack }),
-    preflight: async () => (await dockerPreflight(stackDockerTarget(PROJECT_ROOT, stack), { stack })).line,
-    diagnose: () => diagnoseUnhealthy(stackDockerTarget(PROJECT_ROOT, stack), stack, stackSecretNames(PROJECT_ROOT, stack)),
+    preflight: () => deployPreflight(PROJECT_ROOT, stack),
+    // Swarm mode: Swarm's own words for the tasks that did not run; host mode: the containers' health logs.
+    diagnose: () =>
+      stackSwarmSettings(PROJECT_ROOT, stack)
+        ? diagnoseSwarm(stackDockerTarget(PROJECT_ROOT, stack), stack)
+        : diagnoseUnhealthy(stackDockerTarget(PROJECT_ROOT, stack), stack, stackSecretNames(PROJECT_ROOT, stack)),
     backups: await backupReader(stack),
   });
 }

@@ -1,7 +1,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { format } from "node:util";
-import { CONTAINER_INPUT_AUDIT, MIN_DOCKER_ENGINE, NEWER_API_INPUTS, PROVIDER_ALWAYS_SENDS } from "../../config";
+import { CONTAINER_INPUT_AUDIT, MIN_DOCKER_ENGINE, NEWER_API_INPUTS, PROVIDER_ALWAYS_SENDS, SWARM_INPUT_AUDIT } from "../../config";
 import { REFERENCE_FILE, renderReference } from "../offline/config-reference";
 import { UserError } from "../shared/errors";
 
@@ -82,6 +82,7 @@ export const exampleBlock = (markdown: string, id: string): string => blockText(
  */
 export const GENERATED: { id: string; file: string; render: () => string }[] = [
   { id: "engine-audit", file: "docs/docker-engine.md", render: renderEngineAudit },
+  { id: "engine-audit-swarm", file: "docs/docker-engine.md", render: renderSwarmAudit },
 ];
 
 /** The block of one generated section in a markdown text, without its markers. */
@@ -106,6 +107,18 @@ export function renderEngineAudit(): string {
     "| input | needs API | on an older engine |",
     "| --- | --- | --- |",
     ...newer,
+  ].join("\n");
+}
+
+/** Swarm mode: every input of the stack's services, secrets, config and overlay network, and since which API. */
+export function renderSwarmAudit(): string {
+  const rows = SWARM_INPUT_AUDIT.map((a) => `| \`${a.input}\` | ${a.engineField} | ${a.since} |`);
+  return [
+    `Every input the swarm-mode stacks set on a \`docker.Service\`, \`docker.Secret\`, \`docker.ServiceConfig\` and the overlay \`docker.Network\`, and the oldest Engine API version that has it; none needs more than API ${MIN_DOCKER_ENGINE.apiVersion}:`,
+    "",
+    "| input | what the provider sends the engine | API version |",
+    "| --- | --- | --- |",
+    ...rows,
   ].join("\n");
 }
 

@@ -48,6 +48,9 @@ export function destructiveReason(r: PlanResource): string | undefined {
     case "docker:index/container:Container":
       if (service) return `the ${service} server is stopped and recreated on its data volume: downtime, and a major version change needs a dump and restore`;
       return undefined;
+    case "docker:index/service:Service":
+      if (service) return `the ${service} service (swarm mode) is removed and its task stopped: downtime until a new one runs on the data volume`;
+      return undefined;
     case "random:index/randomPassword:RandomPassword":
       if (service === "postgres") return "rotates the postgres password: the existing data directory keeps the old one, so clients with the new password are locked out";
       if (service === "redis") return "rotates the redis password: every client must restart with the new URL";

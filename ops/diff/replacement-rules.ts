@@ -14,8 +14,11 @@
  *   docker_volume and docker_network have no Update at all. The healthcheck
  *   became ForceNew upstream (PR #989): Docker cannot change it on a running
  *   container, so an in-place "update" would be silently lost.
+ *   docker_service (swarm mode) updates in place (a rolling update of its
+ *   tasks) everything but name, mode and auth; docker_secret and docker_config
+ *   have no Update (Swarm secrets and configs are immutable).
  * - @pulumi/random bridges terraform-provider-random: every random_password
- *   argument has RequiresReplace (a new password).
+ *   and random_id argument has RequiresReplace (a new value).
  * - @pulumiverse/vercel bridges vercel/terraform-provider-vercel: project
  *   (team_id only), project_environment_variable (key, project_id, team_id,
  *   sensitive), project_domain (domain, project_id, team_id), deployment
@@ -108,6 +111,30 @@ export const REPLACEMENT_RULES: ReplacementRule[] = [
     source: "docker_network: every argument ForceNew, no Update",
   },
   {
+    type: "docker:index/service:Service",
+    title: "docker Service",
+    otherwise: "update",
+    replace: ["name", "mode", "auth"],
+    update: ["labels", "taskSpec", "updateConfig", "rollbackConfig", "endpointSpec", "convergeConfig"],
+    source: "docker_service: name, mode, auth ForceNew; the rest is a rolling update of the tasks",
+  },
+  {
+    type: "docker:index/secret:Secret",
+    title: "docker Secret",
+    otherwise: "replace",
+    replace: ["name", "data", "labels"],
+    update: [],
+    source: "docker_secret: every argument ForceNew, no Update (Swarm secrets are immutable)",
+  },
+  {
+    type: "docker:index/serviceConfig:ServiceConfig",
+    title: "docker ServiceConfig",
+    otherwise: "replace",
+    replace: ["name", "data", "dataRaw", "labels"],
+    update: [],
+    source: "docker_config: every argument ForceNew, no Update (Swarm configs are immutable)",
+  },
+  {
     type: "docker:index/remoteImage:RemoteImage",
     title: "docker RemoteImage",
     otherwise: "replace",
@@ -122,6 +149,14 @@ export const REPLACEMENT_RULES: ReplacementRule[] = [
     replace: ["length", "special", "upper", "lower", "numeric", "number", "minLower", "minUpper", "minNumeric", "minSpecial", "overrideSpecial", "keepers"],
     update: [],
     source: "random_password: every argument RequiresReplace (a new password)",
+  },
+  {
+    type: "random:index/randomId:RandomId",
+    title: "random RandomId",
+    otherwise: "replace",
+    replace: ["byteLength", "keepers", "prefix"],
+    update: [],
+    source: "random_id: every argument RequiresReplace (a new value)",
   },
   {
     type: "vercel:index/project:Project",

@@ -5,7 +5,7 @@ import { step, type StackHandle } from "./automation";
 import { duration } from "./backup-age";
 import type { OpsContext } from "./context";
 import { EXIT, UserError } from "../shared/errors";
-import { dockerOn, dumpRestoredNow, passwordFromOutputs, pgRestoreArgs, restoreRun, restoreTarget, runningApp, stackSettings, withAppStopped, type DockerCli, type RestoreTarget } from "./restore";
+import { appStopLine, dockerOn, dumpRestoredNow, passwordFromOutputs, pgRestoreArgs, restoreRun, restoreTarget, runningApp, stackSettings, withAppStopped, type DockerCli, type RestoreTarget } from "./restore";
 import { stackEnv } from "./stack-env";
 
 /**
@@ -228,7 +228,7 @@ export async function restoreOffsite(ctx: OpsContext, docker: DockerCli, opts: O
   ctx.log(`Restore of stack "${opts.stack}" from the off-host snapshot ${snapshot.shortId} (${snapshot.file}, taken ${snapshot.time.toISOString()}):`);
   ctx.log(`  OVERWRITES database "${t.database}" on Postgres "${t.host}" (network ${t.network}, Docker host ${t.dockerHost}).`);
   ctx.log(`  Every object in the dump is dropped and recreated; rows written since the dump are lost. One transaction: on error nothing changes.`);
-  ctx.log(`  Stops ${app.length} API/worker container(s) during the restore and starts them after.`);
+  ctx.log(appStopLine(t, app));
   if (!opts.yes) {
     throw new UserError(`Nothing was changed. To restore, run again with --yes:\n  npm run restore -- --stack ${opts.stack} --offsite --snapshot ${snapshot.shortId} --yes`, EXIT.usage);
   }
@@ -238,7 +238,7 @@ export async function restoreOffsite(ctx: OpsContext, docker: DockerCli, opts: O
   await docker$(cmds.createVolume(volume));
   try {
     const file = await fetchSnapshot(docker, t, snapshot, volume, stdin);
-    await withAppStopped(docker$, app, () => docker$(cmds.restore(volume, file), { PGPASSWORD: pgPassword }));
+    await withAppStopped(docker$, t, app, () => docker$(cmds.restore(volume, file), { PGPASSWORD: pgPassword }));
   } finally {
     await docker$(cmds.removeVolume(volume));
   }

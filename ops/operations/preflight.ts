@@ -6,6 +6,7 @@ import { appConfigSchema, isSupportedApiVersion, MIN_DOCKER_ENGINE, stackSecretE
 import { readProject, readStackConfig, resolveStackFile } from "../offline/stack-files";
 import { EXIT, UserError } from "../shared/errors";
 import { engineVersion, sshDestination, type DockerTarget, type EngineOptions, type EngineVersion, EngineUnreachable } from "./docker-engine";
+import { swarmPreflight, swarmSettings, type SwarmSettings } from "./swarm";
 
 /**
  * The deploy's preflight: before anything changes, the Docker engine at the
@@ -50,6 +51,11 @@ export function stackDockerTarget(root: string, stack: string): DockerTarget {
   const docker = appConfigSchema.shape.docker.safeParse(stackSettings(root, stack).docker);
   if (!docker.success) throw new UserError(`The docker settings of stack "${stack}" do not validate; run: npm run validate -- --stack ${stack}`, EXIT.invalidConfig);
   return { host: docker.data.host, sshOpts: docker.data.sshOpts, ...(docker.data.tls ? { tls: true } : {}) };
+}
+
+/** The stack's swarm settings (docker.mode swarm), or undefined in host mode. */
+export function stackSwarmSettings(root: string, stack: string): SwarmSettings | undefined {
+  return swarmSettings(stack, stackSettings(root, stack));
 }
 
 /** What ssh itself would use for a host: `ssh -G` resolves ~/.ssh/config, aliases and options. */
@@ -158,6 +164,17 @@ export async function dockerPreflight(target: DockerTarget, opts: PreflightOptio
   requireSupportedEngine(target, engine);
   const platform = engine.os && engine.arch ? ` (${engine.os}/${engine.arch})` : "";
   return { engine, line: `Docker engine at ${target.host}: Docker ${engine.version}, API ${engine.apiVersion}${platform}${notes.length ? `; ${notes.join("; ")}` : ""}.` };
+}
+
+/**
+ * The deploy's preflight for a stack: the Docker host (dockerPreflight), and
+ * in swarm mode the swarm (swarmPreflight). The lines to print.
+ */
+export async function deployPreflight(root: string, stack: string, opts: EngineOptions = {}): Promise<string> {
+  const target = stackDockerTarget(root, stack);
+  const { line } = await dockerPreflight(target, { ...opts, stack });
+  const swarm = stackSwarmSettings(root, stack);
+  return swarm ? `${line}\n${await swarmPreflight(target, swarm, opts)}` : line;
 }
 
 /**

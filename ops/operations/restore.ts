@@ -3,6 +3,7 @@ import { BACKUP_DIR, BACKUP_NAME, BACKUP_SUFFIX, backupVolumeName } from "../../
 import { SCHEDULED_DIR, STATE_DIR, STATE_FILES } from "../../components/backup-scripts";
 import { backupContainerNames } from "../../components/backup-names";
 import { appConfigSchema, postgresSchema } from "../../config/schema";
+import { overlayNetworkName } from "../../config/swarm";
 import { step } from "./automation";
 import type { OpsContext } from "./context";
 import { EXIT, UserError } from "../shared/errors";
@@ -38,6 +39,8 @@ export const localDocker: DockerCli = {
 /** Where a stack's Postgres lives, from its stack file. */
 export interface RestoreTarget {
   stack: string;
+  /** `swarm`: the API and the worker are services, scaled to 0 and back instead of stopped and started. @default host */
+  mode?: "host" | "swarm";
   dockerHost: string;
   sshOpts?: string[];
   /** A tcp:// host with TLS: the docker CLI takes the material from DOCKER_TLS_VERIFY and DOCKER_CERT_PATH. */
@@ -56,12 +59,12 @@ export const restoreRun = (stack: string) => [
   "run", "--rm", "--label", "appstack.project=appstack", "--label", `appstack.stack=${stack}`, "--label", "appstack.service=restore", "--label", "appstack.role=job",
 ];
 
-/** Finds the stack's running API or worker containers by their labels. */
-function listApp(stack: string, service: string): string[] {
+/** Finds the stack's running API or worker containers (swarm mode: services) by their labels. */
+function listApp(t: RestoreTarget, service: string): string[] {
   return [
-    "ps", "-q",
+    ...(t.mode === "swarm" ? ["service", "ls"] : ["ps"]), "-q",
     "--filter", "label=appstack.project=appstack",
-    "--filter", `label=appstack.stack=${stack}`,
+    "--filter", `label=appstack.stack=${t.stack}`,
     "--filter", `label=appstack.service=${service}`,
     "--filter", "label=appstack.role=service",
   ];
@@ -81,6 +84,15 @@ export function pgRestoreArgs(t: RestoreTarget, volume: string, at: string, file
   ];
 }
 
+/** Swarm mode: each service's ID and replicas, so the restore can scale it back to what it was. */
+const serviceReplicas = (ids: string[]) => ["service", "inspect", "--format", "{{.ID}} {{.Spec.Mode.Replicated.Replicas}}", ...ids];
+
+/** Stops the API and worker: containers, or (swarm mode, `ids` as `<service>=<replicas>`) services scaled to 0 and waited on until their tasks are gone. */
+const stopApp = (t: RestoreTarget, ids: string[]) =>
+  t.mode === "swarm" ? ["service", "scale", "--detach=false", ...ids.map((id) => `${id.split("=")[0]}=0`)] : ["stop", ...ids];
+/** Starts them again: swarm mode scales each service back to its replicas. */
+const startApp = (t: RestoreTarget, ids: string[]) => (t.mode === "swarm" ? ["service", "scale", "--detach=false", ...ids] : ["start", ...ids]);
+
 /** The docker invocations of one restore, in order. Pure, so the exact argv is tested. */
 export function restoreCommands(t: RestoreTarget, backup: string) {
   return {
@@ -92,11 +104,12 @@ export function restoreCommands(t: RestoreTarget, backup: string) {
       ...restoreRun(t.stack), "-v", `${t.volume}:${BACKUP_DIR}:ro`, "--entrypoint", "sh", t.image,
       "-c", `cd ${BACKUP_DIR} && if [ -f "$1" ]; then stat -c '%s %Y' "$1"; else echo MISSING; ls -1t -- *.dump ${SCHEDULED_DIR}/*.dump 2>/dev/null; fi`, "sh", backup,
     ],
-    /** API and worker containers: stopped during the restore, started after, so nothing writes half-way. */
-    listApi: listApp(t.stack, "api"),
-    listWorker: listApp(t.stack, "worker"),
-    stop: (ids: string[]) => ["stop", ...ids],
-    start: (ids: string[]) => ["start", ...ids],
+    /** API and worker containers (swarm mode: services): stopped during the restore, started after, so nothing writes half-way. */
+    listApi: listApp(t, "api"),
+    listWorker: listApp(t, "worker"),
+    replicas: serviceReplicas,
+    stop: (ids: string[]) => stopApp(t, ids),
+    start: (ids: string[]) => startApp(t, ids),
     restore: pgRestoreArgs(t, t.volume, BACKUP_DIR, `${BACKUP_DIR}/${backup}`),
   };
 }
@@ -110,19 +123,31 @@ export function dockerOn(docker: DockerCli, target: RestoreTarget) {
   };
 }
 
-/** The stack's API and worker containers that are running now. */
+/**
+ * The stack's API and worker containers that are running now; swarm mode:
+ * its API and worker services, each as `<id>=<replicas>`.
+ */
 export async function runningApp(docker$: ReturnType<typeof dockerOn>, t: RestoreTarget): Promise<string[]> {
   const ids = async (args: string[]) => (await docker$(args)).split("\n").map((s) => s.trim()).filter(Boolean);
-  return [...(await ids(listApp(t.stack, "api"))), ...(await ids(listApp(t.stack, "worker")))];
+  const app = [...(await ids(listApp(t, "api"))), ...(await ids(listApp(t, "worker")))];
+  if (t.mode !== "swarm" || app.length === 0) return app;
+  return (await ids(serviceReplicas(app))).map((line) => line.replace(" ", "="));
 }
 
-/** Runs `restore` with the API and worker stopped, and starts them again however it ends. */
-export async function withAppStopped<T>(docker$: ReturnType<typeof dockerOn>, app: string[], restore: () => Promise<T>): Promise<T> {
-  if (app.length) await docker$(["stop", ...app]);
+/** What a restore tells the user it does to the API and worker. */
+export function appStopLine(t: RestoreTarget, app: string[]): string {
+  return t.mode === "swarm"
+    ? `  Scales ${app.length} API/worker service(s) to 0 during the restore and back to their replicas after (${app.join(", ")}).`
+    : `  Stops ${app.length} API/worker container(s) during the restore and starts them after.`;
+}
+
+/** Runs `restore` with the API and worker stopped (`runningApp`), and starts them again however it ends. */
+export async function withAppStopped<T>(docker$: ReturnType<typeof dockerOn>, t: RestoreTarget, app: string[], restore: () => Promise<T>): Promise<T> {
+  if (app.length) await docker$(stopApp(t, app));
   try {
     return await restore();
   } finally {
-    if (app.length) await docker$(["start", ...app]);
+    if (app.length) await docker$(startApp(t, app));
   }
 }
 
@@ -174,13 +199,16 @@ export function restoreTarget(root: string, stack: string): RestoreTarget {
       EXIT.usage,
     );
   }
+  const swarm = docker.data.mode === "swarm";
   return {
     stack,
+    ...(swarm ? { mode: "swarm" as const } : {}),
     dockerHost: docker.data.host,
     sshOpts: docker.data.sshOpts,
     tls: docker.data.tls === true,
     image: pg.data.image,
-    network: `appstack-${stack}`,
+    // Swarm mode: the attachable overlay, where the restore container (on the manager) reaches the Postgres service.
+    network: swarm ? overlayNetworkName(stack) : `appstack-${stack}`,
     volume: backupVolumeName(stack),
     host: "postgres",
     port: 5432,
@@ -236,7 +264,7 @@ export async function restore(ctx: OpsContext, docker: DockerCli, opts: RestoreO
   ctx.log(`Restore of stack "${opts.stack}" from backup ${name} (${bytes} bytes, taken ${new Date(mtime * 1000).toISOString()}):`);
   ctx.log(`  OVERWRITES database "${target.database}" on Postgres "${target.host}" (network ${target.network}, Docker host ${target.dockerHost}).`);
   ctx.log(`  Every object in the dump is dropped and recreated; rows written since the backup are lost. One transaction: on error nothing changes.`);
-  ctx.log(`  Stops ${app.length} API/worker container(s) during the restore and starts them after.`);
+  ctx.log(appStopLine(target, app));
   if (target.sshOpts?.length) ctx.log(`  note: the docker CLI does not take docker.sshOpts; put them in ~/.ssh/config for this host.`);
   if (target.tls) ctx.log(`  note: the docker CLI reads TLS material from its environment: DOCKER_TLS_VERIFY=1 and DOCKER_CERT_PATH=<a folder with ca.pem, cert.pem, key.pem>.`);
   if (!opts.yes) {
@@ -247,7 +275,7 @@ export async function restore(ctx: OpsContext, docker: DockerCli, opts: RestoreO
   const stack = await ctx.automation.openStack({ stackName: opts.stack, workDir: ctx.root, envVars: env.envVars });
   const outputs = await step(`Reading the outputs of stack "${opts.stack}"`, () => stack.outputs(), EXIT.prerequisite);
   const password = passwordFromOutputs(outputs, opts.stack);
-  await withAppStopped(docker$, app, () => docker$(cmds.restore, { PGPASSWORD: password }));
+  await withAppStopped(docker$, target, app, () => docker$(cmds.restore, { PGPASSWORD: password }));
   ctx.log(`Restored database "${target.database}" of stack "${opts.stack}" from ${name}.`);
   await dumpRestoredNow(docker, target, ctx.log);
   return EXIT.ok;

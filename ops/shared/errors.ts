@@ -38,6 +38,11 @@ export const EXIT_CODES = {
   notDeployed: { code: 17, meaning: "`logs`, `exec`: the stack was never deployed (the backend has no such stack, or no update of it succeeded), or the service has no running container on the Docker host" },
   registry: { code: 18, meaning: "`release --tag`: no registry answered for the image, or it does not know the tag; the stack file was not changed" },
   backup: { code: 19, meaning: "`restore --offsite` or `--drill`: the off-host repository could not be read (restic's reason is printed), or a snapshot did not restore (the drill's throwaway database is dropped either way)" },
+  swarm: {
+    code: 20,
+    meaning:
+      "`deploy`'s preflight (`docker.mode: swarm`): `docker.host` is not a swarm manager, a node label the stack places a service by is on no node (a data store's must be on the node at `docker.host` alone), or a host-mode data store or edge of the stack still runs; nothing was changed",
+  },
   oneOffFailed: { code: 125, meaning: "`exec`: the Docker engine could not create or start the one-off container (the code `docker run` uses); once the command runs, `exec` exits with the command's own code" },
 } as const satisfies Record<string, { code: number; meaning: string }>;
 

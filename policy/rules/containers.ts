@@ -2,11 +2,15 @@ import { z } from "zod";
 import { containerInputPaths, MIN_DOCKER_ENGINE, NEWER_API_INPUTS } from "../../config/docker-engine";
 import { MIN_API_STOP_TIMEOUT_SECONDS } from "../../config/schema";
 import { defineResourceRule } from "../rule";
-import { isAppstackContainer, isKnown, roleOf, serviceOf, type ResourceView } from "../view";
+import { isAppstackContainer, isAppstackWorkload, isKnown, roleOf, serviceOf, workload, type ResourceView } from "../view";
 
-/** Rules about every container the project declares: how it runs, restarts, is limited and logs. */
+/**
+ * Rules about every container and Swarm service the project declares: how it
+ * runs, restarts, is limited and logs. A service is judged on its task
+ * template, the same settings in Swarm's spelling (`workload` in view.ts).
+ */
 
-const isService = (r: ResourceView) => isAppstackContainer(r) && roleOf(r) === "service";
+const isService = (r: ResourceView) => isAppstackWorkload(r) && roleOf(r) === "service";
 const isJob = (r: ResourceView) => isAppstackContainer(r) && roleOf(r) === "job";
 
 export const containerHasRole = defineResourceRule({
@@ -17,7 +21,7 @@ export const containerHasRole = defineResourceRule({
   remediationSteps: "Build the container's labels with serviceLabels({ ..., role: \"service\" | \"job\" }) in its component.",
   severity: "medium",
   check(r, ctx) {
-    if (!isAppstackContainer(r)) return;
+    if (!isAppstackWorkload(r)) return;
     const role = roleOf(r);
     if (role !== "service" && role !== "job") {
       ctx.report(`label appstack.role is ${role === undefined ? "missing" : `"${role}"`}; expected "service" or "job"`);
@@ -34,7 +38,7 @@ export const serviceHealthCheck = defineResourceRule({
   severity: "high",
   check(r, ctx) {
     if (!isService(r)) return;
-    const hc = r.props.healthcheck;
+    const hc = workload(r)!.healthcheck;
     if (!isKnown(hc)) return;
     const tests = (hc as { tests?: unknown } | undefined)?.tests;
     if (!Array.isArray(tests) || tests.length < 2 || tests[0] === "NONE") {
@@ -48,29 +52,39 @@ export const serviceHealthCheck = defineResourceRule({
 export const serviceWaitsHealthy = defineResourceRule({
   name: "service-waits-healthy",
   description:
-    "A long-running container is created with wait: true, so `pulumi up` fails unless it turns healthy (the seeds' success criterion " +
-    "'Health check returns 200 OK' checked by the deploy itself, not by a person afterwards).",
-  remediationSteps: "Set wait: true and a waitTimeout on the container (the health check must exist).",
+    "A long-running container is created with wait: true, and a replicated Swarm service with a convergeConfig, so `pulumi up` fails unless it turns healthy " +
+    "(the seeds' success criterion 'Health check returns 200 OK' checked by the deploy itself, not by a person afterwards). A global service (the swarm edge) " +
+    "cannot have one: the provider converges replicated services only.",
+  remediationSteps: "Set wait: true and a waitTimeout on the container, or convergeConfig on the service (the health check must exist).",
   severity: "high",
   check(r, ctx) {
-    if (!isService(r) || !isKnown(r.props.wait)) return;
-    if (r.props.wait !== true) ctx.report("wait is not true: the deploy would continue while the service is still starting or failing its health check");
+    if (!isService(r)) return;
+    const w = workload(r)!;
+    if (!isKnown(w.waits) || w.waits === "global") return;
+    if (w.kind === "service") {
+      if (w.waits !== true) ctx.report("no convergeConfig: the deploy would continue while the service's tasks are still starting or failing their health check");
+      return;
+    }
+    if (w.waits !== true) ctx.report("wait is not true: the deploy would continue while the service is still starting or failing its health check");
   },
 });
 
-const RESTARTING = new Set(["always", "unless-stopped", "on-failure"]);
+const RESTARTING = new Set(["always", "unless-stopped", "on-failure", "any"]);
 
 export const serviceRestartPolicy = defineResourceRule({
   name: "service-restart-policy",
   description:
-    "Every long-running container has a restart policy (the seeds' 'Restart Policy: ON_FAILURE' for API and worker), so a crash or a host reboot does not leave it down.",
-  remediationSteps: 'Set restart: "unless-stopped" (or "always" / "on-failure").',
+    "Every long-running container has a restart policy (the seeds' 'Restart Policy: ON_FAILURE' for API and worker), and every Swarm service a restart " +
+    "condition, so a crash or a host reboot does not leave it down.",
+  remediationSteps: 'Set restart: "unless-stopped" (or "always" / "on-failure") on a container, taskSpec.restartPolicy.condition "any" (or "on-failure") on a service.',
   severity: "high",
   check(r, ctx) {
-    if (!isService(r) || !isKnown(r.props.restart)) return;
-    const restart = r.props.restart;
-    if (typeof restart !== "string" || !RESTARTING.has(restart)) {
-      ctx.report(`restart is ${restart === undefined ? 'unset (Docker\'s default is "no")' : `"${String(restart)}"`}; a crashed service would stay down`);
+    if (!isService(r)) return;
+    const w = workload(r)!;
+    const restart = w.restart;
+    if (!isKnown(restart) || (w.kind === "service" && restart === undefined)) return;
+    if (typeof restart !== "string" || !RESTARTING.has(restart) || (w.kind === "container" && restart === "any")) {
+      ctx.report(`${w.field.restart} is ${restart === undefined ? 'unset (Docker\'s default is "no")' : `"${String(restart)}"`}; a crashed service would stay down`);
     }
   },
 });
@@ -80,12 +94,13 @@ export const containerMemoryLimit = defineResourceRule({
   description:
     "Every container has a memory limit (the seeds' 'High Memory Usage: process killed (OOM)' and sized services such as 'Memory: 512MB'): " +
     "one leaking process cannot starve the data stores on the same host.",
-  remediationSteps: "Set memory (MiB) on the container; the components take it from <service>.memoryMb.",
+  remediationSteps: "Set memory (MiB) on the container, or taskSpec.resources.limits.memoryBytes on the service; the components take it from <service>.memoryMb.",
   severity: "high",
   check(r, ctx) {
-    if (!isAppstackContainer(r) || !isKnown(r.props.memory)) return;
-    const memory = r.props.memory;
-    if (typeof memory !== "number" || memory <= 0) ctx.report("no memory limit: the container may use all of the host's memory");
+    const w = workload(r);
+    if (!w || !isKnown(w.memory)) return;
+    const memory = w.memory;
+    if (typeof memory !== "number" || memory <= 0) ctx.report(`no memory limit: the ${w.kind} may use all of the host's memory`);
   },
 });
 
@@ -93,12 +108,13 @@ export const containerCpuLimit = defineResourceRule({
   name: "container-cpu-limit",
   description:
     "Every container has a CPU limit (the seeds watch 'CPU/Memory usage' and scale the worker when it is busy): a busy worker cannot starve the API and the data stores on the same host.",
-  remediationSteps: 'Set cpus on the container ("0.5", "1"); the components take it from <service>.cpus.',
+  remediationSteps: 'Set cpus on the container ("0.5", "1"), or taskSpec.resources.limits.nanoCpus on the service; the components take it from <service>.cpus.',
   severity: "medium",
   check(r, ctx) {
-    if (!isAppstackContainer(r) || !isKnown(r.props.cpus)) return;
-    const cpus = Number(r.props.cpus);
-    if (r.props.cpus === undefined || !(cpus > 0)) ctx.report("no CPU limit: the container may use every core of the host");
+    const w = workload(r);
+    if (!w || !isKnown(w.cpus)) return;
+    const cpus = Number(w.cpus);
+    if (w.cpus === undefined || !(cpus > 0)) ctx.report(`no CPU limit: the ${w.kind} may use every core of the host`);
   },
 });
 
@@ -112,10 +128,11 @@ export const containerLogRotation = defineResourceRule({
   remediationSteps: 'Set logDriver "json-file" with logOpts { "max-size": "10m", "max-file": "5" } (LOG_ROTATION in components/container-defaults.ts).',
   severity: "medium",
   check(r, ctx) {
-    if (!isAppstackContainer(r) || !isKnown(r.props.logDriver) || !isKnown(r.props.logOpts)) return;
-    const driver = (r.props.logDriver as string | undefined) ?? "json-file";
+    const w = workload(r);
+    if (!w || !isKnown(w.logDriver) || !isKnown(w.logOpts)) return;
+    const driver = (w.logDriver as string | undefined) ?? "json-file";
     if (!FILE_DRIVERS.has(driver)) return;
-    const opts = (r.props.logOpts ?? {}) as Record<string, unknown>;
+    const opts = (w.logOpts ?? {}) as Record<string, unknown>;
     if (driver === "json-file" && typeof opts["max-size"] !== "string") {
       ctx.report(`log driver ${driver} without logOpts max-size: the log file grows without bound`);
     }
@@ -157,14 +174,16 @@ export const workerGracefulStop = defineResourceRule<{ minSeconds: number }>({
   description:
     "Worker containers get time to finish the current job on SIGTERM (the seeds' 'Worker gracefully handles SIGTERM/SIGINT' with 30 s job timeouts): " +
     "stopTimeout at least minSeconds, or Docker kills the job mid-way after 10 s.",
-  remediationSteps: "Set stopTimeout on the worker container (worker.stopGracePeriodSeconds) to at least the longest job's timeout.",
+  remediationSteps:
+    "Set stopTimeout on the worker container, or taskSpec.containerSpec.stopGracePeriod on its service (worker.stopGracePeriodSeconds), to at least the longest job's timeout.",
   severity: "medium",
   config: z.strictObject({ minSeconds: z.number().int().min(1).default(30) }),
   check(r, ctx) {
-    if (!isAppstackContainer(r) || serviceOf(r) !== "worker" || !isKnown(r.props.stopTimeout)) return;
-    const t = r.props.stopTimeout;
+    const w = workload(r);
+    if (!w || serviceOf(r) !== "worker" || !isKnown(w.stopSeconds)) return;
+    const t = w.stopSeconds;
     if (typeof t !== "number" || t < ctx.config.minSeconds) {
-      ctx.report(`stopTimeout is ${t === undefined ? "unset (Docker's default, 10 s)" : `${String(t)} s`}; the worker needs at least ${ctx.config.minSeconds} s to finish a job`);
+      ctx.report(`${w.field.stop} is ${t === undefined ? "unset (Docker's default, 10 s)" : `${String(t)} s`}; the worker needs at least ${ctx.config.minSeconds} s to finish a job`);
     }
   },
 });
@@ -197,9 +216,19 @@ export const apiGracefulStop = defineResourceRule({
     "API containers are stopped gracefully when a release replaces them (the seeds' 'Zero-downtime deployment'): SIGTERM, then at least " +
     `${MIN_API_STOP_TIMEOUT_SECONDS} s (destroyGraceSeconds) to drain before removal; without it the Docker provider removes the container at once, ` +
     "with its requests in flight.",
-  remediationSteps: `Keep destroyGraceSeconds = api.stopTimeoutSeconds (components/api.ts), at least ${MIN_API_STOP_TIMEOUT_SECONDS}.`,
+  remediationSteps: `Keep destroyGraceSeconds (a container) or stopGracePeriod (a service) = api.stopTimeoutSeconds (components/api.ts), at least ${MIN_API_STOP_TIMEOUT_SECONDS}.`,
   severity: "high",
   check(r, ctx) {
+    const w = workload(r);
+    if (w?.kind === "service" && serviceOf(r) === "api" && isKnown(w.stopSeconds)) {
+      // Swarm stops a replaced task itself: SIGTERM, the grace period, then SIGKILL.
+      const grace = w.stopSeconds;
+      if (typeof grace !== "number" || grace < MIN_API_STOP_TIMEOUT_SECONDS) {
+        ctx.report(`${w.field.stop} is ${grace === undefined ? "unset: Swarm kills a replaced task after 10 s" : `${String(grace)} s`}; an API task needs at least ${MIN_API_STOP_TIMEOUT_SECONDS} s to drain`);
+      }
+      if (w.stopSignal !== undefined && w.stopSignal !== "SIGTERM") ctx.report(`stopSignal is ${String(w.stopSignal)}; the drain starts on SIGTERM`);
+      return;
+    }
     if (!isAppstackContainer(r) || serviceOf(r) !== "api" || roleOf(r) !== "service" || !isKnown(r.props.destroyGraceSeconds)) return;
     const grace = r.props.destroyGraceSeconds;
     if (typeof grace !== "number" || grace < MIN_API_STOP_TIMEOUT_SECONDS) {

@@ -1,6 +1,6 @@
 import { isPinnedImage } from "../../config/schema";
 import { defineResourceRule, defineStackRule } from "../rule";
-import { DATA_STORES, envEntries, isAppstackContainer, isKnown, label, roleOf, serviceOf, TYPES, type ResourceView } from "../view";
+import { at, DATA_STORES, envEntries, isAppstackContainer, isAppstackService, isAppstackWorkload, isKnown, label, roleOf, serviceOf, TYPES, workload, type ResourceView } from "../view";
 
 /** Rules about what is deployed (images) and what must survive a deploy or the host (data and its backups). */
 
@@ -15,6 +15,11 @@ function imageReferences(r: ResourceView): { where: string; ref: string }[] {
     // The components pass the pulled image's ID (sha256:...), which is pinned by nature; a literal reference is checked.
     const image = r.props.image;
     if (typeof image === "string" && !image.startsWith("sha256:") && image !== labelled) refs.push({ where: "image", ref: image });
+  }
+  if (isAppstackService(r)) {
+    // Every node pulls a service's image by this reference: it must not move between two nodes' pulls.
+    const image = at(r, ["taskSpec", "containerSpec", "image"]);
+    if (typeof image === "string" && image !== label(r, "appstack.image")) refs.push({ where: "taskSpec.containerSpec.image", ref: image });
   }
   return refs;
 }
@@ -41,8 +46,9 @@ export const dataStoreNoHostPort = defineResourceRule({
   remediationSteps: "Remove <store>.hostPort from the stack file; services reach the store over the stack network.",
   severity: "critical",
   check(r, ctx) {
-    if (!isAppstackContainer(r) || !DATA_STORES.has(serviceOf(r) ?? "") || !isKnown(r.props.ports)) return;
-    const ports = r.props.ports;
+    const w = workload(r);
+    if (!w || !DATA_STORES.has(serviceOf(r) ?? "") || !isKnown(w.ports)) return;
+    const ports = w.ports;
     if (Array.isArray(ports) && ports.length > 0) {
       const shown = ports.map((p) => {
         const { external, internal, ip } = (p ?? {}) as { external?: unknown; internal?: unknown; ip?: unknown };
@@ -62,8 +68,9 @@ export const onlyEdgePublishesPorts = defineResourceRule({
   severity: "high",
   check(r, ctx) {
     const service = serviceOf(r);
-    if (!isAppstackContainer(r) || service === "edge" || DATA_STORES.has(service ?? "") || !isKnown(r.props.ports)) return;
-    const ports = r.props.ports;
+    const w = workload(r);
+    if (!w || service === "edge" || DATA_STORES.has(service ?? "") || !isKnown(w.ports)) return;
+    const ports = w.ports;
     if (Array.isArray(ports) && ports.length > 0) ctx.report(`${service ?? r.name} publishes ${ports.length} host port${ports.length === 1 ? "" : "s"}; only the edge proxy may`);
   },
 });
@@ -96,22 +103,25 @@ export const requiredEnvWired = defineResourceRule({
   description:
     "The API, the worker and the migration job receive their connection URLs and the release (the seeds' 'Critical (Must Set)': DATABASE_URL, " +
     "'REDIS_URL (NEW REQUIREMENT)', 'Redis (REQUIRED in production)', and 'Include version/build information'): a service started without them fails at its first request, not at deploy time.",
-  remediationSteps: "Let appstack wire DATABASE_URL, REDIS_URL and APP_VERSION from the Postgres and Redis components and the release; never drop them in a transform.",
+  remediationSteps:
+    "Let appstack wire DATABASE_URL, REDIS_URL and APP_VERSION from the Postgres and Redis components and the release (in swarm mode the secrets as DATABASE_URL_FILE and REDIS_URL_FILE); never drop them in a transform.",
   severity: "high",
   check(r, ctx) {
-    const required = isAppstackContainer(r) ? REQUIRED_ENV[serviceOf(r) ?? ""] : undefined;
+    const required = isAppstackWorkload(r) ? REQUIRED_ENV[serviceOf(r) ?? ""] : undefined;
     if (!required) return;
     const { entries, unreadable } = envEntries(r);
     // A secret built from a password generated on this very deploy is unknown as a whole in a first preview: its name cannot be read.
     if (unreadable > 0) return;
     const names = new Set(entries.map((e) => e.name));
-    const missing = required.filter((n) => !names.has(n));
+    // In swarm mode a secret arrives as a file that <NAME>_FILE names.
+    const missing = required.filter((n) => !names.has(n) && !names.has(`${n}_FILE`));
     if (missing.length > 0) ctx.report(`${serviceOf(r)} gets no ${missing.join(" and ")}`);
   },
 });
 
+/** The stack's running containers of a service; swarm mode: its Swarm service. */
 const runs = (resources: ResourceView[], service: string) =>
-  resources.filter((r) => isAppstackContainer(r) && serviceOf(r) === service && roleOf(r) === "service");
+  resources.filter((r) => isAppstackWorkload(r) && serviceOf(r) === service && roleOf(r) === "service");
 
 export const offsiteBackups = defineStackRule({
   name: "offsite-backups",

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { SECRETS_DIR } from "../../config/swarm";
 import { defineResourceRule, defineStackRule } from "../rule";
 import { DATA_STORES, isAppstackContainer, isKnown, label, roleOf, serviceOf, type ResourceView } from "../view";
 
@@ -51,11 +52,24 @@ export const containerNoNewPrivileges = defineResourceRule({
   },
 });
 
+/**
+ * Swarm mode's one-shot jobs (migrations, the pre-deploy dump) get their
+ * secrets as files in /run/secrets, which the provider uploads through the
+ * root filesystem (the archive endpoint at /, refused when it is read-only),
+ * instead of in their environment: the lesser exposure of the two.
+ */
+function givenSecretFilesOnly(r: ResourceView): boolean {
+  const uploads = r.props.uploads;
+  if (roleOf(r) !== "job" || !Array.isArray(uploads) || uploads.length === 0) return false;
+  return uploads.every((u) => typeof (u as { file?: unknown }).file === "string" && (u as { file: string }).file.startsWith(`${SECRETS_DIR}/`));
+}
+
 export const containerReadOnlyRootfs = defineResourceRule<{ exempt: string[] }>({
   name: "container-read-only-rootfs",
   description:
     "Every container's root filesystem is read-only, with tmpfs where the process writes: an intruder cannot change the image's programs or plant files that survive " +
-    "a restart, and what the process writes is visible in the plan (the seeds' security hardening). The edge and the two backup services are exempt by " +
+    "a restart, and what the process writes is visible in the plan (the seeds' security hardening). Swarm mode's one-shot jobs given only their secret " +
+    "files in /run/secrets pass: a file there is less exposed than the env var it replaces. The edge and the two backup services are exempt by " +
     "default: the Docker provider uploads the edge's Caddyfiles, and the backups' secret files (kept out of their environment), through the root " +
     "filesystem, which Docker refuses when it is read-only.",
   remediationSteps:
@@ -68,7 +82,7 @@ export const containerReadOnlyRootfs = defineResourceRule<{ exempt: string[] }>(
   config: z.strictObject({ exempt: z.array(z.string()).default(["edge", "backup-schedule", "backup-offsite"]) }),
   check(r, ctx) {
     if (!isAppstackContainer(r) || !isKnown(r.props.readOnly) || ctx.config.exempt.includes(serviceOf(r) ?? "")) return;
-    if (r.props.readOnly !== true) ctx.report("readOnly is not true: the process can rewrite the image's files");
+    if (r.props.readOnly !== true && !givenSecretFilesOnly(r)) ctx.report("readOnly is not true: the process can rewrite the image's files");
   },
 });
 

@@ -1,5 +1,5 @@
 import { defineStackRule } from "../rule";
-import { caddyfileOf, DATA_STORES, env, isAppstackContainer, isKnown, roleOf, serviceOf, TYPES, type ResourceView } from "../view";
+import { caddyfileOf, DATA_STORES, env, isAppstackWorkload, isKnown, roleOf, serviceOf, TYPES, workload, type ResourceView } from "../view";
 import { frontendApiUrls, shown } from "./web";
 
 /** Rules that need more than one resource: deploy order and the wiring between API, edge and frontend. */
@@ -23,7 +23,7 @@ function dependencyClosure(resources: ResourceView[]): (urn: string) => Set<stri
   return (urn) => visit(urn, new Set([urn]));
 }
 
-const service = (names: string[], role: string) => (r: ResourceView) => isAppstackContainer(r) && names.includes(serviceOf(r) ?? "") && roleOf(r) === role;
+const service = (names: string[], role: string) => (r: ResourceView) => isAppstackWorkload(r) && names.includes(serviceOf(r) ?? "") && roleOf(r) === role;
 
 /**
  * The seeds' deploy order, as stages. Each stage waits for every earlier stage
@@ -31,11 +31,15 @@ const service = (names: string[], role: string) => (r: ResourceView) => isAppsta
  * Postgres alone (a dump needs nothing else).
  */
 const STAGES: { name: string; member: (r: ResourceView) => boolean; waitsFor?: (earlier: ResourceView) => boolean }[] = [
-  { name: "the data stores", member: (r) => isAppstackContainer(r) && DATA_STORES.has(serviceOf(r) ?? "") && roleOf(r) === "service" },
+  { name: "the data stores", member: (r) => isAppstackWorkload(r) && DATA_STORES.has(serviceOf(r) ?? "") && roleOf(r) === "service" },
   { name: "the backup", member: service(["backup"], "job"), waitsFor: (r) => serviceOf(r) === "postgres" },
   { name: "the migrations", member: service(["migrate"], "job") },
   { name: "the API", member: service(["api"], "service") },
-  { name: "the worker and the edge's config", member: (r) => service(["worker"], "service")(r) || service(["edge"], "job")(r) },
+  {
+    name: "the worker and the edge's config",
+    // Swarm mode has no config job: the edge service itself routes to the API service's healthy tasks.
+    member: (r) => service(["worker"], "service")(r) || service(["edge"], "job")(r) || (r.type === TYPES.service && service(["edge"], "service")(r)),
+  },
   { name: "the frontend", member: (r) => r.type === "vercel:index/deployment:Deployment" || service(["frontend"], "service")(r) },
 ];
 
@@ -75,14 +79,14 @@ function frontendUrls(resources: ResourceView[]): string[] {
   for (const r of resources) {
     if (r.type === TYPES.vercelDomain && typeof r.props.domain === "string") urls.push(`https://${r.props.domain}`);
     if (r.type === TYPES.vercelProject && typeof r.props.name === "string") urls.push(`https://${r.props.name}.vercel.app`);
-    if (isAppstackContainer(r) && serviceOf(r) === "frontend") urls.push(...publishedUrls(r));
+    if (isAppstackWorkload(r) && serviceOf(r) === "frontend") urls.push(...publishedUrls(r));
   }
   return urls;
 }
 
-/** `http://localhost:<port>` for each port a container publishes (dev). */
+/** `http://localhost:<port>` for each port a container or service publishes (dev). */
 function publishedUrls(r: ResourceView): string[] {
-  const ports = r.props.ports;
+  const ports = workload(r)?.ports;
   if (!Array.isArray(ports)) return [];
   return ports.flatMap((p) => (typeof (p as { external?: unknown })?.external === "number" ? [`http://localhost:${(p as { external: number }).external}`] : []));
 }
@@ -109,10 +113,13 @@ export const corsMatchesFrontend = defineStackRule({
   },
 });
 
+/** The edge's Caddyfiles: the proxy container's (host mode), or its Swarm config (swarm mode). */
+const edgeConfigs = (resources: ResourceView[]) => [...containersOf(resources, "edge"), ...resources.filter((r) => r.type === TYPES.serviceConfig)];
+
 /** The API's public URLs: the edge proxy's site address (https) or, in dev, the API's published ports. */
 function apiUrls(resources: ResourceView[]): string[] {
   const urls: string[] = [];
-  for (const edge of containersOf(resources, "edge")) {
+  for (const edge of edgeConfigs(resources)) {
     for (const line of (caddyfileOf(edge) ?? "").split("\n")) {
       const site = /^([a-z0-9-]+(?:\.[a-z0-9-]+)+) \{$/.exec(line.trim());
       if (site) urls.push(`https://${site[1]}`);
@@ -162,7 +169,7 @@ export const securityHeaders = defineStackRule({
   severity: "high",
   check(resources, ctx) {
     const lacking = (text: string, names: string[]) => names.filter((h) => !new RegExp(`^\\s*${h}\\s`, "mi").test(text));
-    for (const r of resources.filter((x) => isAppstackContainer(x) && ["edge", "frontend"].includes(serviceOf(x) ?? ""))) {
+    for (const r of [...resources.filter((x) => isAppstackWorkload(x) && ["edge", "frontend"].includes(serviceOf(x) ?? "")), ...resources.filter((x) => x.type === TYPES.serviceConfig)]) {
       const caddyfile = caddyfileOf(r);
       if (caddyfile === undefined) continue;
       const missing = lacking(caddyfile, serviceOf(r) === "edge" ? [...REQUIRED_HEADERS, "Strict-Transport-Security"] : REQUIRED_HEADERS);

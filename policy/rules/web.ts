@@ -1,9 +1,9 @@
 import { defineResourceRule } from "../rule";
-import { APPLIED_CADDYFILE, env, envEntries, isAppstackContainer, isContainer, isKnown, roleOf, serviceOf, TYPES, uploaded, type ResourceView } from "../view";
+import { APPLIED_CADDYFILE, caddyfileOf, env, envEntries, isAppstackContainer, isAppstackWorkload, isContainer, isKnown, roleOf, serviceOf, TYPES, uploaded, type ResourceView } from "../view";
 
 /** Rules about how the API and the frontend meet the browser. */
 
-const isApi = (r: ResourceView) => isAppstackContainer(r) && serviceOf(r) === "api";
+const isApi = (r: ResourceView) => isAppstackWorkload(r) && serviceOf(r) === "api";
 
 /** A known plain value of an env entry, or undefined (absent, unknown, or secret: never echoed). */
 function plainEnv(r: ResourceView, name: string): { value?: string; present: boolean } {
@@ -99,7 +99,7 @@ export const nodeEnvProduction = defineResourceRule({
   remediationSteps: "Deploy with appstack:environment staging or production (appstack sets NODE_ENV from it); never set NODE_ENV in <service>.env.",
   severity: "medium",
   check(r, ctx) {
-    if (!isAppstackContainer(r) || !NODE_SERVICES.has(serviceOf(r) ?? "")) return;
+    if (!isAppstackWorkload(r) || !NODE_SERVICES.has(serviceOf(r) ?? "")) return;
     const e = env(r, "NODE_ENV");
     if (e && (!isKnown(e.value) || e.secret === true)) return;
     if (e?.value !== "production") ctx.report(`NODE_ENV is ${e ? `"${String(e.value)}"` : "not set"}; expected "production"`);
@@ -110,10 +110,21 @@ export const edgeChecksApiHealth = defineResourceRule({
   name: "edge-checks-api-health",
   description:
     "The edge proxy health-checks the API containers it routes to (the seeds' 'Load balancer health checks working', 'Health check: GET /api/health/ready'): " +
-    "a container that is starting, draining or failing gets no traffic.",
-  remediationSteps: "Keep health_uri (api.health.readyPath) in the reverse_proxy block of the config the edge-config job applies (components/edge.ts).",
+    "a container that is starting, draining or failing gets no traffic. In swarm mode the edge routes to the API service's tasks as Swarm's DNS lists them " +
+    "(tasks.<service>), which holds only tasks whose health check (the readiness probe) passes.",
+  remediationSteps:
+    "Keep health_uri (api.health.readyPath) in the reverse_proxy block of the config the edge-config job applies, or (swarm mode) the dynamic upstreams of tasks.<api service> (components/edge.ts).",
   severity: "high",
   check(r, ctx) {
+    if (r.type === TYPES.serviceConfig) {
+      const swarmConfig = caddyfileOf(r);
+      if (swarmConfig === undefined) return;
+      if (!/^\s*reverse_proxy\s/m.test(swarmConfig)) ctx.report("the edge proxy's Caddyfile has no reverse_proxy to the API");
+      else if (!/^\s*health_uri\s+\/\S*/m.test(swarmConfig) && !/^\s*name\s+tasks\.\S+$/m.test(swarmConfig)) {
+        ctx.report("the edge proxy routes to the API neither with an active health check (health_uri) nor to the healthy tasks Swarm's DNS lists (tasks.<service>)");
+      }
+      return;
+    }
     // The edge's routing lives in the config its job applies; the proxy container carries only a bootstrap.
     if (!isAppstackContainer(r) || serviceOf(r) !== "edge" || roleOf(r) !== "job") return;
     const caddyfile = uploaded(r, APPLIED_CADDYFILE);

@@ -112,3 +112,12 @@ export function runOpsThroughSlowPipe(args: string[], opts: { root?: string; rea
     });
   });
 }
+
+/**
+ * A plan as `npm run plan -- --format json` printed it, without what belongs
+ * to the machine or the example app's sources rather than to the stack: the
+ * project's directory, and the content hash that tags a local build (dev).
+ */
+export function portablePlan(raw: string, root = ROOT): string {
+  return raw.split(root).join("<project>").replace(/(appstack-[\w.-]+-(?:api|worker|frontend)):[0-9a-f]{12}\b/g, "$1:<context hash>");
+}

@@ -171,6 +171,8 @@ async function declare(request: EvaluateRequest): Promise<Declared> {
     load: importProgram,
     preview: request.preview,
     mockOutputs(type, name, inputs) {
+      // A secret's version (swarm mode): random, as the provider's is.
+      if (type === "random:index/randomId:RandomId") return { hex: randomBytes(Number(inputs.byteLength ?? 8)).toString("hex") };
       if (type !== "random:index/randomPassword:RandomPassword") return {};
       const value = request.values === "canary" ? canary(name) : contractPassword(inputs);
       secrets.push({ source: `${type} ${name}`, value });

@@ -106,10 +106,11 @@ export function providerRequests(inputs: Inputs): ProviderRequests {
   }
 
   const volumes = (inputs.volumes as { volumeName?: string; hostPath?: string; containerPath: string; readOnly?: boolean }[] | undefined) ?? [];
-  if (volumes.length) {
-    config.Volumes = Object.fromEntries(volumes.map((v) => [v.containerPath, {}]));
-    hostConfig.Binds = volumes.map((v) => `${v.hostPath ?? v.volumeName}:${v.containerPath}:${v.readOnly ? "ro" : "rw"}`);
-  }
+  // As the provider's volumeSetToDockerVolumes: every path in Volumes, a named volume or host path also bound;
+  // an entry with a container path alone is an anonymous volume.
+  const bound = volumes.filter((v) => v.hostPath ?? v.volumeName);
+  if (volumes.length) config.Volumes = Object.fromEntries(volumes.map((v) => [v.containerPath, {}]));
+  if (bound.length) hostConfig.Binds = bound.map((v) => `${v.hostPath ?? v.volumeName}:${v.containerPath}:${v.readOnly ? "ro" : "rw"}`);
 
   const labels = inputs.labels as { label: string; value: string }[] | undefined;
   if (labels?.length) config.Labels = Object.fromEntries(labels.map((l) => [l.label, l.value]));

@@ -143,7 +143,7 @@ build_image node "$node_key" "$node_ctx" --build-arg "BASE_IMAGE=$base"
 rm -rf "$node_ctx"
 
 app="$ROOT/examples/app"
-app_files() { (cd "$app" && find package.json package-lock.json lib api worker -type f | LC_ALL=C sort); }
+app_files() { (cd "$app" && find package.json package-lock.json secrets-from-files.sh lib api worker -type f | LC_ALL=C sort); }
 app_key="$(digest "$(label_of "appstack-test/node:$TAG")" "$IMAGES/example-app/Dockerfile" "$(cd "$app" && app_files | xargs sha256sum)")"
 if [ "$(label_of "appstack-test/example-app:$TAG")" != "$app_key" ]; then
   deps="$WORK/example-app-deps-$(digest "$app/package-lock.json")"
@@ -156,7 +156,7 @@ if [ "$(label_of "appstack-test/example-app:$TAG")" != "$app_key" ]; then
   app_ctx="$WORK/context-example-app"
   rm -rf "$app_ctx" && mkdir -p "$app_ctx/dist/workers"
   cp "$IMAGES/example-app/Dockerfile" "$app_ctx/"
-  (cd "$app" && cp -r lib api worker "$app_ctx/")
+  (cd "$app" && cp -r lib api worker secrets-from-files.sh "$app_ctx/")
   cp -r "$deps/node_modules" "$app_ctx/"
   # The commands the production stack file gives the team's image (see the Dockerfile).
   node -e '

@@ -1,5 +1,7 @@
 #!/bin/sh
 # What the official postgres image's entrypoint does for a stack's container:
+# POSTGRES_PASSWORD from POSTGRES_PASSWORD_FILE when that is set (read as
+# root, before dropping privileges: swarm mode's secret file is root's, 0400);
 # as root, own the data directory and start again as postgres; on an empty data
 # directory, initdb with POSTGRES_USER and POSTGRES_PASSWORD (scram-sha-256 over
 # TCP), create POSTGRES_DB through a server that listens on its socket only,
@@ -10,6 +12,13 @@ case "${1:-}" in
   -*) set -- postgres "$@" ;;
 esac
 [ "${1:-}" = postgres ] || exec "$@"
+
+if [ -n "${POSTGRES_PASSWORD_FILE:-}" ]; then
+  [ -z "${POSTGRES_PASSWORD:-}" ] || { echo "both POSTGRES_PASSWORD and POSTGRES_PASSWORD_FILE are set" >&2; exit 1; }
+  POSTGRES_PASSWORD="$(cat "$POSTGRES_PASSWORD_FILE")"
+  export POSTGRES_PASSWORD
+  unset POSTGRES_PASSWORD_FILE
+fi
 
 if [ "$(id -u)" = 0 ]; then
   mkdir -p "$PGDATA" /var/run/postgresql
