@@ -156,6 +156,7 @@ export class Api extends pulumi.ComponentResource {
         memoryMb: cfg.memoryMb,
         cpus: cfg.cpus,
         stopGracePeriodSeconds: cfg.stopTimeoutSeconds,
+        hardening: { writable: cfg.writablePaths },
         target,
         aliases: [API_ALIAS],
       },

@@ -85,15 +85,19 @@ export const TMPFS_OPTIONS = "rw,noexec,nosuid,nodev,mode=1777";
  */
 export const serviceSlice = (stack: string, service: string) => `appstack-${stack}-${service}.slice`;
 
-export interface Hardening {
-  stack: string;
-  service: string;
+/** What a service's process needs on its host: the one definition both modes harden it from (hardening(), serviceHardening()). */
+export interface HardeningNeeds {
   /** Capabilities the process needs, added back after all are dropped. @default none */
   capabilities?: string[];
   /** Paths the process writes that are not volumes: tmpfs mounts on the read-only root filesystem. */
   writable: string[];
   /** tmpfs options by path, where a path needs other than TMPFS_OPTIONS. */
   tmpfsOptions?: Record<string, string>;
+}
+
+export interface Hardening extends HardeningNeeds {
+  stack: string;
+  service: string;
   /**
    * Keep the root filesystem writable: only for a container given files
    * (`uploads`). The provider copies them into the container through `/`
@@ -115,5 +119,42 @@ export function hardening(h: Hardening): Pick<docker.ContainerArgs, "capabilitie
     readOnly: !h.writableRoot,
     tmpfs: h.writableRoot ? undefined : Object.fromEntries(h.writable.map((p) => [p, h.tmpfsOptions?.[p] ?? TMPFS_OPTIONS])),
     cgroupParent: serviceSlice(h.stack, h.service),
+  };
+}
+
+/** `size=` and `mode=` of a tmpfs options string, as a Swarm mount's TmpfsOptions (bytes; the mode's octal digits). */
+function swarmTmpfsOptions(options: string): docker.types.input.ServiceTaskSpecContainerSpecMountTmpfsOptions | undefined {
+  const opts = Object.fromEntries(options.split(",").map((o) => o.split("=") as [string, string?]));
+  const units: Record<string, number> = { "": 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 };
+  const size = /^(\d+)([kmg]?)$/i.exec(opts.size ?? "");
+  const out = {
+    ...(size ? { sizeBytes: Number(size[1]) * units[size[2].toLowerCase()] } : {}),
+    ...(opts.mode ? { mode: parseInt(opts.mode, 8) } : {}),
+  };
+  return Object.keys(out).length ? out : undefined;
+}
+
+/**
+ * What a Swarm service's task gets of hardening() (docker.mode: swarm), from
+ * the same needs: all capabilities dropped (the named ones added back), a
+ * read-only root filesystem, and a tmpfs mount (with its size and mode) where
+ * the process writes. The engine mounts every tmpfs mount noexec, nosuid and
+ * nodev; API 1.41 takes no other tmpfs option. Not to be had on a service
+ * with the Docker provider 5.2.0 and Engine API 1.41: no-new-privileges (the
+ * provider's `privileges` and the API's ContainerSpec.Privileges have no
+ * such field), and the cgroup slice (a service's spec has no cgroup parent);
+ * docs/security.md.
+ */
+export function serviceHardening(h: HardeningNeeds): {
+  capDrops: string[];
+  capAdds: string[] | undefined;
+  readOnly: true;
+  tmpfs: docker.types.input.ServiceTaskSpecContainerSpecMount[];
+} {
+  return {
+    capDrops: ["ALL"],
+    capAdds: h.capabilities?.length ? h.capabilities : undefined,
+    readOnly: true,
+    tmpfs: h.writable.map((target) => ({ type: "tmpfs", target, tmpfsOptions: swarmTmpfsOptions(h.tmpfsOptions?.[target] ?? TMPFS_OPTIONS) })),
   };
 }

@@ -1,7 +1,7 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { EDGE_HEALTH, HEALTH_INTERVAL_SECONDS, imageVersion, SWARM_EDGE_LABEL, swarmServiceName, type ParsedAppConfig } from "../config";
-import { applyTransform, hardening, LOG_ROTATION, RESTART_POLICY, secondsString, serviceLabels, type Transform } from "./container-defaults";
+import { applyTransform, hardening, LOG_ROTATION, RESTART_POLICY, secondsString, serviceLabels, type HardeningNeeds, type Transform } from "./container-defaults";
 import { Job } from "./job";
 import { createSwarmConfig, monitorSeconds, ROOT_OWNER, rollingUpdate, taskSpec, type SwarmTarget } from "./swarm-service";
 import { caddyHeaderLines, HSTS, SECURITY_HEADERS } from "./security-headers";
@@ -196,6 +196,8 @@ const EDGE_PORTS = [
 ] as const;
 
 /** The edge's own health check, inside the container. */
+/** Caddy runs as the image's root user, with no capability but binding ports 80 and 443; it writes only its volumes. */
+const EDGE_HARDENING: HardeningNeeds = { capabilities: ["NET_BIND_SERVICE"], writable: [] };
 const EDGE_HEALTHCHECK = { tests: ["CMD", "wget", "-q", "-O", "/dev/null", EDGE_HEALTH_URL], interval: secondsString(HEALTH_INTERVAL_SECONDS), timeout: "3s", retries: 3, startPeriod: "10s" };
 
 /**
@@ -252,9 +254,8 @@ export class Edge extends pulumi.ComponentResource {
         configMount,
       ],
       networksAdvanced: [{ name: args.network }],
-      // Caddy runs as the image's root user, with no capability but binding ports 80 and 443. Its root
-      // filesystem stays writable: the provider uploads the bootstrap Caddyfile through it.
-      ...hardening({ stack: args.stack, service: "edge", capabilities: ["NET_BIND_SERVICE"], writable: [], writableRoot: true }),
+      // Its root filesystem stays writable: the provider uploads the bootstrap Caddyfile through it.
+      ...hardening({ stack: args.stack, service: "edge", ...EDGE_HARDENING, writableRoot: true }),
       ports: EDGE_PORTS.map((p) => ({ internal: p.internal, external: p.internal, ...(p.protocol === "udp" ? { protocol: p.protocol } : {}) })),
       healthcheck: EDGE_HEALTHCHECK,
       wait: true,
@@ -338,6 +339,8 @@ export class Edge extends pulumi.ComponentResource {
         { type: "volume", source: this.dataVolume.name, target: "/data" },
         { type: "volume", source: configVolume.name, target: EDGE_CONFIG_DIR },
       ],
+      // Read-only root here: the Caddyfile is a Swarm config, not an upload through /.
+      hardening: EDGE_HARDENING,
       configs: [{ config: caddy, file: EDGE_BOOTSTRAP_CADDYFILE }],
       target,
       constraints: [`node.labels.${SWARM_EDGE_LABEL}==true`],

@@ -3,7 +3,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import { imageVersion, type Environment, type PostgresConfig } from "../config";
 import { createDataVolume, externalEndpoint } from "./data-store";
-import { createDataStoreService, ROOT_OWNER, type SwarmTarget } from "./swarm-service";
+import { createDataStoreService, type SwarmTarget } from "./swarm-service";
 import {
   applyTransform,
   DATA_STORE_HEALTH,
@@ -11,6 +11,7 @@ import {
   LOG_ROTATION,
   RESTART_POLICY,
   serviceLabels,
+  type HardeningNeeds,
   type Transform,
 } from "./container-defaults";
 
@@ -21,6 +22,25 @@ export const POSTGRES_ALIAS = "postgres";
 export const POSTGRES_USER = "postgres";
 /** Where the server puts its unix socket: the image's default. */
 export const POSTGRES_SOCKET_DIR = "/var/run/postgresql";
+
+/**
+ * The uid (and gid) of the postgres user in the official image a reference
+ * names, fixed by its Dockerfile: 70 in the alpine images, 999 in the Debian
+ * ones. Swarm mode gives it the password file, which a server started as
+ * that user (not as root) must read itself.
+ */
+export function postgresUid(image: string): number {
+  return /-alpine[^:/@]*(@|$)/.test(image.split("/").pop() ?? image) ? 70 : 999;
+}
+
+/**
+ * The server as its own non-root user needs no capability; it writes its
+ * socket and lock file, and the entrypoint and libpq may write /tmp.
+ */
+export const POSTGRES_HARDENING: HardeningNeeds = {
+  writable: [POSTGRES_SOCKET_DIR, "/tmp"],
+  tmpfsOptions: { [POSTGRES_SOCKET_DIR]: "rw,nosuid,nodev,noexec,mode=1777,size=1m", "/tmp": "rw,nosuid,nodev,noexec,mode=1777,size=64m" },
+};
 
 /** Where the server keeps its data (the official image's PGDATA). */
 const POSTGRES_DATA = "/var/lib/postgresql/data";
@@ -132,9 +152,10 @@ export class Postgres extends pulumi.ComponentResource {
 
   /**
    * Swarm mode: one task on the node labelled with its data, its password a
-   * Swarm secret file (the image's entrypoint reads POSTGRES_PASSWORD_FILE as
-   * root before it drops privileges), replaced stop-first: two servers never
-   * share the data directory.
+   * Swarm secret file owned by the image's postgres user, which the server
+   * runs as from the start (as in host mode: its entrypoint then needs no
+   * capability), replaced stop-first: two servers never share the data
+   * directory.
    */
   private createService(
     name: string,
@@ -145,8 +166,9 @@ export class Postgres extends pulumi.ComponentResource {
     target: SwarmTarget,
   ): docker.Service {
     return createDataStoreService(this, name, args.stack, cfg, {
-      password: { name: "POSTGRES_PASSWORD", value: password.result, owner: ROOT_OWNER },
+      password: { name: "POSTGRES_PASSWORD", value: password.result, owner: { uid: postgresUid(cfg.image), gid: postgresUid(cfg.image) } },
       task: {
+        user: POSTGRES_USER,
         env: { POSTGRES_USER: cfg.user, POSTGRES_DB: cfg.database },
         healthcheck: { tests: postgresHealthTest(cfg), ...DATA_STORE_HEALTH },
         memoryMb: cfg.memoryMb,
@@ -157,6 +179,7 @@ export class Postgres extends pulumi.ComponentResource {
           // The container's 64 MiB /dev/shm is too small for parallel queries: host mode's shmSize.
           { type: "tmpfs", target: "/dev/shm", tmpfsOptions: { sizeBytes: POSTGRES_SHM_MB * 1024 * 1024 } },
         ],
+        hardening: POSTGRES_HARDENING,
         target,
         aliases: [POSTGRES_ALIAS],
       },
@@ -186,13 +209,7 @@ export class Postgres extends pulumi.ComponentResource {
       // data directory and switch user (su-exec), because a new volume takes the image's postgres-owned
       // data directory and an existing one was initialised by that user.
       user: POSTGRES_USER,
-      ...hardening({
-        stack: args.stack,
-        service: name,
-        // The server's socket and lock file; and what the entrypoint and libpq may put in /tmp.
-        writable: [POSTGRES_SOCKET_DIR, "/tmp"],
-        tmpfsOptions: { [POSTGRES_SOCKET_DIR]: "rw,nosuid,nodev,noexec,mode=1777,size=1m", "/tmp": "rw,nosuid,nodev,noexec,mode=1777,size=64m" },
-      }),
+      ...hardening({ stack: args.stack, service: name, ...POSTGRES_HARDENING }),
       // Over TCP, so the image's init phase (a socket-only temporary server) does not count as healthy.
       healthcheck: {
         tests: postgresHealthTest(cfg),

@@ -11,6 +11,7 @@ import {
   LOG_ROTATION,
   RESTART_POLICY,
   serviceLabels,
+  type HardeningNeeds,
   type Transform,
 } from "./container-defaults";
 
@@ -45,6 +46,9 @@ export function redisServerCommand(cfg: RedisContainerConfig, password = '"$REDI
   ].join("; ");
   return ["sh", "-c", script];
 }
+
+/** redis-server needs no capability as the redis user; /tmp holds the config file the command writes. */
+export const REDIS_HARDENING: HardeningNeeds = { writable: ["/tmp"], tmpfsOptions: { "/tmp": "rw,nosuid,nodev,noexec,mode=1777,size=1m" } };
 
 /** Time to finish an AOF rewrite and save on SIGTERM. */
 const REDIS_STOP_SECONDS = 30;
@@ -137,6 +141,7 @@ export class Redis extends pulumi.ComponentResource {
         cpus: cfg.cpus,
         stopGracePeriodSeconds: REDIS_STOP_SECONDS,
         mounts: [{ type: "volume", source: volume.name, target: "/data" }],
+        hardening: REDIS_HARDENING,
         target,
         aliases: [REDIS_ALIAS],
       },
@@ -165,8 +170,7 @@ export class Redis extends pulumi.ComponentResource {
       ],
       volumes: [{ volumeName: volume.name, containerPath: "/data" }],
       networksAdvanced: [{ name: args.network!, aliases: [REDIS_ALIAS] }],
-      // redis-server needs no capability as the redis user; /tmp holds the config file the command writes.
-      ...hardening({ stack: args.stack, service: name, writable: ["/tmp"], tmpfsOptions: { "/tmp": "rw,nosuid,nodev,noexec,mode=1777,size=1m" } }),
+      ...hardening({ stack: args.stack, service: name, ...REDIS_HARDENING }),
       healthcheck: { tests: REDIS_HEALTH_TEST, ...DATA_STORE_HEALTH },
       wait: true,
       waitTimeout: cfg.healthTimeoutSeconds,

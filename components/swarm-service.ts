@@ -3,7 +3,7 @@ import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import { fileEnvName, HEALTH_INTERVAL_SECONDS, imageVersion, SECRET_VERSION_HEX, secretFilePath, swarmConfigName, swarmSecretName, swarmServiceName, SWARM_NODE_LABEL } from "../config";
-import { DATA_STORE_HEALTH_SECONDS, LABEL_PREFIX, LOG_ROTATION, serviceLabels, type ServiceIdentity } from "./container-defaults";
+import { DATA_STORE_HEALTH_SECONDS, LABEL_PREFIX, LOG_ROTATION, serviceHardening, serviceLabels, type HardeningNeeds, type ServiceIdentity } from "./container-defaults";
 
 /**
  * What every Swarm service of a stack shares (`docker.mode: swarm`): the task
@@ -111,6 +111,8 @@ export interface TaskArgs {
   cpus: string;
   stopGracePeriodSeconds: number;
   mounts?: docker.types.input.ServiceTaskSpecContainerSpecMount[];
+  /** What the process needs (capabilities, paths it writes): the same needs its host-mode container is hardened from. */
+  hardening: HardeningNeeds;
   /** Swarm configs as files (not secret: readable by every user of the container). */
   configs?: { config: docker.ServiceConfig; file: string }[];
   target: SwarmTarget;
@@ -121,11 +123,14 @@ export interface TaskArgs {
 /**
  * A service's task template: the container spec (image, env with a
  * `<NAME>_FILE` per secret, secret files, health check, stop signal and grace
- * period, labels), limits, restart policy, log rotation, placement, network.
+ * period, labels, and serviceHardening(): dropped capabilities, a read-only
+ * root filesystem, tmpfs where the process writes), limits, restart policy, log rotation, placement, network.
  */
 export function taskSpec(a: TaskArgs): docker.types.input.ServiceTaskSpec {
   const files = Object.fromEntries(a.secrets.map((s) => [fileEnvName(s.name), secretFilePath(s.name)]));
   const env = Object.fromEntries(Object.entries({ ...a.env, ...files }).sort(([x], [y]) => x.localeCompare(y)));
+  const hardened = serviceHardening(a.hardening);
+  const mounts = [...(a.mounts ?? []), ...hardened.tmpfs];
   return {
     containerSpec: {
       image: a.image,
@@ -144,7 +149,10 @@ export function taskSpec(a: TaskArgs): docker.types.input.ServiceTaskSpec {
       healthcheck: a.healthcheck,
       stopSignal: "SIGTERM",
       stopGracePeriod: `${a.stopGracePeriodSeconds}s`,
-      mounts: a.mounts,
+      mounts: mounts.length ? mounts : undefined,
+      capDrops: hardened.capDrops,
+      capAdds: hardened.capAdds,
+      readOnly: hardened.readOnly,
       labels: serviceLabels(a.identity),
     },
     resources: { limits: { memoryBytes: a.memoryMb * 1024 * 1024, nanoCpus: Math.round(Number(a.cpus) * 1e9) } },

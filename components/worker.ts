@@ -180,6 +180,7 @@ export class Worker extends pulumi.ComponentResource {
         memoryMb: cfg.memoryMb,
         cpus: cfg.cpus,
         stopGracePeriodSeconds: cfg.stopGracePeriodSeconds,
+        hardening: { writable: cfg.writablePaths },
         target,
       },
       order: "start-first",

@@ -15,6 +15,7 @@ import {
 import { dataStoreNoHostPort, onlyEdgePublishesPorts, pinnedImages, requiredEnvWired } from "../policy/rules/data";
 import { corsMatchesFrontend, rolloutOrder, securityHeaders } from "../policy/rules/stack";
 import { dataStorePinned, serviceRollbackOnFailure, serviceRollingUpdate, serviceSecretsAsFiles } from "../policy/rules/swarm";
+import { containerDropsCapabilities, containerNoNewPrivileges, containerPidsLimit, containerReadOnlyRootfs, dataStoreNonRoot } from "../policy/rules/privileges";
 import { edgeChecksApiHealth } from "../policy/rules/web";
 import { viewFromWire, type ResourceView } from "../policy/view";
 import { ROOT } from "./helpers/cli";
@@ -137,6 +138,34 @@ describe("policy rules over Swarm services", () => {
     const secret = changed("worker-service", (p) => (p.taskSpec.containerSpec.env.SENTRY_DSN = "https://k@sentry.example.com/1"));
     secret.secretPaths = new Set([...(secret.secretPaths ?? []), "taskSpec.containerSpec.env.SENTRY_DSN"]);
     expect(check(serviceSecretsAsFiles, secret)).toEqual(["SENTRY_DSN (taskSpec.containerSpec.env.SENTRY_DSN) holds a secret in the service's env; mount it as a secret file instead"]);
+  });
+
+  it("the privilege rules judge a service's task: every capability dropped, only the edge's added back, a read-only root, the data stores' own users", () => {
+    for (const name of SERVICES) {
+      expect(check(containerDropsCapabilities, changed(name, (p) => delete p.taskSpec.containerSpec.capDrops)), name).toEqual([
+        'taskSpec.containerSpec.capDrops does not hold "ALL": the service\'s tasks keep Docker\'s default capabilities',
+      ]);
+      expect(check(containerReadOnlyRootfs, changed(name, (p) => delete p.taskSpec.containerSpec.readOnly)), name).toEqual([
+        "taskSpec.containerSpec.readOnly is not true: the process can rewrite the image's files",
+      ]);
+    }
+    expect(check(containerDropsCapabilities, changed("worker-service", (p) => (p.taskSpec.containerSpec.capAdds = ["SYS_ADMIN"])))).toEqual([
+      "adds SYS_ADMIN, which worker does not need (allowed: none)",
+    ]);
+    expect(check(containerDropsCapabilities, changed("edge-service", (p) => (p.taskSpec.containerSpec.capAdds = ["NET_BIND_SERVICE", "NET_RAW"])))).toEqual([
+      "adds NET_RAW, which edge does not need (allowed: NET_BIND_SERVICE)",
+    ]);
+    expect(check(dataStoreNonRoot, changed("postgres-service", (p) => delete p.taskSpec.containerSpec.user))).toEqual([
+      "runs as the image's default user (root for the official images); set its non-root user",
+    ]);
+    expect(check(dataStoreNonRoot, changed("redis-service", (p) => (p.taskSpec.containerSpec.user = "root")))).toEqual(["runs as root; set its non-root user"]);
+  });
+
+  it("no-new-privileges and the cgroup slice cannot be set on a service, and their rules do not judge one", () => {
+    for (const name of SERVICES) {
+      expect(check(containerNoNewPrivileges, view(name)), name).toEqual([]);
+      expect(check(containerPidsLimit, view(name)), name).toEqual([]);
+    }
   });
 
   it("data-store-pinned: one task, on the node labelled with its data", () => {

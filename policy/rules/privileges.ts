@@ -1,25 +1,61 @@
 import { z } from "zod";
 import { SECRETS_DIR } from "../../config/swarm";
 import { defineResourceRule, defineStackRule } from "../rule";
-import { DATA_STORES, isAppstackContainer, isKnown, label, roleOf, serviceOf, type ResourceView } from "../view";
+import { at, DATA_STORES, isAppstackContainer, isAppstackService, isKnown, label, roleOf, serviceOf, type ResourceView } from "../view";
 
 /**
  * Rules about what a container may do on its host: capabilities, privilege
  * changes, writes to its own filesystem, processes, its user, and which
  * containers it can reach. Each is what components/container-defaults.ts
- * `hardening()` declares for every container.
+ * `hardening()` declares for every container. The capability, read-only and
+ * user rules judge a Swarm service's task template too (`serviceHardening()`);
+ * no-new-privileges and the cgroup slice cannot be set on a service
+ * (docs/security.md), so those rules judge containers only.
  */
 
 const strings = (v: unknown): string[] | undefined => (Array.isArray(v) && v.every((x) => typeof x === "string") ? (v as string[]) : undefined);
 
+const CONTAINER_SPEC = ["taskSpec", "containerSpec"];
+
+/** A container's or a service's task's hardening inputs, by their own field names; undefined for other resources. */
+function hardeningOf(r: ResourceView): { capDrops: unknown; capAdds: unknown; readOnly: unknown; user: unknown; field: { drops: string; adds: string; readOnly: string; user: string } } | undefined {
+  if (isAppstackContainer(r)) {
+    const caps = r.props.capabilities;
+    const part = (key: "drops" | "adds") => (isKnown(caps) ? ((caps ?? {}) as Record<string, unknown>)[key] : caps);
+    return {
+      capDrops: part("drops"),
+      capAdds: part("adds"),
+      readOnly: r.props.readOnly,
+      user: r.props.user,
+      field: { drops: "capabilities.drops", adds: "capabilities.adds", readOnly: "readOnly", user: "user" },
+    };
+  }
+  if (!isAppstackService(r)) return undefined;
+  const spec = at(r, CONTAINER_SPEC);
+  const field = (key: string) => (isKnown(spec) ? ((spec ?? {}) as Record<string, unknown>)[key] : spec);
+  return {
+    capDrops: field("capDrops"),
+    capAdds: field("capAdds"),
+    readOnly: field("readOnly"),
+    user: field("user"),
+    field: {
+      drops: "taskSpec.containerSpec.capDrops",
+      adds: "taskSpec.containerSpec.capAdds",
+      readOnly: "taskSpec.containerSpec.readOnly",
+      user: "taskSpec.containerSpec.user",
+    },
+  };
+}
+
 export const containerDropsCapabilities = defineResourceRule<{ allow: Record<string, string[]> }>({
   name: "container-drops-capabilities",
   description:
-    "Every container drops all Linux capabilities and adds back only what its process needs (the edge proxy: NET_BIND_SERVICE for ports 80 and 443): " +
+    "Every container, and every Swarm service's task, drops all Linux capabilities and adds back only what its process needs (the edge proxy: NET_BIND_SERVICE for ports 80 and 443): " +
     "Docker's default set lets a compromised process chown any file, kill other users' processes, bind any port or craft raw packets " +
     "(the seeds' security hardening: 'Security scan passed', least privilege).",
   remediationSteps:
-    'Build the container args with hardening() from components/container-defaults.ts (capabilities: { drops: ["ALL"], adds: [...] }); ' +
+    'Build the container args with hardening() from components/container-defaults.ts (capabilities: { drops: ["ALL"], adds: [...] }), ' +
+    'a service\'s task with serviceHardening() (capDrops: ["ALL"], capAdds: [...]); ' +
     "a service that needs a capability names it there and in this rule's `allow` setting.",
   severity: "high",
   config: z.strictObject({
@@ -27,12 +63,13 @@ export const containerDropsCapabilities = defineResourceRule<{ allow: Record<str
     allow: z.record(z.string(), z.array(z.string())).default({ edge: ["NET_BIND_SERVICE"] }),
   }),
   check(r, ctx) {
-    if (!isAppstackContainer(r) || !isKnown(r.props.capabilities)) return;
-    const caps = (r.props.capabilities ?? {}) as { drops?: unknown; adds?: unknown };
-    const drops = strings(caps.drops) ?? [];
-    if (!drops.some((c) => c.toUpperCase() === "ALL")) ctx.report('capabilities.drops does not hold "ALL": the container keeps Docker\'s default capabilities');
+    const h = hardeningOf(r);
+    if (!h || !isKnown(h.capDrops) || !isKnown(h.capAdds)) return;
+    const drops = strings(h.capDrops) ?? [];
+    const what = isAppstackContainer(r) ? "the container" : "the service's tasks";
+    if (!drops.some((c) => c.toUpperCase() === "ALL")) ctx.report(`${h.field.drops} does not hold "ALL": ${what} keep${isAppstackContainer(r) ? "s" : ""} Docker's default capabilities`);
     const allowed = roleOf(r) === "service" ? (ctx.config.allow[serviceOf(r) ?? ""] ?? []) : [];
-    const extra = (strings(caps.adds) ?? []).filter((c) => !allowed.includes(c.toUpperCase().replace(/^CAP_/, "")));
+    const extra = (strings(h.capAdds) ?? []).filter((c) => !allowed.includes(c.toUpperCase().replace(/^CAP_/, "")));
     if (extra.length > 0) {
       ctx.report(`adds ${extra.join(", ")}, which ${serviceOf(r) ?? r.name} does not need (allowed: ${allowed.length ? allowed.join(", ") : "none"})`);
     }
@@ -67,11 +104,12 @@ function givenSecretFilesOnly(r: ResourceView): boolean {
 export const containerReadOnlyRootfs = defineResourceRule<{ exempt: string[] }>({
   name: "container-read-only-rootfs",
   description:
-    "Every container's root filesystem is read-only, with tmpfs where the process writes: an intruder cannot change the image's programs or plant files that survive " +
+    "Every container's root filesystem, and every Swarm service task's, is read-only, with tmpfs where the process writes: an intruder cannot change the image's programs or plant files that survive " +
     "a restart, and what the process writes is visible in the plan (the seeds' security hardening). Swarm mode's one-shot jobs given only their secret " +
-    "files in /run/secrets pass: a file there is less exposed than the env var it replaces. The edge and the two backup services are exempt by " +
+    "files in /run/secrets pass: a file there is less exposed than the env var it replaces. The edge and the two backup containers are exempt by " +
     "default: the Docker provider uploads the edge's Caddyfiles, and the backups' secret files (kept out of their environment), through the root " +
-    "filesystem, which Docker refuses when it is read-only.",
+    "filesystem, which Docker refuses when it is read-only. The exemptions are for containers only: a Swarm service is given its files as Swarm " +
+    "configs and secrets, never through its root filesystem.",
   remediationSteps:
     "Set readOnly: true and list the paths the process writes as tmpfs (api.writablePaths / worker.writablePaths in the stack file); " +
     "a service whose image cannot run so goes in this rule's `exempt` setting of the stack's policy config, knowingly.",
@@ -81,8 +119,11 @@ export const containerReadOnlyRootfs = defineResourceRule<{ exempt: string[] }>(
   // Docker refuses that for a read-only root filesystem.
   config: z.strictObject({ exempt: z.array(z.string()).default(["edge", "backup-schedule", "backup-offsite"]) }),
   check(r, ctx) {
-    if (!isAppstackContainer(r) || !isKnown(r.props.readOnly) || ctx.config.exempt.includes(serviceOf(r) ?? "")) return;
-    if (r.props.readOnly !== true && !givenSecretFilesOnly(r)) ctx.report("readOnly is not true: the process can rewrite the image's files");
+    const h = hardeningOf(r);
+    if (!h || !isKnown(h.readOnly)) return;
+    // The exemptions are for files the provider uploads through /, which a service is never given (its files are Swarm configs and secrets).
+    if (isAppstackContainer(r) && ctx.config.exempt.includes(serviceOf(r) ?? "")) return;
+    if (h.readOnly !== true && !givenSecretFilesOnly(r)) ctx.report(`${h.field.readOnly} is not true: the process can rewrite the image's files`);
   },
 });
 
@@ -108,13 +149,14 @@ const ROOT_USERS = new Set(["", "root", "0", "0:0", "root:root"]);
 export const dataStoreNonRoot = defineResourceRule({
   name: "data-store-non-root",
   description:
-    "Postgres and Redis run as their images' own non-root users from the start (user set on the container), so their entrypoints need no capability to change " +
+    "Postgres and Redis run as their images' own non-root users from the start (user set on the container, or on the service's task), so their entrypoints need no capability to change " +
     "owners and users, and a compromised server process is not root in its container (the seeds' security hardening, least privilege).",
-  remediationSteps: 'Set user: "postgres" / "redis" on the data store containers (the components do).',
+  remediationSteps: 'Set user: "postgres" / "redis" on the data store containers and services (the components do).',
   severity: "high",
   check(r, ctx) {
-    if (!isAppstackContainer(r) || !DATA_STORES.has(serviceOf(r) ?? "") || roleOf(r) !== "service" || !isKnown(r.props.user)) return;
-    const user = typeof r.props.user === "string" ? r.props.user.trim() : "";
+    const h = hardeningOf(r);
+    if (!h || !DATA_STORES.has(serviceOf(r) ?? "") || roleOf(r) !== "service" || !isKnown(h.user)) return;
+    const user = typeof h.user === "string" ? h.user.trim() : "";
     if (ROOT_USERS.has(user)) ctx.report(`runs as ${user || "the image's default user (root for the official images)"}; set its non-root user`);
   },
 });

@@ -6,7 +6,8 @@
  *
  *   - the spec: `createServiceSpec` (internal/provider/structures_service.go):
  *     `Labels` as a map, `TaskTemplate.ContainerSpec` (Image, Labels, Args,
- *     User, Env as `K=V`, Mounts, StopSignal, StopGracePeriod, Healthcheck,
+ *     User, Env as `K=V`, ReadOnly, CapabilityAdd and CapabilityDrop, Mounts
+ *     with their TmpfsOptions (SizeBytes, Mode), StopSignal, StopGracePeriod, Healthcheck,
  *     Secrets and Configs with their file targets, and what the schema always
  *     sends: an empty DNSConfig and Isolation "default"), Resources.Limits,
  *     RestartPolicy, Placement, Networks (`id` as the target, aliases),
@@ -44,6 +45,10 @@ function containerSpec(c: Obj): Obj {
   if (c.args) spec.Args = c.args;
   if (c.env) spec.Env = Object.entries(c.env as Record<string, string>).map(([k, v]) => `${k}=${v}`);
   if (c.user) spec.User = c.user;
+  // createContainerSpec: read_only, cap_add and cap_drop as the Go client's omitempty fields.
+  if (c.readOnly) spec.ReadOnly = true;
+  if ((c.capAdds as string[] | undefined)?.length) spec.CapabilityAdd = c.capAdds;
+  if ((c.capDrops as string[] | undefined)?.length) spec.CapabilityDrop = c.capDrops;
   const mounts = (c.mounts as Obj[] | undefined) ?? [];
   if (mounts.length) {
     spec.Mounts = mounts.map((m) => {

@@ -112,6 +112,7 @@ function checkImageContracts(images: Record<string, string>): void {
     if (r.stdout.trim() !== expected) throw new Error(`${image}: ${why} (got "${r.stdout.trim()}${r.stderr.trim()}"): run bash test/runtime/setup/images.sh`);
   };
   check(images.redis, "id -u redis", "999", "the redis user must have the official images' uid 999, which owns the password file");
+  check(images.postgres, "id -u postgres", "70", "the postgres user must have the alpine images' uid 70, which owns the password file");
   check(images.exampleApp, "command -v secrets-from-files", "/usr/local/bin/secrets-from-files", "the example API's entrypoint must export <NAME>_FILE");
   check(images.postgres, "grep -q 'cat \"$POSTGRES_PASSWORD_FILE\"' /usr/local/bin/docker-entrypoint.sh && echo reads", "reads", "the postgres stand-in must read POSTGRES_PASSWORD_FILE as the official image does");
 }
@@ -370,13 +371,44 @@ describe("swarm mode on a real single-node swarm: the swarm example's plan", () 
     expect(run.jobs.get("backup-dump-run")!.logs).toMatch(/appstack backup: wrote \/backups\//);
   });
 
+  it("every service's task runs hardened: no capability but the edge's NET_BIND_SERVICE, a read-only root, noexec tmpfs where it writes, the data stores as their own users", async () => {
+    const expected: Record<string, { bounding: string; user: string; tmpfs: string[] }> = {
+      "api-service": { bounding: "0000000000000000", user: "", tmpfs: ["/tmp"] },
+      "worker-service": { bounding: "0000000000000000", user: "", tmpfs: ["/tmp"] },
+      "postgres-service": { bounding: "0000000000000000", user: "postgres", tmpfs: ["/dev/shm", "/tmp", "/var/run/postgresql"] },
+      "redis-service": { bounding: "0000000000000000", user: "redis", tmpfs: ["/tmp"] },
+      // CAP_NET_BIND_SERVICE is bit 10.
+      "edge-service": { bounding: "0000000000000400", user: "", tmpfs: [] },
+    };
+    for (const [name, want] of Object.entries(expected)) {
+      const [id] = await taskContainers(name);
+      const c = (await engine.json<{ HostConfig: { CapDrop: string[] | null; CapAdd: string[] | null; ReadonlyRootfs: boolean }; Config: { User: string } }>("GET", `/containers/${id}/json`));
+      expect(c.HostConfig.CapDrop, name).toEqual(["ALL"]);
+      expect((c.HostConfig.CapAdd ?? []).map((x) => x.replace(/^CAP_/, "")), name).toEqual(name === "edge-service" ? ["NET_BIND_SERVICE"] : []);
+      expect(c.HostConfig.ReadonlyRootfs, name).toBe(true);
+      if (want.user) expect(c.Config.User, name).toBe(want.user);
+      // What the kernel holds the main process to: its bounding set.
+      expect(dockerCli(["exec", id, "sh", "-c", "grep CapBnd /proc/1/status"]).stdout.trim(), name).toBe(`CapBnd:\t${want.bounding}`);
+      // Even root in the container cannot write the root filesystem.
+      const write = dockerCli(["exec", "--user", "0", id, "sh", "-c", "touch /hardening-probe"]);
+      expect(write.code, name).not.toBe(0);
+      expect(write.stderr, name).toMatch(/Read-only file system/);
+      // /proc/mounts names a mount by its resolved path: /var/run is a link to /run in Debian and Alpine alike.
+      const resolved = want.tmpfs.length ? dockerCli(["exec", id, "readlink", "-f", ...want.tmpfs]).stdout.trim().split("\n") : [];
+      const mounts = dockerCli(["exec", id, "sh", "-c", "awk '$3 == \"tmpfs\" { print $2, $4 }' /proc/mounts"]).stdout.trim().split("\n");
+      const tmpfs = mounts.map((l) => l.split(" ")).filter(([target]) => resolved.includes(target));
+      expect(tmpfs.map(([target]) => target).sort(), name).toEqual([...resolved].sort());
+      for (const [target, options] of tmpfs) expect(options.split(","), `${name} ${target}`).toEqual(expect.arrayContaining(["rw", "nosuid", "nodev", "noexec"]));
+    }
+  });
+
   it("each secret reaches its process as a file of the declared owner and mode 0400, and no secret value is in any inspect output", async () => {
     const stat = async (service: string) => {
       const [id] = await taskContainers(service);
       return dockerCli(["exec", "--user", "0", id, "sh", "-c", "stat -c '%a %u %g %n' /run/secrets/*"]).stdout.trim().split("\n").sort();
     };
     expect(await stat("api-service")).toEqual(["400 1000 1000 /run/secrets/DATABASE_URL", "400 1000 1000 /run/secrets/JWT_SECRET", "400 1000 1000 /run/secrets/OPENAI_API_KEY", "400 1000 1000 /run/secrets/REDIS_URL"]);
-    expect(await stat("postgres-service")).toEqual(["400 0 0 /run/secrets/POSTGRES_PASSWORD"]);
+    expect(await stat("postgres-service")).toEqual(["400 70 70 /run/secrets/POSTGRES_PASSWORD"]);
     expect(await stat("redis-service")).toEqual(["400 999 999 /run/secrets/REDIS_PASSWORD"]);
     // The process has the value (the entrypoint exported it); the API's readiness reaching Postgres and Redis through the edge shows it works.
     const [api] = await taskContainers("api-service");

@@ -1,7 +1,7 @@
 #!/bin/sh
 # What the official postgres image's entrypoint does for a stack's container:
 # POSTGRES_PASSWORD from POSTGRES_PASSWORD_FILE when that is set (read as
-# root, before dropping privileges: swarm mode's secret file is root's, 0400);
+# the user it starts as: swarm mode's secret file is the postgres user's, 0400);
 # as root, own the data directory and start again as postgres; on an empty data
 # directory, initdb with POSTGRES_USER and POSTGRES_PASSWORD (scram-sha-256 over
 # TCP), create POSTGRES_DB through a server that listens on its socket only,
