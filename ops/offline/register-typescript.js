@@ -6,6 +6,8 @@
 "use strict";
 // V8 bytecode cache for the SDK and the compiler: most of a plan's time is loading them.
 require("node:module").enableCompileCache?.();
+// What the SDK loads for serializing functions, which no ops command does: on first use.
+require("./defer-sdk-closure-deps");
 const path = require("path");
 
 const root = path.resolve(__dirname, "../..");
@@ -28,8 +30,20 @@ require(tsnodeRequire).register({
   },
 });
 
-// ts-node maps every stack trace back to the .ts source (source-map-support).
-// The Pulumi SDK captures stacks for each Output and resource it creates, and
-// that mapping costs a plan about a third of its time; the traces themselves
-// print only with APPSTACK_DEBUG, so map them only then.
-if (!process.env.APPSTACK_DEBUG) Error.prepareStackTrace = undefined;
+// The Pulumi SDK captures a stack for each promise, Output and resource it
+// makes (a message-less `new Error().stack`, thousands per plan, kept for leak
+// reports). Capturing, then formatting (ts-node maps every trace to its .ts
+// source through source-map-support) was a third of a plan's CPU. No command
+// prints a stack trace unless APPSTACK_DEBUG is set (runCliOutcome in
+// ops/cli/cli.ts); without it, a trace keeps its first frame, where the error
+// was thrown, formatted as V8 does by default and not mapped, and the SDK's
+// captures are not formatted at all. With APPSTACK_DEBUG=1 every trace is
+// whole and mapped, the SDK's too. Measured in docs/performance.md.
+if (!process.env.APPSTACK_DEBUG) {
+  Error.stackTraceLimit = 1;
+  const SDK_FILE = /[\\/]node_modules[\\/]@pulumi[\\/]pulumi[\\/]/;
+  Error.prepareStackTrace = (err, sites) =>
+    err.message === "" && SDK_FILE.test(sites[0]?.getFileName() ?? "")
+      ? String(err)
+      : [String(err), ...sites.map((site) => `    at ${site}`)].join("\n");
+}
