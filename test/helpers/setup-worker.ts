@@ -24,6 +24,16 @@ nodeModule.enableCompileCache?.(path.join(os.tmpdir(), "node-compile-cache-vites
  * SDK throws, a failed assertion) is formatted as before, mapped to its line
  * in the `.ts` file.
  */
+/*
+ * And fewer frames for each of those captures: capturing one costs in
+ * proportion to the frames it takes, and a stack trace of 3 frames still shows
+ * where an error was thrown and the two calls above it (vitest shows a failed
+ * assertion at its line in the test whatever the limit). 3 frames instead of
+ * Node's 10 cost the whole suite about 3 s less CPU (docs/performance.md).
+ * APPSTACK_DEBUG=1 keeps Node's default, as it does for the ops commands.
+ */
+if (!process.env.APPSTACK_DEBUG) Error.stackTraceLimit = 3;
+
 const MARK = Symbol.for("appstack.sdkCapturesUnformatted");
 const SDK_FILE = /[\\/]node_modules[\\/]@pulumi[\\/]pulumi[\\/]/;
 
