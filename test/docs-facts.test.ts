@@ -247,4 +247,20 @@ describe("figures in the README and docs/", () => {
     expect(renderBenchTable({ runs: Number(runs), base, cpus: Number(cpus), load: Number(load) }, figures)).toBe(m![0].trimEnd());
     expect(figures.map((f) => `${f.stack} ${f.command}`)).toEqual(repoStacks().flatMap((s) => BENCH_COMMANDS.map((c) => `${s} ${c}`)));
   });
+
+  it("docs/performance.md quotes `npm run bench:test-cpu` as it prints: its rows add up, and the prose counts what the table counts", () => {
+    const doc = read("docs/performance.md");
+    const m = /^npm test, one run: the CPU of each Node process it started, by kind\. \d+ CPUs\.\n\n((?:\|.*\n?)+)/m.exec(doc);
+    expect(m, "docs/performance.md: paste the output of npm run bench:test-cpu").not.toBeNull();
+    const rows = m![1].trim().split("\n").slice(2).map((row) => row.split("|").slice(1, -1).map((c) => c.trim()));
+    const kinds = rows.slice(0, -2);
+    const [all, whole] = rows.slice(-2);
+    const seconds = (cell: string) => Number(cell.replace(/ s$/, ""));
+    expect([all[1], whole[1]]).toEqual(["all of the above", "the whole run, as the kernel counts it"]);
+    expect(kinds.reduce((n, r) => n + Number(r[0]), 0)).toBe(Number(all[0]));
+    // Each row is rounded to 0.1 s.
+    expect(Math.abs(kinds.reduce((t, r) => t + seconds(r[2]), 0) - seconds(all[2]))).toBeLessThanOrEqual(0.05 * kinds.length + 1e-9);
+    const ops = kinds.find((r) => r[1].startsWith("ops commands"))!;
+    expect(flat(doc)).toContain(`The ${ops[0]} ops commands are tests of a process`);
+  });
 });
