@@ -6,7 +6,8 @@
 // through ops/offline/register-typescript.js (every ops command, and each side
 // of a diff) these two are loaded on first use instead: the SDK gets a
 // stand-in that loads the real module the first time any of its members is
-// read. Measured: 12 % less CPU for a plan (docs/performance.md); the SDK's
+// read. Measured alone: 12 % less CPU for a plan (farm-bench, paired with and
+// without it; docs/performance.md has the figure with the stack-trace change). The SDK's
 // `computeCodePaths` still works (test/offline-load.test.ts).
 "use strict";
 const Module = require("node:module");
